@@ -1,0 +1,1 @@
+"""The director: scan the source tree, plan against the outputs, enqueue what is missing."""

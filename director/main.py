@@ -1,0 +1,176 @@
+"""`fleet director`: scan -> plan -> enqueue, ending with one summary line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+import structlog
+
+from director.enqueue import PartialEnqueue, enqueue_jobs
+from director.ledger import load_ledger, save_ledger
+from director.outputs import probe_outputs
+from director.plan import Action, Plan, PlanInputs, candidate_bases, plan_sources
+from director.scan import ScanResult, scan_sources
+from fleet.atomic import write_atomic
+from fleet.layout import director_dir
+from fleet.queue import JobQueue, QueueError
+from fleet.queue_spec import load_queue_spec
+from fleet.records import read_failures
+from fleet.settings import FleetSettings
+
+log = structlog.get_logger()
+MAX_WARNINGS_LOGGED = 20
+EXIT_OK, EXIT_QUEUE = 0, 3
+
+
+class DestError(Exception):
+    """The destination root cannot be created or written."""
+
+
+def run_director(
+    settings: FleetSettings,
+    *,
+    dry_run: bool = False,
+    retry_failed: bool = False,
+    show: int = 20,
+    out: TextIO = sys.stdout,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Run the director once; returns the process exit code."""
+    spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
+    source, dest = settings.source_dir, settings.dest_dir
+    scan = scan_sources(source, exclude=dest)  # SourceError (exit 2) before the queue is touched
+    _log_scan_warnings(scan)
+    queue = JobQueue.connect(settings, spec)
+    identity: str | None
+    if dry_run:
+        try:
+            info = queue.lookup()
+            identity = info.identity if info else "(queue not created yet)"
+        except QueueError as exc:
+            log.warning("queue not reachable, plan trusts the ledger", error=str(exc))
+            identity = None
+    else:
+        _ensure_dest(dest)
+        identity = queue.ensure().identity
+    now = clock()
+    plan = plan_sources(
+        PlanInputs(
+            sources=scan.files,
+            outputs=probe_outputs(dest, candidate_bases(scan.files), settings.output_formats),
+            failures=read_failures(dest),
+            ledger=load_ledger(dest, identity),
+            settings=settings.transcription(),
+            formats=settings.output_formats,
+            now=now,
+            retention_s=spec.retention_s,
+            retry_failed=retry_failed,
+        )
+    )
+    if dry_run:
+        print_plan(plan, scan, settings, spec.queue_name, show, out)
+        print(summary_line(plan, scan, dry_run=True), file=out)
+        return EXIT_OK
+    return _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
+
+
+def _enqueue_and_record(
+    plan: Plan, scan: ScanResult, settings: FleetSettings, queue: JobQueue, identity: str, now: float, out: TextIO
+) -> int:
+    """Enqueue the plan's new jobs, then persist the ledger and the last plan, even on failure."""
+    dest = settings.dest_dir
+    ledger = {d.job.dedup_id(): d.job.enqueued_at for d in plan.of(Action.QUEUED) if d.job}
+    jobs = [d.job for d in plan.of(Action.ENQUEUE) if d.job]
+    exit_code = EXIT_OK
+    try:
+        result = enqueue_jobs(queue, jobs, settings.enqueue_threads)
+    except PartialEnqueue as exc:
+        result = exc.result
+        log.error("enqueue interrupted", error=str(exc), sent=len(result.sent), planned=len(jobs))
+        exit_code = EXIT_QUEUE
+    ledger.update(dict.fromkeys(result.sent, now))
+    save_ledger(dest, identity, ledger)
+    if result.refused:
+        log.error("queue refused some messages; the next run retries them", refused=len(result.refused))
+        exit_code = EXIT_QUEUE
+    counts = plan.counts()
+    counts[Action.ENQUEUE] = len(result.sent)
+    write_atomic(
+        director_dir(dest) / "last-plan.json",
+        json.dumps(
+            {
+                "at": now,
+                "source": str(settings.source_dir),
+                "dest": str(dest),
+                "queue": queue.spec.queue_name,
+                "settings_key": settings.transcription().key(),
+                "found": len(scan.files),
+                "counts": {action.value: counts[action] for action in Action},
+                "ignored": dict(scan.ignored),
+            },
+            indent=2,
+        ),
+    )
+    print(summary_line(plan, scan, enqueued=len(result.sent)), file=out)
+    return exit_code
+
+
+def _ensure_dest(dest: Path) -> None:
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DestError(f"destination folder {dest} cannot be created: {exc.strerror}") from exc
+    if not dest.is_dir():
+        raise DestError(f"destination {dest} is not a folder")
+
+
+def _log_scan_warnings(scan: ScanResult) -> None:
+    for warning in scan.warnings[:MAX_WARNINGS_LOGGED]:
+        log.warning(warning)
+    if len(scan.warnings) > MAX_WARNINGS_LOGGED:
+        log.warning("more scan warnings not shown", count=len(scan.warnings) - MAX_WARNINGS_LOGGED)
+
+
+def summary_line(plan: Plan, scan: ScanResult, *, enqueued: int | None = None, dry_run: bool = False) -> str:
+    """The one line every run ends with."""
+    counts = plan.counts()
+    sent = counts[Action.ENQUEUE] if enqueued is None else enqueued
+    verb = "would enqueue" if dry_run else "enqueued"
+    return (
+        f"director: found {len(scan.files)}, done {counts[Action.DONE]}, {verb} {sent}, "
+        f"already queued {counts[Action.QUEUED]}, failed before {counts[Action.FAILED]}, "
+        f"skipped {counts[Action.SKIPPED]}, ignored {sum(scan.ignored.values())}"
+    )
+
+
+def print_plan(plan: Plan, scan: ScanResult, settings: FleetSettings, queue_name: str, show: int, out: TextIO) -> None:
+    """Human-readable plan for --dry-run: counts and the first items of each kind."""
+    print(
+        f"plan: {settings.source_dir} -> {settings.dest_dir} (queue {queue_name}, "
+        f"model {settings.whisper_model}, settings {settings.transcription().key()})",
+        file=out,
+    )
+    for action in (Action.ENQUEUE, Action.QUEUED, Action.FAILED, Action.SKIPPED):
+        decisions = plan.of(action)
+        if decisions:
+            print(f"{action.value} ({len(decisions)}):", file=out)
+            _print_items([f"{d.source.rel}  [{d.reason}]" for d in decisions], show, out)
+    if plan.renamed:
+        print(f"renamed outputs ({len(plan.renamed)}):", file=out)
+        _print_items([f"{rel} -> {rel}.*  [{why}]" for rel, why in sorted(plan.renamed.items())], show, out)
+    print(f"done: {plan.counts()[Action.DONE]}", file=out)
+    if scan.ignored:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in scan.ignored.most_common())
+        print(f"ignored: {sum(scan.ignored.values())} ({reasons})", file=out)
+
+
+def _print_items(items: list[str], show: int, out: TextIO) -> None:
+    for item in items[:show]:
+        print(f"  {item}", file=out)
+    if len(items) > show:
+        print(f"  ... and {len(items) - show} more", file=out)

@@ -1,0 +1,32 @@
+"""Probe the destination for existing transcripts (the director's done-check I/O)."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from director.plan import OutputState
+from fleet.records import read_commit_record
+
+
+def probe_outputs(dest: Path, bases: Iterable[str], formats: tuple[str, ...]) -> dict[str, OutputState]:
+    """Output state of every base that has at least one output; one listing per folder."""
+    by_folder: dict[str, list[str]] = defaultdict(list)
+    for base in bases:
+        folder, _, name = base.rpartition("/")
+        by_folder[folder].append(name)
+    states: dict[str, OutputState] = {}
+    for folder, names in by_folder.items():
+        folder_path = dest / folder if folder else dest
+        try:
+            listing = set(os.listdir(folder_path))
+        except OSError:
+            continue  # nothing written there yet (or unreadable): every base in it counts as new
+        for name in names:
+            present = frozenset(fmt for fmt in formats if f"{name}.{fmt}" in listing)
+            if present:
+                record = read_commit_record(folder_path / f"{name}.json") if "json" in present else None
+                states[f"{folder}/{name}" if folder else name] = OutputState(present, record)
+    return states

@@ -1,0 +1,139 @@
+"""Pure planning: (sources x existing outputs x failures x ledger) -> one decision per source."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from director.naming import assign_output_bases
+from director.scan import SourceFile
+from fleet.layout import stem_base
+from fleet.messages import SourceFingerprint, TranscriptionJob
+from fleet.records import FailureRecord, RecordSummary
+from fleet.settings import TranscriptionSettings
+
+
+class Action(StrEnum):
+    """What the director does with one source file."""
+
+    DONE = "done"
+    ENQUEUE = "enqueue"
+    QUEUED = "already queued"
+    FAILED = "failed before"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class OutputState:
+    """Which output formats exist for one output base, and the commit record if readable."""
+
+    formats: frozenset[str]
+    record: RecordSummary | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The plan for one source; `job` is set for ENQUEUE and QUEUED."""
+
+    source: SourceFile
+    action: Action
+    reason: str
+    job: TranscriptionJob | None = None
+
+
+@dataclass
+class Plan:
+    """Every decision, in source order, plus the naming notes worth showing a person."""
+
+    decisions: list[Decision]
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    def counts(self) -> Counter[Action]:
+        return Counter(d.action for d in self.decisions)
+
+    def of(self, action: Action) -> list[Decision]:
+        return [d for d in self.decisions if d.action is action]
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Everything the planner looks at, gathered beforehand by the I/O steps."""
+
+    sources: Sequence[SourceFile]
+    outputs: Mapping[str, OutputState]
+    failures: Mapping[str, FailureRecord]
+    ledger: Mapping[str, float]
+    settings: TranscriptionSettings
+    formats: tuple[str, ...]
+    now: float
+    retention_s: float
+    retry_failed: bool = False
+
+
+def candidate_bases(sources: Sequence[SourceFile]) -> set[str]:
+    """Every output base a source may end up with, so the outputs can be probed before naming."""
+    return {base for s in sources for base in (stem_base(s.rel), s.rel)}
+
+
+def plan_sources(inputs: PlanInputs) -> Plan:
+    """Decide done / enqueue / already queued / failed before / skipped for every source."""
+    owners = {base: state.record.source for base, state in inputs.outputs.items() if state.record}
+    naming = assign_output_bases((s.rel for s in inputs.sources), owners)
+    settings_key = inputs.settings.key()
+    wanted = frozenset(inputs.formats)
+    oldest_live = inputs.now - inputs.retention_s
+    decisions = []
+    for source in inputs.sources:
+        if source.rel in naming.conflicts:
+            decisions.append(Decision(source, Action.SKIPPED, naming.conflicts[source.rel]))
+            continue
+        base = naming.bases[source.rel]
+        fingerprint = SourceFingerprint(size=source.size, mtime_ns=source.mtime_ns)
+        state = inputs.outputs.get(base)
+        verdict = _done_check(source.rel, fingerprint, settings_key, wanted, state)
+        if verdict is None:
+            decisions.append(Decision(source, Action.DONE, "outputs match source and settings"))
+            continue
+        failure = inputs.failures.get(source.rel)
+        failed_now = failure and failure.fingerprint == fingerprint and failure.settings_key == settings_key
+        if failed_now and not inputs.retry_failed:
+            decisions.append(Decision(source, Action.FAILED, failure.reason))
+            continue
+        job = TranscriptionJob(
+            path=source.rel,
+            output_base=base,
+            fingerprint=fingerprint,
+            settings=inputs.settings,
+            enqueued_at=inputs.now,
+            retry_of=failure.failed_at if failed_now else None,
+        )
+        enqueued_at = inputs.ledger.get(job.dedup_id())
+        if enqueued_at is not None and enqueued_at >= oldest_live:
+            queued = job.model_copy(update={"enqueued_at": enqueued_at})
+            decisions.append(Decision(source, Action.QUEUED, "enqueued earlier, not finished yet", queued))
+        else:
+            decisions.append(Decision(source, Action.ENQUEUE, "retry after failure" if failed_now else verdict, job))
+    return Plan(decisions, naming.renamed)
+
+
+def _done_check(
+    rel: str, fingerprint: SourceFingerprint, settings_key: str, wanted: frozenset[str], state: OutputState | None
+) -> str | None:
+    """None if the outputs are complete and current, else why the source needs transcribing."""
+    if state is None:
+        return "new"
+    missing = wanted - state.formats
+    if missing:
+        return f"outputs incomplete (missing {', '.join(sorted(missing))})"
+    record = state.record
+    if record is None:
+        return "json output has no readable commit record"
+    if record.source != rel:
+        return f"outputs belong to {record.source}"
+    if record.fingerprint != fingerprint:
+        return "source changed since it was transcribed"
+    if record.settings_key != settings_key:
+        return "transcription settings changed"
+    return None

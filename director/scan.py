@@ -1,0 +1,114 @@
+"""Walk the source root and list the media files in it (the only source-side I/O of the director)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fleet.messages import unsafe_path_reason
+
+MEDIA_EXTENSIONS = frozenset(
+    ext
+    for ext in (
+        # audio
+        "mp3 wav m4a m4b flac ogg oga opus aac wma aiff aif aifc amr mp2 mpga mka ac3 eac3 wv ape caf au spx "
+        # video
+        "mp4 m4v mkv mov webm avi wmv flv mpg mpeg ts mts m2ts 3gp 3g2 ogv vob asf"
+    ).split()
+)
+
+
+class SourceError(Exception):
+    """The source root cannot be scanned at all; str() is one line fit for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A media file under the source root, by its relative POSIX path."""
+
+    rel: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class ScanResult:
+    """Media files found, plus what was ignored and why."""
+
+    files: list[SourceFile] = field(default_factory=list)
+    ignored: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_media_name(name: str) -> bool:
+    """Case-insensitive extension check."""
+    _, dot, ext = name.rpartition(".")
+    return bool(dot) and ext.lower() in MEDIA_EXTENSIONS
+
+
+def check_source_root(root: Path) -> Path:
+    """The real source root, or SourceError if it is missing, not a folder, or unreadable."""
+    if not root.exists():
+        raise SourceError(f"source folder {root} does not exist")
+    if not root.is_dir():
+        raise SourceError(f"source folder {root} is not a folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise SourceError(f"source folder {root} is not readable")
+    return Path(os.path.realpath(root))
+
+
+def scan_sources(root: Path, exclude: Path | None = None) -> ScanResult:
+    """Recursively list media files; hidden entries, non-media files and escaping symlinks are ignored."""
+    real_root = check_source_root(root)
+    root_prefix = str(real_root).rstrip("/") + "/"
+    real_exclude = os.path.realpath(exclude) if exclude else None
+    result = ScanResult()
+    stack = [(str(real_root), "")]
+    while stack:
+        folder, rel_folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            result.ignored["unreadable folder"] += 1
+            result.warnings.append(f"cannot read folder {rel_folder or '.'}: {exc.strerror}")
+            continue
+        for entry in entries:
+            rel = f"{rel_folder}{entry.name}"
+            if entry.name.startswith("."):
+                result.ignored["hidden"] += 1
+                continue
+            bad_name = unsafe_path_reason(rel)
+            if bad_name:
+                result.ignored["unusable name"] += 1
+                result.warnings.append(f"ignored {rel!r}: {bad_name}")
+                continue
+            try:
+                is_link = entry.is_symlink()
+                if is_link:
+                    target = os.path.realpath(entry.path)
+                    if not (target + "/").startswith(root_prefix):
+                        result.ignored["symlink outside source"] += 1
+                        result.warnings.append(f"ignored {rel}: symlink points outside the source folder")
+                        continue
+                info = entry.stat()  # follows symlinks, which now stay inside the root
+            except OSError as exc:
+                result.ignored["unreadable"] += 1
+                result.warnings.append(f"ignored {rel}: {exc.strerror}")
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if is_link:
+                    # Its target is inside the root and scanned on its own: following it would
+                    # transcribe the same files twice, or loop forever.
+                    result.ignored["symlinked folder"] += 1
+                elif entry.path != real_exclude:  # never scan our own outputs when dest is inside source
+                    stack.append((entry.path, rel + "/"))
+            elif stat.S_ISREG(info.st_mode) and is_media_name(entry.name):
+                result.files.append(SourceFile(rel, info.st_size, info.st_mtime_ns))
+            else:
+                result.ignored["not media"] += 1
+    result.files.sort(key=lambda f: f.rel)
+    return result
+

@@ -1,0 +1,71 @@
+"""The `fleet` console script: one entry point, one subcommand per process kind."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from director.main import DestError, run_director
+from director.scan import SourceError
+from fleet import __version__
+from fleet.logs import configure_logging
+from fleet.queue import QueueError
+from fleet.queue_spec import QueueSpecError
+from fleet.settings import FleetSettings
+
+EXIT_BAD_INPUT, EXIT_QUEUE = 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fleet", description="Transcribe a folder of recordings with a whisperX fleet.")
+    parser.add_argument("--version", action="version", version=f"whisper-fleet {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    director = commands.add_parser("director", help="diff source against dest and enqueue what is missing")
+    director.add_argument("--source", type=Path, help="source folder (default: FLEET_SOURCE_DIR)")
+    director.add_argument("--dest", type=Path, help="destination folder (default: FLEET_DEST_DIR)")
+    director.add_argument("--dry-run", action="store_true", help="print the plan, enqueue nothing")
+    director.add_argument("--retry-failed", action="store_true", help="enqueue files that failed before, too")
+    director.add_argument("--show", type=int, default=20, metavar="N", help="items listed per kind in --dry-run")
+    return parser
+
+
+def load_settings(overrides: dict[str, object]) -> FleetSettings:
+    """Environment first, command-line flags on top; built once per process."""
+    return FleetSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "settings"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"invalid setting {where}: {first['msg']}{more}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, build settings, run the subcommand; errors become one line and an exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings({"source_dir": getattr(args, "source", None), "dest_dir": getattr(args, "dest", None)})
+    except ValidationError as exc:
+        print(f"fleet: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show)
+    except (SourceError, DestError, QueueSpecError) as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except QueueError as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return EXIT_QUEUE
+    except KeyboardInterrupt:
+        print("fleet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

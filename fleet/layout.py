@@ -1,0 +1,51 @@
+"""Where things live under the destination root: transcripts mirror the source tree, state is in .fleet/."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path, PurePosixPath
+
+FLEET_DIR = ".fleet"
+
+
+def stem_base(rel_path: str) -> str:
+    """`talks/take.mp3` -> `talks/take`: the output base a media player expects."""
+    pure = PurePosixPath(rel_path)
+    return str(pure.with_suffix("")) if pure.suffix else rel_path
+
+
+def output_files(base: str, formats: tuple[str, ...]) -> list[str]:
+    """Relative output paths for an output base, in the order they are written (json last)."""
+    ordered = [f for f in formats if f != "json"] + (["json"] if "json" in formats else [])
+    return [f"{base}.{fmt}" for fmt in ordered]
+
+
+def fleet_dir(dest: Path) -> Path:
+    """The folder for fleet state that people need to see; hidden, so scans skip it."""
+    return dest / FLEET_DIR
+
+
+def failed_dir(dest: Path) -> Path:
+    """One failure record per source file that failed permanently."""
+    return fleet_dir(dest) / "failed"
+
+
+def failure_record_path(dest: Path, rel_path: str) -> Path:
+    """A failure record's file name is a hash: source names may be long or odd."""
+    digest = hashlib.sha256(rel_path.encode("utf-8")).hexdigest()[:32]
+    return failed_dir(dest) / f"{digest}.json"
+
+
+def director_dir(dest: Path) -> Path:
+    """The director's ledger and last plan."""
+    return fleet_dir(dest) / "director"
+
+
+def resolve_inside(root: Path, rel_path: str) -> Path | None:
+    """The real path of `rel_path` under `root`, or None if it (or a symlink on the way) leaves root."""
+    real_root = Path(os.path.realpath(root))
+    candidate = Path(os.path.realpath(real_root / rel_path))
+    if candidate == real_root or real_root not in candidate.parents:
+        return None
+    return candidate

@@ -1,0 +1,224 @@
+"""The queue adapter: the only module that talks to SQS (boto3), with errors turned into one line."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from fleet.queue_spec import QueueSpec
+from fleet.settings import FleetSettings
+
+T = TypeVar("T")
+SEND_BATCH_MAX = 10  # SQS SendMessageBatch limit
+# Attributes SQS refuses to change on an existing queue.
+_IMMUTABLE_ATTRIBUTES = {"FifoQueue"}
+
+
+class QueueError(Exception):
+    """A queue operation failed; str() is one line fit for the user."""
+
+
+class QueueUnavailable(QueueError):
+    """The endpoint did not answer, even after retries with backoff."""
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """A queue as it exists now; `identity` changes when the queue is deleted and recreated."""
+
+    url: str
+    arn: str
+    created_timestamp: str  # as the server says it: seconds, an integer on AWS, a float on moto
+    dlq_url: str
+
+    @property
+    def identity(self) -> str:
+        return f"{self.arn}@{self.created_timestamp}"
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message for SendMessageBatch."""
+
+    dedup_id: str
+    group_id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """One received message and what is needed to extend, release or delete it."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """Approximate counts from queue attributes (never from a receive)."""
+
+    visible: int
+    in_flight: int
+    delayed: int
+    dead_letter: int
+
+
+class JobQueue:
+    """The job queue and its dead-letter queue, described by a QueueSpec."""
+
+    def __init__(self, client: Any, spec: QueueSpec, endpoint: str, max_attempts: int) -> None:
+        self._client = client
+        self.spec = spec
+        self.endpoint = endpoint
+        self.max_attempts = max_attempts
+        self._info: QueueInfo | None = None
+
+    @classmethod
+    def connect(cls, settings: FleetSettings, spec: QueueSpec) -> JobQueue:
+        """A client with botocore's standard retry mode (exponential backoff with jitter)."""
+        session = boto3.session.Session(region_name=settings.aws_region)
+        credentials = {}
+        if session.get_credentials() is None and settings.aws_endpoint_url:
+            # LocalStack accepts any key; real AWS never gets here because it has no endpoint override.
+            credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+        config = Config(
+            retries={"mode": "standard", "max_attempts": settings.queue_max_attempts},
+            connect_timeout=settings.queue_timeout_s,
+            read_timeout=settings.queue_timeout_s + 25,  # long polls hold the request up to 20 s
+        )
+        # None lets boto3 resolve the endpoint as usual (AWS_ENDPOINT_URL_SQS, config files, AWS).
+        client = session.client("sqs", endpoint_url=settings.aws_endpoint_url, config=config, **credentials)
+        return cls(client, spec, client.meta.endpoint_url, settings.queue_max_attempts)
+
+    def _call(self, operation: str, fn: Callable[..., T], **kwargs: Any) -> T:
+        try:
+            return fn(**kwargs)
+        except NoCredentialsError as exc:
+            raise QueueError("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (any value for LocalStack)") from exc
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise QueueError(f"{operation} failed: {error.get('Code')}: {error.get('Message')}") from exc
+        except BotoCoreError as exc:
+            raise QueueUnavailable(
+                f"queue endpoint {self.endpoint} unreachable after {self.max_attempts} attempts ({operation}): {exc}"
+            ) from exc
+
+    def _url_if_exists(self, name: str) -> str | None:
+        try:
+            return self._client.get_queue_url(QueueName=name)["QueueUrl"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+                return None
+            raise
+
+    def _create_or_update(self, name: str, attributes: dict[str, str]) -> str:
+        """Create the queue, or bring an existing one's attributes in line with the spec."""
+        url = self._url_if_exists(name)
+        if url is None:
+            return self._client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        current = self._client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        changed = {k: v for k, v in attributes.items() if k not in _IMMUTABLE_ATTRIBUTES and current.get(k) != v}
+        if changed:
+            self._client.set_queue_attributes(QueueUrl=url, Attributes=changed)
+        return url
+
+    def _describe(self, url: str, dlq_url: str) -> QueueInfo:
+        attrs = self._client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "CreatedTimestamp"])["Attributes"]
+        return QueueInfo(url=url, arn=attrs["QueueArn"], created_timestamp=attrs["CreatedTimestamp"], dlq_url=dlq_url)
+
+    def ensure(self) -> QueueInfo:
+        """Create both queues if missing (idempotent) and wire the redrive policy."""
+
+        def ensure_both() -> QueueInfo:
+            dlq_url = self._create_or_update(self.spec.dlq_name, self.spec.dlq_attributes)
+            dlq_arn = self._client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.spec.max_receive_count})
+            url = self._create_or_update(self.spec.queue_name, {**self.spec.queue_attributes, "RedrivePolicy": redrive})
+            return self._describe(url, dlq_url)
+
+        self._info = self._call("create queues", ensure_both)
+        return self._info
+
+    def lookup(self) -> QueueInfo | None:
+        """The queue if it exists, without creating anything."""
+
+        def find() -> QueueInfo | None:
+            url = self._url_if_exists(self.spec.queue_name)
+            dlq_url = self._url_if_exists(self.spec.dlq_name)
+            return None if url is None or dlq_url is None else self._describe(url, dlq_url)
+
+        self._info = self._call("look up queue", find)
+        return self._info
+
+    @property
+    def info(self) -> QueueInfo:
+        if self._info is None:
+            raise QueueError(f"queue {self.spec.queue_name} not opened: call ensure() or lookup() first")
+        return self._info
+
+    def send_batch(self, messages: list[OutgoingMessage]) -> list[str]:
+        """Send up to 10 messages; returns the dedup ids SQS refused (to retry or report)."""
+        entries = [
+            {"Id": str(i), "MessageBody": m.body, "MessageGroupId": m.group_id, "MessageDeduplicationId": m.dedup_id}
+            for i, m in enumerate(messages)
+        ]
+        response = self._call("send messages", self._client.send_message_batch, QueueUrl=self.info.url, Entries=entries)
+        return [messages[int(failed["Id"])].dedup_id for failed in response.get("Failed", [])]
+
+    def receive_one(self, wait_s: int, visibility_timeout_s: int | None = None) -> ReceivedMessage | None:
+        """Long-poll for a single message (MaxNumberOfMessages=1: a worker holds one job at a time)."""
+        kwargs: dict[str, Any] = {
+            "QueueUrl": self.info.url,
+            "MaxNumberOfMessages": 1,
+            "WaitTimeSeconds": wait_s,
+            "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
+        }
+        if visibility_timeout_s is not None:
+            kwargs["VisibilityTimeout"] = visibility_timeout_s
+        messages = self._call("receive", self._client.receive_message, **kwargs).get("Messages", [])
+        if not messages:
+            return None
+        raw = messages[0]
+        return ReceivedMessage(
+            message_id=raw["MessageId"],
+            receipt_handle=raw["ReceiptHandle"],
+            body=raw["Body"],
+            receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+        )
+
+    def change_visibility(self, receipt_handle: str, timeout_s: int) -> None:
+        """Extend (heartbeat) or release (0) a received message."""
+        self._call(
+            "change visibility",
+            self._client.change_message_visibility,
+            QueueUrl=self.info.url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=timeout_s,
+        )
+
+    def delete(self, receipt_handle: str) -> None:
+        """Acknowledge a job whose outputs are durably on disk."""
+        self._call("delete", self._client.delete_message, QueueUrl=self.info.url, ReceiptHandle=receipt_handle)
+
+    def counts(self) -> QueueCounts:
+        """Visible, in-flight, delayed and dead-letter counts from queue attributes."""
+
+        def read() -> QueueCounts:
+            names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
+            main = self._client.get_queue_attributes(QueueUrl=self.info.url, AttributeNames=names)["Attributes"]
+            dead = self._client.get_queue_attributes(QueueUrl=self.info.dlq_url, AttributeNames=names[:1])["Attributes"]
+            return QueueCounts(
+                visible=int(main.get(names[0], 0)),
+                in_flight=int(main.get(names[1], 0)),
+                delayed=int(main.get(names[2], 0)),
+                dead_letter=int(dead.get(names[0], 0)),
+            )
+
+        return self._call("read queue counts", read)

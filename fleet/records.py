@@ -1,0 +1,89 @@
+"""On-disk records under dest: the commit record inside each JSON transcript, and failure records."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from fleet.layout import failed_dir
+from fleet.messages import RelativePath, SourceFingerprint
+from fleet.settings import TranscriptionSettings
+
+COMMIT_KEY = "fleet"
+# The commit record is the first key of the JSON transcript, so the done-check reads a few KiB,
+# not a transcript that can be megabytes of word timings.
+_HEAD_BYTES = 16384
+_RECORD_START = re.compile(rb'\A\s*\{\s*"' + COMMIT_KEY.encode() + rb'"\s*:\s*')
+
+
+class CommitRecord(BaseModel):
+    """What a finished JSON transcript says about how it was made (the worker adds more fields)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: int = 1
+    source: RelativePath
+    fingerprint: SourceFingerprint
+    settings_key: str
+    settings: TranscriptionSettings
+
+
+class FailureRecord(BaseModel):
+    """Why a source file failed permanently; written by the worker under .fleet/failed/."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: int = 1
+    source: RelativePath
+    fingerprint: SourceFingerprint
+    settings_key: str
+    reason: str
+    detail: str = ""
+    failed_at: float
+
+
+class RecordSummary(NamedTuple):
+    """The three facts the director's done-check compares."""
+
+    source: str
+    fingerprint: SourceFingerprint
+    settings_key: str
+
+
+def read_commit_record(json_path: Path) -> RecordSummary | None:
+    """Read the commit record at the head of a JSON transcript; None if absent or unreadable."""
+    try:
+        with open(json_path, "rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+            match = _RECORD_START.match(head)
+            record = None
+            if match:
+                try:
+                    record, _ = json.JSONDecoder().raw_decode(head.decode("utf-8", "ignore"), match.end())
+                except ValueError:
+                    record = None  # record longer than the head: fall back to the whole file
+            if record is None:
+                record = json.loads(head + handle.read()).get(COMMIT_KEY)
+        commit = CommitRecord.model_validate(record)
+        return RecordSummary(commit.source, commit.fingerprint, commit.settings_key)
+    except (OSError, ValueError, ValidationError, AttributeError):
+        return None
+
+
+def read_failures(dest: Path) -> dict[str, FailureRecord]:
+    """All failure records under dest, by source path; unreadable ones are skipped."""
+    failures: dict[str, FailureRecord] = {}
+    folder = failed_dir(dest)
+    if not folder.is_dir():
+        return failures
+    for path in folder.glob("*.json"):
+        try:
+            record = FailureRecord.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError):
+            continue
+        failures[record.source] = record
+    return failures

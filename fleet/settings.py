@@ -1,0 +1,136 @@
+"""Typed settings for every fleet process, read once from the environment in `main`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+OUTPUT_FORMATS = ("txt", "srt", "vtt", "tsv", "json")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class TranscriptionSettings(BaseModel):
+    """The settings that change what a transcript says; they are part of every job's identity.
+
+    Speed knobs (device, compute type, batch size, threads) are deliberately left out, so moving
+    the fleet from CPU to GPU does not re-transcribe everything that is already done.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = "base"
+    task: Literal["transcribe", "translate"] = "transcribe"
+    language: str | None = None
+    align: bool = True
+    align_model: str | None = None
+    diarize: bool = False
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    max_line_width: int | None = None
+    max_line_count: int | None = None
+    highlight_words: bool = False
+
+    def key(self) -> str:
+        """A short stable hash of these settings, used in dedup ids and commit records."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _split_formats(value: object) -> object:
+    """Accept `txt,srt` from the environment as well as a list from code."""
+    if isinstance(value, str):
+        return [part.strip().lower() for part in value.split(",") if part.strip()]
+    return value
+
+
+class FleetSettings(BaseSettings):
+    """Everything a director or worker process needs, from environment variables (see README)."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    # Roots and queue.
+    source_dir: Path = Field(Path("/source"), validation_alias="FLEET_SOURCE_DIR")
+    dest_dir: Path = Field(Path("/dest"), validation_alias="FLEET_DEST_DIR")
+    queue_config: Path = Field(REPO_ROOT / "create_queue.json", validation_alias="FLEET_QUEUE_CONFIG")
+    queue_name: str | None = Field(None, validation_alias="FLEET_QUEUE_NAME")
+    max_receive_count: int | None = Field(None, ge=1, le=1000, validation_alias="FLEET_MAX_RECEIVE_COUNT")
+    queue_max_attempts: int = Field(6, ge=1, validation_alias="FLEET_QUEUE_MAX_ATTEMPTS")
+    queue_timeout_s: float = Field(10.0, gt=0, validation_alias="FLEET_QUEUE_TIMEOUT_S")
+    # boto3 reads these two itself; they are here so they are validated, logged and documented.
+    aws_endpoint_url: str | None = Field(None, validation_alias="AWS_ENDPOINT_URL")
+    aws_region: str = Field(
+        "us-east-1", validation_alias=AliasChoices("AWS_DEFAULT_REGION", "AWS_REGION")
+    )
+
+    # Director.
+    enqueue_threads: int = Field(4, ge=1, le=64, validation_alias="FLEET_ENQUEUE_THREADS")
+
+    # Transcription (the output-changing ones feed TranscriptionSettings).
+    whisper_model: str = Field("base", validation_alias="WHISPER_MODEL")
+    whisper_device: Literal["auto", "cpu", "cuda"] = Field("auto", validation_alias="WHISPER_DEVICE")
+    whisper_compute_type: str = Field("auto", validation_alias="WHISPER_COMPUTE_TYPE")
+    whisper_batch_size: int = Field(8, ge=1, validation_alias="WHISPER_BATCH_SIZE")
+    whisper_language: str | None = Field(None, validation_alias="WHISPER_LANGUAGE")
+    whisper_task: Literal["transcribe", "translate"] = Field("transcribe", validation_alias="WHISPER_TASK")
+    whisper_align: bool = Field(True, validation_alias="WHISPER_ALIGN")
+    whisper_align_model: str | None = Field(None, validation_alias="WHISPER_ALIGN_MODEL")
+    whisper_diarize: bool = Field(False, validation_alias="WHISPER_DIARIZE")
+    whisper_min_speakers: int | None = Field(None, ge=1, validation_alias="WHISPER_MIN_SPEAKERS")
+    whisper_max_speakers: int | None = Field(None, ge=1, validation_alias="WHISPER_MAX_SPEAKERS")
+    whisper_max_line_width: int | None = Field(None, ge=1, validation_alias="WHISPER_MAX_LINE_WIDTH")
+    whisper_max_line_count: int | None = Field(None, ge=1, validation_alias="WHISPER_MAX_LINE_COUNT")
+    whisper_highlight_words: bool = Field(False, validation_alias="WHISPER_HIGHLIGHT_WORDS")
+    hf_token: str | None = Field(None, validation_alias="HF_TOKEN", repr=False)
+    output_formats: Annotated[tuple[str, ...], NoDecode] = Field(
+        OUTPUT_FORMATS, validation_alias="FLEET_OUTPUT_FORMATS"
+    )
+
+    # Logging.
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", validation_alias="FLEET_LOG_LEVEL")
+    log_format: Literal["auto", "json", "console"] = Field("auto", validation_alias="FLEET_LOG_FORMAT")
+
+    _split_output_formats = field_validator("output_formats", mode="before")(_split_formats)
+
+    @field_validator("output_formats")
+    @classmethod
+    def _known_formats_json_last(cls, formats: tuple[str, ...]) -> tuple[str, ...]:
+        """Reject unknown formats; json is always written because it is the commit record."""
+        unknown = sorted(set(formats) - set(OUTPUT_FORMATS))
+        if unknown:
+            raise ValueError(f"unknown output format(s) {', '.join(unknown)}; choose from {', '.join(OUTPUT_FORMATS)}")
+        return tuple(f for f in OUTPUT_FORMATS if f in formats or f == "json")
+
+    @field_validator("whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """Treat `VAR=` in an .env file as unset rather than as an empty string."""
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _speakers_in_order(self) -> FleetSettings:
+        """A minimum above the maximum cannot be satisfied by any diarization."""
+        lo, hi = self.whisper_min_speakers, self.whisper_max_speakers
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"WHISPER_MIN_SPEAKERS={lo} is above WHISPER_MAX_SPEAKERS={hi}")
+        return self
+
+    def transcription(self) -> TranscriptionSettings:
+        """The output-changing subset, as it goes into job messages and commit records."""
+        return TranscriptionSettings(
+            model=self.whisper_model,
+            task=self.whisper_task,
+            language=self.whisper_language,
+            align=self.whisper_align,
+            align_model=self.whisper_align_model if self.whisper_align else None,
+            diarize=self.whisper_diarize,
+            min_speakers=self.whisper_min_speakers if self.whisper_diarize else None,
+            max_speakers=self.whisper_max_speakers if self.whisper_diarize else None,
+            max_line_width=self.whisper_max_line_width,
+            max_line_count=self.whisper_max_line_count,
+            highlight_words=self.whisper_highlight_words,
+        )

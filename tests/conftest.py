@@ -1,0 +1,88 @@
+"""Shared fixtures: one real LocalStack per session (plus moto's server), fresh queues per test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fleet.queue import JobQueue
+from fleet.queue_spec import load_queue_spec
+from fleet.settings import REPO_ROOT, FleetSettings
+
+HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def localstack_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real LocalStack 4.13.1 on the host, started once for the whole test session."""
+    port = free_port()
+    env = {**os.environ, "LOCALSTACK_PORT": str(port), "LOCALSTACK_STATE_DIR": str(tmp_path_factory.mktemp("localstack"))}
+    subprocess.run([str(HOST_SCRIPT), "start"], env=env, check=True, timeout=600)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(HOST_SCRIPT), "stop"], env=env, check=False, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's SQS server: a second implementation that also enforces AWS's limits."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["localstack", "moto"])
+def sqs_endpoint(request: pytest.FixtureRequest) -> str:
+    """Runs a contract test once against each SQS implementation."""
+    return request.getfixturevalue(f"{request.param}_endpoint")
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., FleetSettings]:
+    """Settings for one test: its own source/dest folders and a queue name nobody else uses."""
+    queue_name = f"t-{uuid.uuid4().hex[:12]}"
+
+    def build(endpoint: str | None = None, **overrides: object) -> FleetSettings:
+        values: dict[str, object] = {
+            "source_dir": tmp_path / "source",
+            "dest_dir": tmp_path / "dest",
+            "queue_name": queue_name,
+            "aws_endpoint_url": endpoint,
+            "queue_max_attempts": 2,
+        }
+        values.update(overrides)
+        return FleetSettings(**values)
+
+    return build
+
+
+@pytest.fixture
+def open_queue() -> Callable[[FleetSettings], JobQueue]:
+    """Connect to (and create, idempotently) the queues the given settings describe."""
+
+    def connect(settings: FleetSettings) -> JobQueue:
+        spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
+        queue = JobQueue.connect(settings, spec)
+        queue.ensure()
+        return queue
+
+    return connect

@@ -1,0 +1,1 @@
+"""The worker: resident whisperX models, one queue message at a time (see the worker issue)."""
