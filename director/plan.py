@@ -92,8 +92,8 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         base = naming.bases[source.rel]
         fingerprint = SourceFingerprint(size=source.size, mtime_ns=source.mtime_ns)
         state = inputs.outputs.get(base)
-        verdict = _done_check(source.rel, fingerprint, settings_key, wanted, state)
-        if verdict is None:
+        needed, redo = _done_check(source.rel, fingerprint, settings_key, wanted, state)
+        if needed is None:
             decisions.append(Decision(source, Action.DONE, "outputs match source and settings"))
             continue
         failure = inputs.failures.get(source.rel)
@@ -101,39 +101,49 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         if failed_now and not inputs.retry_failed:
             decisions.append(Decision(source, Action.FAILED, failure.reason))
             continue
+        attempt = f"retry:{failure.failed_at!r}" if failed_now else (f"redo:{needed}" if redo else "")
         job = TranscriptionJob(
             path=source.rel,
             output_base=base,
             fingerprint=fingerprint,
             settings=inputs.settings,
             enqueued_at=inputs.now,
-            retry_of=failure.failed_at if failed_now else None,
+            attempt=attempt,
         )
         enqueued_at = inputs.ledger.get(job.dedup_id())
         if enqueued_at is not None and enqueued_at >= oldest_live:
             queued = job.model_copy(update={"enqueued_at": enqueued_at})
             decisions.append(Decision(source, Action.QUEUED, "enqueued earlier, not finished yet", queued))
         else:
-            decisions.append(Decision(source, Action.ENQUEUE, "retry after failure" if failed_now else verdict, job))
+            decisions.append(Decision(source, Action.ENQUEUE, "retry after failure" if failed_now else needed, job))
     return Plan(decisions, naming.renamed)
 
 
 def _done_check(
     rel: str, fingerprint: SourceFingerprint, settings_key: str, wanted: frozenset[str], state: OutputState | None
-) -> str | None:
-    """None if the outputs are complete and current, else why the source needs transcribing."""
+) -> tuple[str | None, bool]:
+    """(None, _) if the outputs are complete and current, else why the source needs transcribing.
+
+    The flag says this exact job already ran to completion once (its commit record is current,
+    but outputs were deleted since): running it again is a redo and needs a fresh job id.
+    """
     if state is None:
-        return "new"
+        return "new", False
+    record = state.record
+    current = record is not None and (record.source, record.fingerprint, record.settings_key) == (
+        rel,
+        fingerprint,
+        settings_key,
+    )
     missing = wanted - state.formats
     if missing:
-        return f"outputs incomplete (missing {', '.join(sorted(missing))})"
-    record = state.record
+        return f"outputs incomplete (missing {', '.join(sorted(missing))})", current
     if record is None:
-        return "json output has no readable commit record"
+        return "json output has no readable commit record", False
     if record.source != rel:
-        return f"outputs belong to {record.source}"
+        return f"outputs belong to {record.source}", False
     if record.fingerprint != fingerprint:
-        return "source changed since it was transcribed"
+        return "source changed since it was transcribed", False
     if record.settings_key != settings_key:
-        return "transcription settings changed"
-    return None
+        return "transcription settings changed", False
+    return None, False

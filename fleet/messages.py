@@ -64,13 +64,13 @@ class TranscriptionJob(BaseModel):
     fingerprint: SourceFingerprint
     settings: TranscriptionSettings
     enqueued_at: float
-    # Set when the director retries a permanent failure: the failure time makes a fresh job id.
-    retry_of: float | None = None
+    # Empty for a first attempt. A deliberate second run of a job that already ran (retrying a
+    # failure, redoing deleted outputs) needs a fresh id, or SQS would drop it as a duplicate.
+    attempt: str = ""
 
     def dedup_id(self) -> str:
         """MessageDeduplicationId: same file version with the same settings is the same job."""
-        salt = "" if self.retry_of is None else f"retry:{self.retry_of!r}"
-        return job_dedup_id(self.path, self.fingerprint, self.settings.key(), salt)
+        return job_dedup_id(self.path, self.fingerprint, self.settings.key(), self.attempt)
 
     def group_id(self) -> str:
         """MessageGroupId: one group per source file, so files never block one another."""

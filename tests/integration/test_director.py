@@ -1,0 +1,183 @@
+"""The director against real host LocalStack: plan, enqueue, resume, redeploy, bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from director.main import run_director
+from fleet.layout import output_files
+from fleet.messages import TranscriptionJob
+from fleet.queue import JobQueue
+from fleet.settings import OUTPUT_FORMATS
+
+pytestmark = pytest.mark.integration
+ODD_NAMES = ["plain.mp3", "with space.wav", "ünïcødé/日本語.flac", "quotes/it's \"q\".m4a", "-dash.mp3", "video.MKV"]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    source = tmp_path / "source"
+    for name in ODD_NAMES:
+        path = source / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"audio" + name.encode())
+    (source / "notes.txt").write_text("not media")
+    return source
+
+
+@pytest.fixture
+def sends(monkeypatch):
+    """Counts the messages the director actually sends (a spy on our adapter, SQS stays real)."""
+    sent: list[str] = []
+    original = JobQueue.send_batch
+
+    def spy(self, messages):
+        sent.extend(m.dedup_id for m in messages)
+        return original(self, messages)
+
+    monkeypatch.setattr(JobQueue, "send_batch", spy)
+    return sent
+
+
+def drain(queue: JobQueue) -> list[TranscriptionJob]:
+    jobs = []
+    while (received := queue.receive_one(wait_s=1, visibility_timeout_s=60)) is not None:
+        jobs.append(TranscriptionJob.model_validate_json(received.body))
+        queue.delete(received.receipt_handle)
+    return jobs
+
+
+def mark_done(settings, job: TranscriptionJob) -> None:
+    """Write the outputs a worker would, with the commit record at the head of the JSON."""
+    for rel in output_files(job.output_base, settings.output_formats):
+        path = settings.dest_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith(".json"):
+            record = {"source": job.path, "fingerprint": job.fingerprint.model_dump(),
+                      "settings_key": job.settings.key(), "settings": job.settings.model_dump()}
+            path.write_text(json.dumps({"fleet": record, "segments": []}))
+        else:
+            path.write_text("transcript")
+
+
+def run(settings, **kwargs):
+    out = io.StringIO()
+    code = run_director(settings, out=out, **kwargs)
+    return code, out.getvalue().strip().splitlines()[-1]
+
+
+def test_enqueues_every_file_once_with_relative_paths(localstack_endpoint, make_settings, open_queue, corpus):
+    settings = make_settings(localstack_endpoint)
+    # When the director runs on a fresh destination
+    code, summary = run(settings)
+    # Then every media file is on the queue once, by relative path, each in its own group
+    assert code == 0
+    assert summary == "director: found 6, done 0, enqueued 6, already queued 0, failed before 0, skipped 0, ignored 1"
+    jobs = drain(open_queue(settings))
+    assert sorted(j.path for j in jobs) == sorted(ODD_NAMES)
+    assert len({j.group_id() for j in jobs}) == 6
+    assert all(not j.path.startswith("/") and str(corpus) not in j.model_dump_json() for j in jobs)
+    assert {j.output_base for j in jobs} >= {"with space", "quotes/it's \"q\"", "-dash"}
+
+
+def test_rerun_hours_later_enqueues_nothing_twice(localstack_endpoint, make_settings, open_queue, corpus, sends):
+    settings = make_settings(localstack_endpoint)
+    run(settings, clock=lambda: 1_000_000.0)
+    assert len(sends) == 6
+    # When the director runs again three hours later (far past SQS's 5-minute dedup window)
+    code, summary = run(settings, clock=lambda: 1_000_000.0 + 3 * 3600)
+    # Then nothing is sent, and the queue still holds each file once
+    assert code == 0 and len(sends) == 6
+    assert "enqueued 0, already queued 6" in summary
+    assert open_queue(settings).counts().visible == 6
+
+
+def test_redeploy_with_a_new_queue_enqueues_what_is_not_done_exactly_once(
+    localstack_endpoint, make_settings, open_queue, corpus, sends
+):
+    settings = make_settings(localstack_endpoint)
+    run(settings)
+    queue = open_queue(settings)
+    jobs = drain(queue)
+    done_job = next(j for j in jobs if j.path == "plain.mp3")
+    mark_done(settings, done_job)
+    # Given the queue is gone (LocalStack restarted: free LocalStack keeps nothing)
+    for url in (queue.info.url, queue.info.dlq_url):
+        queue._client.delete_queue(QueueUrl=url)
+    # When the director runs again
+    code, summary = run(settings)
+    # Then the five unfinished files are queued again, once each, and the finished one is not
+    assert code == 0 and "done 1, enqueued 5, already queued 0" in summary
+    again = drain(open_queue(settings))
+    assert sorted(j.path for j in again) == sorted(set(ODD_NAMES) - {"plain.mp3"})
+    code, summary = run(settings)
+    assert "done 1, enqueued 0, already queued 5" in summary
+
+
+def test_changed_source_is_enqueued_again(localstack_endpoint, make_settings, open_queue, corpus):
+    settings = make_settings(localstack_endpoint)
+    run(settings)
+    for job in drain(open_queue(settings)):
+        mark_done(settings, job)
+    assert "done 6, enqueued 0" in run(settings)[1]
+    # When one source is edited after it was transcribed
+    changed = corpus / "with space.wav"
+    changed.write_bytes(b"a new take, longer than before")
+    os.utime(changed, ns=(1, 2))
+    # Then exactly that one is enqueued again
+    assert "done 5, enqueued 1" in run(settings)[1]
+    (job,) = drain(open_queue(settings))
+    assert job.path == "with space.wav" and job.fingerprint.mtime_ns == 2
+
+
+def test_partial_outputs_are_redone(localstack_endpoint, make_settings, open_queue, corpus):
+    settings = make_settings(localstack_endpoint)
+    run(settings)
+    jobs = drain(open_queue(settings))
+    for job in jobs:
+        mark_done(settings, job)
+    (settings.dest_dir / "-dash.srt").unlink()
+    assert "done 5, enqueued 1" in run(settings)[1]
+
+
+def cli(*args, env_extra=None):
+    env = {**os.environ, "FLEET_LOG_FORMAT": "json", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "fleet.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cli_dry_run_prints_the_plan_and_enqueues_nothing(localstack_endpoint, make_settings, open_queue, corpus, tmp_path):
+    settings = make_settings(localstack_endpoint)
+    env = {"AWS_ENDPOINT_URL": localstack_endpoint, "FLEET_QUEUE_NAME": settings.queue_name}
+    result = cli("director", "--dry-run", "--source", str(corpus), "--dest", str(tmp_path / "dest"), env_extra=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"plan: {corpus} -> {tmp_path / 'dest'}")
+    assert "enqueue (6):" in lines and "  -dash.mp3  [new]" in lines
+    assert lines[-1].startswith("director: found 6, done 0, would enqueue 6")
+    assert open_queue(settings).counts().visible == 0
+    assert not (tmp_path / "dest").exists()
+
+
+def test_cli_missing_source_is_exit_2_and_nothing_enqueued(localstack_endpoint, make_settings, open_queue, tmp_path):
+    settings = make_settings(localstack_endpoint)
+    env = {"AWS_ENDPOINT_URL": localstack_endpoint, "FLEET_QUEUE_NAME": settings.queue_name}
+    result = cli("director", "--source", str(tmp_path / "nope"), "--dest", str(tmp_path / "dest"), env_extra=env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"fleet: source folder {tmp_path / 'nope'} does not exist"
+    assert open_queue(settings).counts().visible == 0
+
+
+def test_cli_unreachable_queue_retries_then_fails_in_one_line(corpus, tmp_path):
+    from tests.conftest import free_port
+
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "FLEET_QUEUE_MAX_ATTEMPTS": "3"}
+    result = cli("director", "--source", str(corpus), "--dest", str(tmp_path / "dest"), env_extra=env)
+    assert result.returncode == 3
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("fleet:")]
+    assert len(error_lines) == 1 and "unreachable after 3 attempts" in error_lines[0]

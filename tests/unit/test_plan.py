@@ -1,0 +1,173 @@
+"""The pure planner: one decision per source, and 'done' only when the outputs are current."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from director.plan import Action, OutputState, PlanInputs, plan_sources
+from director.scan import SourceFile
+from fleet.messages import SourceFingerprint
+from fleet.records import FailureRecord, RecordSummary
+from fleet.settings import OUTPUT_FORMATS, TranscriptionSettings
+
+SETTINGS = TranscriptionSettings()
+NOW = 1_000_000.0
+RETENTION = 14 * 86400
+
+
+def source(rel="a/ep1.mp3", size=100, mtime_ns=5):
+    return SourceFile(rel, size, mtime_ns)
+
+
+def done_state(src, settings=SETTINGS, formats=OUTPUT_FORMATS, record_source=None):
+    fingerprint = SourceFingerprint(size=src.size, mtime_ns=src.mtime_ns)
+    return OutputState(frozenset(formats), RecordSummary(record_source or src.rel, fingerprint, settings.key()))
+
+
+def plan(sources, outputs=None, failures=None, ledger=None, **kwargs):
+    inputs = PlanInputs(
+        sources=sources,
+        outputs=outputs or {},
+        failures=failures or {},
+        ledger=ledger or {},
+        settings=kwargs.pop("settings", SETTINGS),
+        formats=kwargs.pop("formats", OUTPUT_FORMATS),
+        now=kwargs.pop("now", NOW),
+        retention_s=RETENTION,
+        **kwargs,
+    )
+    return plan_sources(inputs)
+
+
+def only(result):
+    (decision,) = result.decisions
+    return decision
+
+
+def failure(src, at=10.0, settings=SETTINGS):
+    return FailureRecord(
+        source=src.rel, fingerprint=SourceFingerprint(size=src.size, mtime_ns=src.mtime_ns),
+        settings_key=settings.key(), reason="not decodable", failed_at=at,
+    )
+
+
+def test_new_source_is_enqueued_with_a_relative_path_job():
+    decision = only(plan([source()]))
+    assert decision.action is Action.ENQUEUE and decision.reason == "new"
+    assert decision.job.path == "a/ep1.mp3" and decision.job.output_base == "a/ep1"
+    assert decision.job.enqueued_at == NOW
+
+
+def test_complete_current_outputs_are_done():
+    src = source()
+    assert only(plan([src], {"a/ep1": done_state(src)})).action is Action.DONE
+
+
+def test_partial_outputs_are_not_done():
+    src = source()
+    state = done_state(src, formats=("txt", "json"))
+    decision = only(plan([src], {"a/ep1": state}))
+    assert decision.action is Action.ENQUEUE and "srt" in decision.reason
+
+
+def test_deleted_outputs_of_a_finished_job_are_redone_under_a_fresh_id():
+    # Given a job that ran (current commit record) and is still in the ledger, then srt was deleted
+    src = source()
+    first = only(plan([src])).job
+    state = done_state(src, formats=tuple(f for f in OUTPUT_FORMATS if f != "srt"))
+    decision = only(plan([src], {"a/ep1": state}, ledger={first.dedup_id(): NOW}))
+    # Then it is enqueued again, with an id SQS will not drop as a duplicate of the first run
+    assert decision.action is Action.ENQUEUE
+    assert decision.job.dedup_id() != first.dedup_id()
+
+
+def test_only_requested_formats_count():
+    src = source()
+    assert only(plan([src], {"a/ep1": done_state(src, formats=("txt", "json"))}, formats=("txt", "json"))).action is Action.DONE
+
+
+def test_changed_source_is_enqueued_again():
+    src = source()
+    changed = source(mtime_ns=6)
+    decision = only(plan([changed], {"a/ep1": done_state(src)}))
+    assert decision.action is Action.ENQUEUE and decision.reason == "source changed since it was transcribed"
+
+
+def test_changed_settings_re_enqueue():
+    src = source()
+    decision = only(plan([src], {"a/ep1": done_state(src)}, settings=TranscriptionSettings(language="fr")))
+    assert decision.action is Action.ENQUEUE and decision.reason == "transcription settings changed"
+
+
+def test_json_without_readable_commit_record_is_not_done():
+    src = source()
+    decision = only(plan([src], {"a/ep1": OutputState(frozenset(OUTPUT_FORMATS), None)}))
+    assert decision.action is Action.ENQUEUE
+
+
+def test_ledger_entry_means_already_queued_until_retention_runs_out():
+    first = only(plan([source()]))
+    ledger = {first.job.dedup_id(): NOW}
+    # hours later, the queue still holds it: nothing is sent twice
+    assert only(plan([source()], ledger=ledger, now=NOW + 6 * 3600)).action is Action.QUEUED
+    # past the queue's retention period SQS has dropped it: enqueue again
+    assert only(plan([source()], ledger=ledger, now=NOW + RETENTION + 1)).action is Action.ENQUEUE
+
+
+def test_failed_before_is_not_retried_unless_asked_or_changed():
+    src = source()
+    failures = {src.rel: failure(src)}
+    assert only(plan([src], failures=failures)).action is Action.FAILED
+    retried = only(plan([src], failures=failures, retry_failed=True))
+    assert retried.action is Action.ENQUEUE and retried.job.attempt == "retry:10.0"
+    assert retried.job.dedup_id() != only(plan([src])).job.dedup_id()
+    assert only(plan([source(size=101)], failures=failures)).action is Action.ENQUEUE
+
+
+def test_outputs_of_another_source_do_not_make_a_file_done():
+    src = source("take.wav")
+    decision = only(plan([src], {"take": done_state(src, record_source="take.mp3")}))
+    assert decision.action is Action.ENQUEUE and decision.job.output_base == "take"
+
+
+def test_collision_keeps_existing_owner_and_renames_the_newcomer():
+    old, new = source("take.mp3"), source("take.wav")
+    result = plan([old, new], {"take": done_state(old)})
+    by_rel = {d.source.rel: d for d in result.decisions}
+    assert by_rel["take.mp3"].action is Action.DONE
+    assert by_rel["take.wav"].job.output_base == "take.wav"
+    assert set(result.renamed) == {"take.wav"}
+
+
+sources_strategy = st.lists(
+    st.builds(
+        SourceFile,
+        st.sampled_from(["a.mp3", "a.wav", "b/c.flac", "b/C.flac", "d e/ü.mp4", "-x.ogg"]),
+        st.integers(0, 3),
+        st.integers(0, 3),
+    ),
+    max_size=8,
+    unique_by=lambda s: s.rel,
+)
+
+
+@given(sources_strategy, st.data())
+def test_every_source_gets_exactly_one_decision_and_jobs_are_unique(sources, data):
+    sources = sorted(sources, key=lambda s: s.rel)
+    done = data.draw(st.sets(st.sampled_from([s.rel for s in sources]))) if sources else set()
+    outputs = {s.rel.rsplit(".", 1)[0]: done_state(s) for s in sources if s.rel in done}
+    result = plan(sources, outputs)
+    assert [d.source for d in result.decisions] == sources
+    jobs = [d.job for d in result.decisions if d.action is Action.ENQUEUE]
+    assert len({j.dedup_id() for j in jobs}) == len(jobs)
+    assert len({j.output_base.casefold() for j in jobs}) == len(jobs)
+
+
+@given(sources_strategy)
+def test_planning_twice_with_the_ledger_enqueues_nothing_new(sources):
+    first = plan(sources)
+    ledger = {d.job.dedup_id(): NOW for d in first.decisions if d.action is Action.ENQUEUE}
+    second = plan(sources, ledger=ledger, now=NOW + 3600)
+    assert not second.of(Action.ENQUEUE)
+    assert len(second.of(Action.QUEUED)) == len(first.of(Action.ENQUEUE))

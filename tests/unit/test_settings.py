@@ -1,0 +1,62 @@
+"""Settings: environment names, validation with one-line errors, create_queue.json overrides."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from fleet.cli import main
+from fleet.queue_spec import QueueSpecError, fifo_names, load_queue_spec
+from fleet.settings import REPO_ROOT, FleetSettings
+
+
+def test_environment_names(monkeypatch):
+    monkeypatch.setenv("FLEET_SOURCE_DIR", "/srv/audio")
+    monkeypatch.setenv("WHISPER_MODEL", "tiny.en")
+    monkeypatch.setenv("WHISPER_LANGUAGE", "")
+    monkeypatch.setenv("FLEET_OUTPUT_FORMATS", "srt, TXT")
+    settings = FleetSettings()
+    assert str(settings.source_dir) == "/srv/audio"
+    assert settings.transcription().model == "tiny.en"
+    assert settings.whisper_language is None
+    assert settings.output_formats == ("txt", "srt", "json")  # json always: it is the commit record
+
+
+def test_bad_values_are_refused(monkeypatch):
+    monkeypatch.setenv("FLEET_OUTPUT_FORMATS", "txt,docx")
+    with pytest.raises(ValidationError, match="docx"):
+        FleetSettings()
+
+
+def test_cli_turns_a_bad_setting_into_one_line_and_exit_2(monkeypatch, capsys):
+    monkeypatch.setenv("WHISPER_MIN_SPEAKERS", "3")
+    monkeypatch.setenv("WHISPER_MAX_SPEAKERS", "2")
+    assert main(["director", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fleet: invalid setting") and "\n" not in err
+
+
+def test_speed_knobs_do_not_change_the_settings_key():
+    assert FleetSettings(whisper_device="cuda", whisper_batch_size=32).transcription() == FleetSettings().transcription()
+
+
+def test_queue_spec_defaults_and_overrides():
+    spec = load_queue_spec(REPO_ROOT / "create_queue.json")
+    assert (spec.queue_name, spec.dlq_name) == ("whisper-fleet.fifo", "whisper-fleet-dlq.fifo")
+    assert spec.queue_attributes["FifoQueue"] == "true" and spec.max_receive_count == 5
+    other = load_queue_spec(REPO_ROOT / "create_queue.json", queue_name="home.fifo", max_receive_count=2)
+    assert (other.queue_name, other.dlq_name, other.max_receive_count) == ("home.fifo", "home-dlq.fifo", 2)
+    assert fifo_names("x") == ("x.fifo", "x-dlq.fifo")
+
+
+def test_queue_spec_must_describe_fifo_queues(tmp_path):
+    raw = json.loads((REPO_ROOT / "create_queue.json").read_text())
+    raw["dead_letter_queue"]["Attributes"]["FifoQueue"] = "false"
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(QueueSpecError, match="FIFO"):
+        load_queue_spec(path)
+    with pytest.raises(QueueSpecError, match="cannot read"):
+        load_queue_spec(tmp_path / "missing.json")
