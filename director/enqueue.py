@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -27,7 +27,7 @@ def to_message(job: TranscriptionJob) -> OutgoingMessage:
 
 def enqueue_jobs(
     queue: JobQueue,
-    jobs: Sequence[TranscriptionJob],
+    jobs: Iterable[TranscriptionJob],
     threads: int,
     on_batch: Callable[[int], None] | None = None,
 ) -> EnqueueResult:

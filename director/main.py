@@ -59,19 +59,7 @@ def run_director(
         _ensure_dest(dest)
         identity = queue.ensure().identity
     now = clock()
-    plan = plan_sources(
-        PlanInputs(
-            sources=scan.files,
-            outputs=probe_outputs(dest, candidate_bases(scan.files), settings.output_formats),
-            failures=read_failures(dest),
-            ledger=load_ledger(dest, identity),
-            settings=settings.transcription(),
-            formats=settings.output_formats,
-            now=now,
-            retention_s=spec.retention_s,
-            retry_failed=retry_failed,
-        )
-    )
+    plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed)
     if dry_run:
         print_plan(plan, scan, settings, spec.queue_name, show, out)
         print(summary_line(plan, scan, dry_run=True), file=out)
@@ -79,19 +67,39 @@ def run_director(
     return _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
 
 
+def build_plan(
+    settings: FleetSettings, scan: ScanResult, queue_identity: str | None, retention_s: float, now: float, retry_failed: bool
+) -> Plan:
+    """Read what exists under dest (outputs, failures, ledger) and plan every scanned source."""
+    dest = settings.dest_dir
+    return plan_sources(
+        PlanInputs(
+            sources=scan.files,
+            outputs=probe_outputs(dest, candidate_bases(scan.files), settings.output_formats),
+            failures=read_failures(dest),
+            ledger=load_ledger(dest, queue_identity),
+            settings=settings.transcription(),
+            formats=settings.output_formats,
+            now=now,
+            retention_s=retention_s,
+            retry_failed=retry_failed,
+        )
+    )
+
+
 def _enqueue_and_record(
     plan: Plan, scan: ScanResult, settings: FleetSettings, queue: JobQueue, identity: str, now: float, out: TextIO
 ) -> int:
     """Enqueue the plan's new jobs, then persist the ledger and the last plan, even on failure."""
     dest = settings.dest_dir
-    ledger = {d.job.dedup_id(): d.job.enqueued_at for d in plan.of(Action.QUEUED) if d.job}
-    jobs = [d.job for d in plan.of(Action.ENQUEUE) if d.job]
+    ledger = {d.dedup_id: d.enqueued_at for d in plan.of(Action.QUEUED)}
+    to_send = plan.of(Action.ENQUEUE)
     exit_code = EXIT_OK
     try:
-        result = enqueue_jobs(queue, jobs, settings.enqueue_threads)
+        result = enqueue_jobs(queue, (plan.job(d) for d in to_send), settings.enqueue_threads)
     except PartialEnqueue as exc:
         result = exc.result
-        log.error("enqueue interrupted", error=str(exc), sent=len(result.sent), planned=len(jobs))
+        log.error("enqueue interrupted", error=str(exc), sent=len(result.sent), planned=len(to_send))
         exit_code = EXIT_QUEUE
     ledger.update(dict.fromkeys(result.sent, now))
     save_ledger(dest, identity, ledger)

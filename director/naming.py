@@ -29,10 +29,9 @@ def assign_output_bases(sources: Iterable[str], owners: Mapping[str, str]) -> Na
     """
     choice = {rel: stem_base(rel) for rel in sources}
     naming = Naming()
-    changed = True
-    while changed:
-        changed = False
-        for members in _clashes(choice):
+    while clashes := _clashes(choice):
+        moved = False
+        for members in clashes:
             movable = [m for m in members if m not in naming.renamed]
             owner = next((m for m in movable if owners.get(choice[m]) == m), None)
             for member in movable:
@@ -40,12 +39,12 @@ def assign_output_bases(sources: Iterable[str], owners: Mapping[str, str]) -> Na
                     others = ", ".join(m for m in members if m != member)
                     naming.renamed[member] = f"output name {choice[member]!r} is shared with {others}"
                     choice[member] = member
-                    changed = True
-    for members in _clashes(choice):
-        keeper, *losers = members
-        for loser in losers:
-            naming.conflicts[loser] = f"output name {choice[loser]!r} clashes with {keeper}"
-            del choice[loser]
+                    moved = True
+        if not moved:  # only names equal but for case are left: nothing to fall back to
+            for keeper, *losers in clashes:
+                for loser in losers:
+                    naming.conflicts[loser] = f"output name {choice[loser]!r} clashes with {keeper}"
+                    del choice[loser]
     naming.bases = choice
     return naming
 

@@ -19,7 +19,7 @@ def probe_outputs(dest: Path, bases: Iterable[str], formats: tuple[str, ...]) ->
         by_folder[folder].append(name)
     states: dict[str, OutputState] = {}
     for folder, names in by_folder.items():
-        folder_path = dest / folder if folder else dest
+        folder_path = os.path.join(dest, folder)  # strings, not Paths: this loop runs per source
         try:
             listing = set(os.listdir(folder_path))
         except OSError:
@@ -27,6 +27,6 @@ def probe_outputs(dest: Path, bases: Iterable[str], formats: tuple[str, ...]) ->
         for name in names:
             present = frozenset(fmt for fmt in formats if f"{name}.{fmt}" in listing)
             if present:
-                record = read_commit_record(folder_path / f"{name}.json") if "json" in present else None
+                record = read_commit_record(os.path.join(folder_path, f"{name}.json")) if "json" in present else None
                 states[f"{folder}/{name}" if folder else name] = OutputState(present, record)
     return states

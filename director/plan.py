@@ -10,7 +10,7 @@ from enum import StrEnum
 from director.naming import assign_output_bases
 from director.scan import SourceFile
 from fleet.layout import stem_base
-from fleet.messages import SourceFingerprint, TranscriptionJob
+from fleet.messages import SourceFingerprint, TranscriptionJob, job_dedup_id
 from fleet.records import FailureRecord, RecordSummary
 from fleet.settings import TranscriptionSettings
 
@@ -35,12 +35,19 @@ class OutputState:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The plan for one source; `job` is set for ENQUEUE and QUEUED."""
+    """The plan for one source; the job fields are set for ENQUEUE and QUEUED only.
+
+    Plain values, not a TranscriptionJob: a plan can hold 100,000 of these, and the message
+    object is built only when it is sent (Plan.job).
+    """
 
     source: SourceFile
     action: Action
     reason: str
-    job: TranscriptionJob | None = None
+    output_base: str = ""
+    attempt: str = ""
+    dedup_id: str = ""
+    enqueued_at: float = 0.0
 
 
 @dataclass
@@ -48,7 +55,20 @@ class Plan:
     """Every decision, in source order, plus the naming notes worth showing a person."""
 
     decisions: list[Decision]
+    settings: TranscriptionSettings
     renamed: dict[str, str] = field(default_factory=dict)
+
+    def job(self, decision: Decision) -> TranscriptionJob:
+        """The message for an ENQUEUE or QUEUED decision."""
+        source = decision.source
+        return TranscriptionJob(
+            path=source.rel,
+            output_base=decision.output_base,
+            fingerprint=SourceFingerprint(size=source.size, mtime_ns=source.mtime_ns),
+            settings=self.settings,
+            enqueued_at=decision.enqueued_at,
+            attempt=decision.attempt,
+        )
 
     def counts(self) -> Counter[Action]:
         return Counter(d.action for d in self.decisions)
@@ -90,37 +110,38 @@ def plan_sources(inputs: PlanInputs) -> Plan:
             decisions.append(Decision(source, Action.SKIPPED, naming.conflicts[source.rel]))
             continue
         base = naming.bases[source.rel]
-        fingerprint = SourceFingerprint(size=source.size, mtime_ns=source.mtime_ns)
-        state = inputs.outputs.get(base)
-        needed, redo = _done_check(source.rel, fingerprint, settings_key, wanted, state)
+        fingerprint = (source.size, source.mtime_ns)
+        needed, redo = _done_check(source.rel, fingerprint, settings_key, wanted, inputs.outputs.get(base))
         if needed is None:
             decisions.append(Decision(source, Action.DONE, "outputs match source and settings"))
             continue
         failure = inputs.failures.get(source.rel)
-        failed_now = failure and failure.fingerprint == fingerprint and failure.settings_key == settings_key
+        failed_now = failure is not None and _same_job(failure, source.rel, fingerprint, settings_key)
         if failed_now and not inputs.retry_failed:
             decisions.append(Decision(source, Action.FAILED, failure.reason))
             continue
         attempt = f"retry:{failure.failed_at!r}" if failed_now else (f"redo:{needed}" if redo else "")
-        job = TranscriptionJob(
-            path=source.rel,
-            output_base=base,
-            fingerprint=fingerprint,
-            settings=inputs.settings,
-            enqueued_at=inputs.now,
-            attempt=attempt,
-        )
-        enqueued_at = inputs.ledger.get(job.dedup_id())
+        dedup_id = job_dedup_id(source.rel, source.size, source.mtime_ns, settings_key, attempt)
+        enqueued_at = inputs.ledger.get(dedup_id)
         if enqueued_at is not None and enqueued_at >= oldest_live:
-            queued = job.model_copy(update={"enqueued_at": enqueued_at})
-            decisions.append(Decision(source, Action.QUEUED, "enqueued earlier, not finished yet", queued))
+            action, reason = Action.QUEUED, "enqueued earlier, not finished yet"
         else:
-            decisions.append(Decision(source, Action.ENQUEUE, "retry after failure" if failed_now else needed, job))
-    return Plan(decisions, naming.renamed)
+            action, reason, enqueued_at = Action.ENQUEUE, "retry after failure" if failed_now else needed, inputs.now
+        decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at))
+    return Plan(decisions, inputs.settings, naming.renamed)
+
+
+def _same_job(record: RecordSummary | FailureRecord, rel: str, fingerprint: tuple[int, int], settings_key: str) -> bool:
+    """Whether a record was written for this source version with these settings."""
+    return (
+        record.source == rel
+        and (record.fingerprint.size, record.fingerprint.mtime_ns) == fingerprint
+        and record.settings_key == settings_key
+    )
 
 
 def _done_check(
-    rel: str, fingerprint: SourceFingerprint, settings_key: str, wanted: frozenset[str], state: OutputState | None
+    rel: str, fingerprint: tuple[int, int], settings_key: str, wanted: frozenset[str], state: OutputState | None
 ) -> tuple[str | None, bool]:
     """(None, _) if the outputs are complete and current, else why the source needs transcribing.
 
@@ -130,11 +151,7 @@ def _done_check(
     if state is None:
         return "new", False
     record = state.record
-    current = record is not None and (record.source, record.fingerprint, record.settings_key) == (
-        rel,
-        fingerprint,
-        settings_key,
-    )
+    current = record is not None and _same_job(record, rel, fingerprint, settings_key)
     missing = wanted - state.formats
     if missing:
         return f"outputs incomplete (missing {', '.join(sorted(missing))})", current
@@ -142,7 +159,7 @@ def _done_check(
         return "json output has no readable commit record", False
     if record.source != rel:
         return f"outputs belong to {record.source}", False
-    if record.fingerprint != fingerprint:
+    if (record.fingerprint.size, record.fingerprint.mtime_ns) != fingerprint:
         return "source changed since it was transcribed", False
     if record.settings_key != settings_key:
         return "transcription settings changed", False

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 FLEET_DIR = ".fleet"
 
 
 def stem_base(rel_path: str) -> str:
     """`talks/take.mp3` -> `talks/take`: the output base a media player expects."""
-    pure = PurePosixPath(rel_path)
-    return str(pure.with_suffix("")) if pure.suffix else rel_path
+    # String operations with PurePosixPath.suffix semantics: this runs once per source per plan.
+    folder, sep, name = rel_path.rpartition("/")
+    dot = name.rfind(".")
+    return f"{folder}{sep}{name[:dot]}" if 0 < dot < len(name) - 1 else rel_path
 
 
 def output_files(base: str, formats: tuple[str, ...]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -10,6 +11,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from fleet.settings import TranscriptionSettings
 
 MAX_PATH_BYTES = 4096
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")
+_SURROGATES = re.compile("[\ud800-\udfff]")  # how Python spells file names that are not UTF-8
+_UNCLEAN_PARTS = re.compile(r"(^|/)\.{0,2}(/|$)")  # an empty, '.' or '..' component
 
 
 def unsafe_path_reason(value: str) -> str | None:
@@ -18,14 +22,13 @@ def unsafe_path_reason(value: str) -> str | None:
         return "empty path"
     if len(value.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
         return f"path longer than {MAX_PATH_BYTES} bytes"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL_CHARS.search(value):
         return "control character in path"
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if _SURROGATES.search(value):
         return "path is not valid UTF-8"
     if value.startswith("/"):
         return "absolute path"
-    parts = value.split("/")
-    if any(part in ("", ".", "..") for part in parts):
+    if _UNCLEAN_PARTS.search(value):
         return "path is not normalised (empty, '.' or '..' component)"
     return None
 
@@ -48,10 +51,6 @@ class SourceFingerprint(BaseModel):
     size: int = Field(ge=0)
     mtime_ns: int
 
-    def token(self) -> str:
-        """Compact form used inside ids."""
-        return f"{self.size}:{self.mtime_ns}"
-
 
 class TranscriptionJob(BaseModel):
     """One message on the queue: transcribe `path` (relative to the source root) into `output_base`."""
@@ -70,16 +69,16 @@ class TranscriptionJob(BaseModel):
 
     def dedup_id(self) -> str:
         """MessageDeduplicationId: same file version with the same settings is the same job."""
-        return job_dedup_id(self.path, self.fingerprint, self.settings.key(), self.attempt)
+        return job_dedup_id(self.path, self.fingerprint.size, self.fingerprint.mtime_ns, self.settings.key(), self.attempt)
 
     def group_id(self) -> str:
         """MessageGroupId: one group per source file, so files never block one another."""
         return job_group_id(self.path)
 
 
-def job_dedup_id(path: str, fingerprint: SourceFingerprint, settings_key: str, salt: str = "") -> str:
-    """Hash of (relative path, fingerprint, settings key); 64 hex chars fit SQS's 128 limit."""
-    raw = f"{path}\0{fingerprint.token()}\0{settings_key}\0{salt}"
+def job_dedup_id(path: str, size: int, mtime_ns: int, settings_key: str, attempt: str = "") -> str:
+    """Hash of (relative path, fingerprint, settings key, attempt); 64 hex chars fit SQS's 128 limit."""
+    raw = f"{path}\0{size}:{mtime_ns}\0{settings_key}\0{attempt}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 

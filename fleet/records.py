@@ -17,6 +17,7 @@ COMMIT_KEY = "fleet"
 # The commit record is the first key of the JSON transcript, so the done-check reads a few KiB,
 # not a transcript that can be megabytes of word timings.
 _HEAD_BYTES = 16384
+_DECODER = json.JSONDecoder()
 _RECORD_START = re.compile(rb'\A\s*\{\s*"' + COMMIT_KEY.encode() + rb'"\s*:\s*')
 
 
@@ -46,6 +47,14 @@ class FailureRecord(BaseModel):
     failed_at: float
 
 
+class _CommitHead(BaseModel):
+    """The part of a commit record the done-check validates (cheaper than the whole record)."""
+
+    source: RelativePath
+    fingerprint: SourceFingerprint
+    settings_key: str
+
+
 class RecordSummary(NamedTuple):
     """The three facts the director's done-check compares."""
 
@@ -54,7 +63,7 @@ class RecordSummary(NamedTuple):
     settings_key: str
 
 
-def read_commit_record(json_path: Path) -> RecordSummary | None:
+def read_commit_record(json_path: str | Path) -> RecordSummary | None:
     """Read the commit record at the head of a JSON transcript; None if absent or unreadable."""
     try:
         with open(json_path, "rb") as handle:
@@ -63,12 +72,12 @@ def read_commit_record(json_path: Path) -> RecordSummary | None:
             record = None
             if match:
                 try:
-                    record, _ = json.JSONDecoder().raw_decode(head.decode("utf-8", "ignore"), match.end())
+                    record, _ = _DECODER.raw_decode(head.decode("utf-8", "ignore"), match.end())
                 except ValueError:
                     record = None  # record longer than the head: fall back to the whole file
             if record is None:
                 record = json.loads(head + handle.read()).get(COMMIT_KEY)
-        commit = CommitRecord.model_validate(record)
+        commit = _CommitHead.model_validate(record)
         return RecordSummary(commit.source, commit.fingerprint, commit.settings_key)
     except (OSError, ValueError, ValidationError, AttributeError):
         return None

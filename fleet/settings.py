@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -37,6 +38,11 @@ class TranscriptionSettings(BaseModel):
 
     def key(self) -> str:
         """A short stable hash of these settings, used in dedup ids and commit records."""
+        return self._key
+
+    @cached_property
+    def _key(self) -> str:
+        # Cached: the planner asks once per source, and the settings are frozen.
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -65,7 +65,7 @@ def test_group_id_is_per_file_and_fits_sqs_limits():
 
 @given(st.text(min_size=1, max_size=200), st.integers(0, 2**40), st.integers())
 def test_dedup_ids_are_always_valid_sqs_ids(path, size, mtime):
-    dedup = job_dedup_id(path, SourceFingerprint(size=size, mtime_ns=mtime), "k")
+    dedup = job_dedup_id(path, size, mtime, "k")
     assert len(dedup) == 64 and all(c in "0123456789abcdef" for c in dedup)
 
 

@@ -53,10 +53,12 @@ def failure(src, at=10.0, settings=SETTINGS):
 
 
 def test_new_source_is_enqueued_with_a_relative_path_job():
-    decision = only(plan([source()]))
+    result = plan([source()])
+    decision = only(result)
     assert decision.action is Action.ENQUEUE and decision.reason == "new"
-    assert decision.job.path == "a/ep1.mp3" and decision.job.output_base == "a/ep1"
-    assert decision.job.enqueued_at == NOW
+    job = result.job(decision)
+    assert job.path == "a/ep1.mp3" and job.output_base == "a/ep1" and job.enqueued_at == NOW
+    assert job.dedup_id() == decision.dedup_id  # the id the ledger keeps is the id SQS sees
 
 
 def test_complete_current_outputs_are_done():
@@ -74,12 +76,14 @@ def test_partial_outputs_are_not_done():
 def test_deleted_outputs_of_a_finished_job_are_redone_under_a_fresh_id():
     # Given a job that ran (current commit record) and is still in the ledger, then srt was deleted
     src = source()
-    first = only(plan([src])).job
+    first = only(plan([src]))
     state = done_state(src, formats=tuple(f for f in OUTPUT_FORMATS if f != "srt"))
-    decision = only(plan([src], {"a/ep1": state}, ledger={first.dedup_id(): NOW}))
+    result = plan([src], {"a/ep1": state}, ledger={first.dedup_id: NOW})
+    decision = only(result)
     # Then it is enqueued again, with an id SQS will not drop as a duplicate of the first run
     assert decision.action is Action.ENQUEUE
-    assert decision.job.dedup_id() != first.dedup_id()
+    assert decision.dedup_id != first.dedup_id == result.job(first).dedup_id()
+    assert result.job(decision).dedup_id() == decision.dedup_id
 
 
 def test_only_requested_formats_count():
@@ -108,7 +112,7 @@ def test_json_without_readable_commit_record_is_not_done():
 
 def test_ledger_entry_means_already_queued_until_retention_runs_out():
     first = only(plan([source()]))
-    ledger = {first.job.dedup_id(): NOW}
+    ledger = {first.dedup_id: NOW}
     # hours later, the queue still holds it: nothing is sent twice
     assert only(plan([source()], ledger=ledger, now=NOW + 6 * 3600)).action is Action.QUEUED
     # past the queue's retention period SQS has dropped it: enqueue again
@@ -119,16 +123,17 @@ def test_failed_before_is_not_retried_unless_asked_or_changed():
     src = source()
     failures = {src.rel: failure(src)}
     assert only(plan([src], failures=failures)).action is Action.FAILED
-    retried = only(plan([src], failures=failures, retry_failed=True))
-    assert retried.action is Action.ENQUEUE and retried.job.attempt == "retry:10.0"
-    assert retried.job.dedup_id() != only(plan([src])).job.dedup_id()
+    result = plan([src], failures=failures, retry_failed=True)
+    retried = only(result)
+    assert retried.action is Action.ENQUEUE and result.job(retried).attempt == "retry:10.0"
+    assert retried.dedup_id == result.job(retried).dedup_id() != only(plan([src])).dedup_id
     assert only(plan([source(size=101)], failures=failures)).action is Action.ENQUEUE
 
 
 def test_outputs_of_another_source_do_not_make_a_file_done():
     src = source("take.wav")
     decision = only(plan([src], {"take": done_state(src, record_source="take.mp3")}))
-    assert decision.action is Action.ENQUEUE and decision.job.output_base == "take"
+    assert decision.action is Action.ENQUEUE and decision.output_base == "take"
 
 
 def test_collision_keeps_existing_owner_and_renames_the_newcomer():
@@ -136,7 +141,7 @@ def test_collision_keeps_existing_owner_and_renames_the_newcomer():
     result = plan([old, new], {"take": done_state(old)})
     by_rel = {d.source.rel: d for d in result.decisions}
     assert by_rel["take.mp3"].action is Action.DONE
-    assert by_rel["take.wav"].job.output_base == "take.wav"
+    assert by_rel["take.wav"].output_base == "take.wav"
     assert set(result.renamed) == {"take.wav"}
 
 
@@ -159,7 +164,7 @@ def test_every_source_gets_exactly_one_decision_and_jobs_are_unique(sources, dat
     outputs = {s.rel.rsplit(".", 1)[0]: done_state(s) for s in sources if s.rel in done}
     result = plan(sources, outputs)
     assert [d.source for d in result.decisions] == sources
-    jobs = [d.job for d in result.decisions if d.action is Action.ENQUEUE]
+    jobs = [result.job(d) for d in result.decisions if d.action is Action.ENQUEUE]
     assert len({j.dedup_id() for j in jobs}) == len(jobs)
     assert len({j.output_base.casefold() for j in jobs}) == len(jobs)
 
@@ -167,7 +172,7 @@ def test_every_source_gets_exactly_one_decision_and_jobs_are_unique(sources, dat
 @given(sources_strategy)
 def test_planning_twice_with_the_ledger_enqueues_nothing_new(sources):
     first = plan(sources)
-    ledger = {d.job.dedup_id(): NOW for d in first.decisions if d.action is Action.ENQUEUE}
+    ledger = {d.dedup_id: NOW for d in first.decisions if d.action is Action.ENQUEUE}
     second = plan(sources, ledger=ledger, now=NOW + 3600)
     assert not second.of(Action.ENQUEUE)
     assert len(second.of(Action.QUEUED)) == len(first.of(Action.ENQUEUE))
