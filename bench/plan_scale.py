@@ -60,7 +60,7 @@ def main() -> None:
         return
     started = time.perf_counter()
     settings = FleetSettings()
-    source, dest = build_tree(args.root / f"{args.files}", args.files, args.done, settings.transcription())
+    source, dest = build_tree(args.root / f"{args.files}-{args.done}", args.files, args.done, settings.transcription())
     print(f"tree: {args.files} files, {args.done:.0%} with outputs, ready in {time.perf_counter() - started:.1f} s")
     results = []
     for run in range(1, args.runs + 1):

@@ -18,6 +18,7 @@ def probe_outputs(dest: Path, bases: Iterable[str], formats: tuple[str, ...]) ->
         folder, _, name = base.rpartition("/")
         by_folder[folder].append(name)
     states: dict[str, OutputState] = {}
+    shared_sets: dict[tuple[str, ...], frozenset[str]] = {}  # a few distinct sets, 100,000s of states
     for folder, names in by_folder.items():
         folder_path = os.path.join(dest, folder)  # strings, not Paths: this loop runs per source
         try:
@@ -25,8 +26,9 @@ def probe_outputs(dest: Path, bases: Iterable[str], formats: tuple[str, ...]) ->
         except OSError:
             continue  # nothing written there yet (or unreadable): every base in it counts as new
         for name in names:
-            present = frozenset(fmt for fmt in formats if f"{name}.{fmt}" in listing)
-            if present:
+            found = tuple(fmt for fmt in formats if f"{name}.{fmt}" in listing)
+            if found:
+                present = shared_sets.setdefault(found, frozenset(found))
                 record = read_commit_record(os.path.join(folder_path, f"{name}.json")) if "json" in present else None
                 states[f"{folder}/{name}" if folder else name] = OutputState(present, record)
     return states

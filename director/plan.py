@@ -116,7 +116,7 @@ def plan_sources(inputs: PlanInputs) -> Plan:
             decisions.append(Decision(source, Action.DONE, "outputs match source and settings"))
             continue
         failure = inputs.failures.get(source.rel)
-        failed_now = failure is not None and _same_job(failure, source.rel, fingerprint, settings_key)
+        failed_now = failure is not None and _same_job(failure.summary(), source.rel, fingerprint, settings_key)
         if failed_now and not inputs.retry_failed:
             decisions.append(Decision(source, Action.FAILED, failure.reason))
             continue
@@ -131,13 +131,9 @@ def plan_sources(inputs: PlanInputs) -> Plan:
     return Plan(decisions, inputs.settings, naming.renamed)
 
 
-def _same_job(record: RecordSummary | FailureRecord, rel: str, fingerprint: tuple[int, int], settings_key: str) -> bool:
+def _same_job(record: RecordSummary, rel: str, fingerprint: tuple[int, int], settings_key: str) -> bool:
     """Whether a record was written for this source version with these settings."""
-    return (
-        record.source == rel
-        and (record.fingerprint.size, record.fingerprint.mtime_ns) == fingerprint
-        and record.settings_key == settings_key
-    )
+    return (record.source, record.size, record.mtime_ns, record.settings_key) == (rel, *fingerprint, settings_key)
 
 
 def _done_check(
@@ -159,7 +155,7 @@ def _done_check(
         return "json output has no readable commit record", False
     if record.source != rel:
         return f"outputs belong to {record.source}", False
-    if (record.fingerprint.size, record.fingerprint.mtime_ns) != fingerprint:
+    if (record.size, record.mtime_ns) != fingerprint:
         return "source changed since it was transcribed", False
     if record.settings_key != settings_key:
         return "transcription settings changed", False

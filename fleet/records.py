@@ -16,9 +16,18 @@ from fleet.settings import TranscriptionSettings
 COMMIT_KEY = "fleet"
 # The commit record is the first key of the JSON transcript, so the done-check reads a few KiB,
 # not a transcript that can be megabytes of word timings.
-_HEAD_BYTES = 16384
+_HEAD_BYTES = 4096
 _DECODER = json.JSONDecoder()
 _RECORD_START = re.compile(rb'\A\s*\{\s*"' + COMMIT_KEY.encode() + rb'"\s*:\s*')
+
+
+class RecordSummary(NamedTuple):
+    """The facts the director's done-check compares; plain values, the director holds 100,000s."""
+
+    source: str
+    size: int
+    mtime_ns: int
+    settings_key: str
 
 
 class CommitRecord(BaseModel):
@@ -46,19 +55,15 @@ class FailureRecord(BaseModel):
     detail: str = ""
     failed_at: float
 
+    def summary(self) -> RecordSummary:
+        """The same facts a commit record gives, for the same comparison."""
+        return RecordSummary(self.source, self.fingerprint.size, self.fingerprint.mtime_ns, self.settings_key)
+
 
 class _CommitHead(BaseModel):
     """The part of a commit record the done-check validates (cheaper than the whole record)."""
 
     source: RelativePath
-    fingerprint: SourceFingerprint
-    settings_key: str
-
-
-class RecordSummary(NamedTuple):
-    """The three facts the director's done-check compares."""
-
-    source: str
     fingerprint: SourceFingerprint
     settings_key: str
 
@@ -77,8 +82,8 @@ def read_commit_record(json_path: str | Path) -> RecordSummary | None:
                     record = None  # record longer than the head: fall back to the whole file
             if record is None:
                 record = json.loads(head + handle.read()).get(COMMIT_KEY)
-        commit = _CommitHead.model_validate(record)
-        return RecordSummary(commit.source, commit.fingerprint, commit.settings_key)
+        head = _CommitHead.model_validate(record)
+        return RecordSummary(head.source, head.fingerprint.size, head.fingerprint.mtime_ns, head.settings_key)
     except (OSError, ValueError, ValidationError, AttributeError):
         return None
 

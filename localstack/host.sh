@@ -18,7 +18,7 @@ LOCALSTACK_PINS=("localstack-core[runtime]==${LOCALSTACK_VERSION}" "cbor2<6" "py
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 port=${LOCALSTACK_PORT:-4566}
-venv=${LOCALSTACK_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/whisper-fleet/localstack-${LOCALSTACK_VERSION}-py3.11}
+venv=${LOCALSTACK_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/whisper-fleet/localstack-${LOCALSTACK_VERSION}-py3.11}
 state_dir=${LOCALSTACK_STATE_DIR:-$repo_root/.run/localstack-$port}
 start_timeout_s=${LOCALSTACK_START_TIMEOUT_S:-60}
 pid_file=$state_dir/localstack.pid

@@ -21,8 +21,8 @@ def source(rel="a/ep1.mp3", size=100, mtime_ns=5):
 
 
 def done_state(src, settings=SETTINGS, formats=OUTPUT_FORMATS, record_source=None):
-    fingerprint = SourceFingerprint(size=src.size, mtime_ns=src.mtime_ns)
-    return OutputState(frozenset(formats), RecordSummary(record_source or src.rel, fingerprint, settings.key()))
+    record = RecordSummary(record_source or src.rel, src.size, src.mtime_ns, settings.key())
+    return OutputState(frozenset(formats), record)
 
 
 def plan(sources, outputs=None, failures=None, ledger=None, **kwargs):

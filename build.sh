@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# One entry point for setting up, running and testing whisper-fleet. `./build.sh help` lists it all.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$repo_root"
+venv=$repo_root/.venv
+# Debian packages the project needs on the host: curl (LocalStack health), shellcheck (tests).
+apt_packages=(curl shellcheck)
+
+usage() {
+  cat <<'USAGE'
+usage: ./build.sh COMMAND [ARGS]
+
+  setup                      install Debian packages (as root), the project venv and host LocalStack
+  director SRC DEST [FLAGS]  plan SRC against DEST and enqueue what is missing; starts host LocalStack
+                             unless AWS_ENDPOINT_URL points at a queue (flags: --dry-run, --retry-failed)
+  localstack start|stop|status   host LocalStack on 127.0.0.1:${LOCALSTACK_PORT:-4566}
+  test [PYTEST ARGS]         set up, then run the whole test suite (what CI runs)
+  bench                      planning (100,000 files) and enqueue (10,000 messages) benchmarks
+  help                       this text
+USAGE
+}
+
+python_bin() {
+  if command -v python3.11 >/dev/null; then echo python3.11; else echo python3; fi
+}
+
+install_apt_packages() {
+  local missing=()
+  for package in "${apt_packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "build.sh: please install: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "build.sh: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+setup_venv() {
+  local stamp=$venv/.installed
+  # Reinstall only when the dependency list changed; pip's cache keeps a reinstall fast.
+  if [ -x "$venv/bin/fleet" ] && [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then
+    return 0
+  fi
+  [ -x "$venv/bin/python" ] || "$(python_bin)" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  "$venv/bin/fleet" --version >/dev/null
+  touch "$stamp"
+}
+
+setup() {
+  install_apt_packages
+  setup_venv
+  localstack/host.sh install
+}
+
+run_director() {
+  [ $# -ge 2 ] || { echo "usage: ./build.sh director SRC DEST [--dry-run] [--retry-failed]" >&2; exit 2; }
+  local source=$1 dest=$2
+  shift 2
+  setup
+  if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
+    localstack/host.sh start
+    export AWS_ENDPOINT_URL=http://127.0.0.1:${LOCALSTACK_PORT:-4566}
+  fi
+  exec "$venv/bin/fleet" director --source "$source" --dest "$dest" "$@"
+}
+
+command=${1:-help}
+shift || true
+case "$command" in
+  setup) setup ;;
+  director) run_director "$@" ;;
+  localstack) localstack/host.sh "${1:-status}" ;;
+  test)
+    setup
+    exec "$venv/bin/python" -m pytest "$@"
+    ;;
+  bench)
+    setup
+    "$venv/bin/python" bench/plan_scale.py
+    "$venv/bin/python" bench/enqueue_scale.py
+    ;;
+  help | -h | --help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac

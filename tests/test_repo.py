@@ -1,0 +1,44 @@
+"""Static checks of the repository: README documents every setting, scripts pass shellcheck."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+from fleet.settings import REPO_ROOT, FleetSettings
+
+SCRIPTS = ["build.sh", ".ci/run", "localstack/host.sh"]
+
+
+def settings_env_names() -> set[str]:
+    names = set()
+    for field in FleetSettings.model_fields.values():
+        alias = field.validation_alias
+        names.add(alias if isinstance(alias, str) else alias.choices[0])
+    return names
+
+
+def test_readme_settings_table_lists_exactly_the_settings():
+    readme = (REPO_ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", readme, flags=re.MULTILINE))
+    assert documented == settings_env_names()
+
+
+def test_readme_gives_the_two_commands_near_the_top():
+    head = (REPO_ROOT / "README.md").read_text().splitlines()[:30]
+    assert any(line.startswith("./build.sh director ") for line in head)
+    assert "./build.sh test" in head
+    assert "./build.sh test" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_shell_scripts_pass_shellcheck():
+    assert shutil.which("shellcheck"), "shellcheck missing: ./build.sh setup installs it"
+    result = subprocess.run(["shellcheck", *SCRIPTS], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_build_sh_help_lists_its_commands():
+    result = subprocess.run([str(REPO_ROOT / "build.sh"), "help"], capture_output=True, text=True, check=True)
+    for command in ("setup", "director", "localstack", "test", "bench"):
+        assert re.search(rf"^  {command}\b", result.stdout, flags=re.MULTILINE), command
