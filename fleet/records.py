@@ -30,8 +30,8 @@ class RecordSummary(NamedTuple):
     settings_key: str
 
 
-class CommitRecord(BaseModel):
-    """What a finished JSON transcript says about how it was made (the worker adds more fields)."""
+class RecordHead(BaseModel):
+    """What identifies the job a record was written for: source version and settings."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -39,33 +39,24 @@ class CommitRecord(BaseModel):
     source: RelativePath
     fingerprint: SourceFingerprint
     settings_key: str
-    settings: TranscriptionSettings
-
-
-class FailureRecord(BaseModel):
-    """Why a source file failed permanently; written by the worker under .fleet/failed/."""
-
-    model_config = ConfigDict(extra="allow")
-
-    version: int = 1
-    source: RelativePath
-    fingerprint: SourceFingerprint
-    settings_key: str
-    reason: str
-    detail: str = ""
-    failed_at: float
 
     def summary(self) -> RecordSummary:
-        """The same facts a commit record gives, for the same comparison."""
+        """Plain values for the done-check; only these are validated when the director reads."""
         return RecordSummary(self.source, self.fingerprint.size, self.fingerprint.mtime_ns, self.settings_key)
 
 
-class _CommitHead(BaseModel):
-    """The part of a commit record the done-check validates (cheaper than the whole record)."""
+class CommitRecord(RecordHead):
+    """What a finished JSON transcript says about how it was made (the worker adds more fields)."""
 
-    source: RelativePath
-    fingerprint: SourceFingerprint
-    settings_key: str
+    settings: TranscriptionSettings
+
+
+class FailureRecord(RecordHead):
+    """Why a source file failed permanently; written by the worker under .fleet/failed/."""
+
+    reason: str
+    detail: str = ""
+    failed_at: float
 
 
 def read_commit_record(json_path: str | Path) -> RecordSummary | None:
@@ -82,8 +73,7 @@ def read_commit_record(json_path: str | Path) -> RecordSummary | None:
                     record = None  # record longer than the head: fall back to the whole file
             if record is None:
                 record = json.loads(head + handle.read()).get(COMMIT_KEY)
-        head = _CommitHead.model_validate(record)
-        return RecordSummary(head.source, head.fingerprint.size, head.fingerprint.mtime_ns, head.settings_key)
+        return RecordHead.model_validate(record).summary()
     except (OSError, ValueError, ValidationError, AttributeError):
         return None
 
