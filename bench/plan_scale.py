@@ -78,7 +78,10 @@ def main() -> None:
     rss = max(r["peak_rss_mb"] for r in results)
     median = warm[len(warm) // 2]
     verdict = "PASS" if median < 5 and rss < 300 else "MISS"
-    print(f"plan_scale: {args.files} files, warm median {median:.2f} s (goal < 5 s), peak RSS {rss:.0f} MB (goal < 300 MB): {verdict}")
+    print(
+        f"plan_scale: {args.files} files, warm median {median:.2f} s (goal < 5 s), "
+        f"peak RSS {rss:.0f} MB (goal < 300 MB): {verdict}"
+    )
 
 
 if __name__ == "__main__":

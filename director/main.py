@@ -13,10 +13,10 @@ import structlog
 
 from director.enqueue import PartialEnqueue, enqueue_jobs
 from director.ledger import load_ledger, save_ledger
-from director.outputs import probe_outputs
 from director.plan import Action, Plan, PlanInputs, candidate_bases, plan_sources
 from director.scan import ScanResult, scan_sources
 from fleet.atomic import write_atomic
+from fleet.done import probe_outputs
 from fleet.layout import director_dir
 from fleet.queue import JobQueue, QueueError
 from fleet.queue_spec import load_queue_spec

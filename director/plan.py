@@ -9,9 +9,10 @@ from enum import StrEnum
 
 from director.naming import assign_output_bases
 from director.scan import SourceFile
+from fleet.done import OutputState, done_check, same_job
 from fleet.layout import stem_base
 from fleet.messages import SourceFingerprint, TranscriptionJob, job_dedup_id
-from fleet.records import FailureRecord, RecordSummary
+from fleet.records import FailureRecord
 from fleet.settings import TranscriptionSettings
 
 
@@ -23,14 +24,6 @@ class Action(StrEnum):
     QUEUED = "already queued"
     FAILED = "failed before"
     SKIPPED = "skipped"
-
-
-@dataclass(frozen=True, slots=True)
-class OutputState:
-    """Which output formats exist for one output base, and the commit record if readable."""
-
-    formats: frozenset[str]
-    record: RecordSummary | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +104,12 @@ def plan_sources(inputs: PlanInputs) -> Plan:
             continue
         base = naming.bases[source.rel]
         fingerprint = (source.size, source.mtime_ns)
-        needed, redo = _done_check(source.rel, fingerprint, settings_key, wanted, inputs.outputs.get(base))
+        needed, redo = done_check(source.rel, fingerprint, settings_key, wanted, inputs.outputs.get(base))
         if needed is None:
             decisions.append(Decision(source, Action.DONE, "outputs match source and settings"))
             continue
         failure = inputs.failures.get(source.rel)
-        failed_now = failure is not None and _same_job(failure.summary(), source.rel, fingerprint, settings_key)
+        failed_now = failure is not None and same_job(failure.summary(), source.rel, fingerprint, settings_key)
         if failed_now and not inputs.retry_failed:
             decisions.append(Decision(source, Action.FAILED, failure.reason))
             continue
@@ -129,34 +122,3 @@ def plan_sources(inputs: PlanInputs) -> Plan:
             action, reason, enqueued_at = Action.ENQUEUE, "retry after failure" if failed_now else needed, inputs.now
         decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at))
     return Plan(decisions, inputs.settings, naming.renamed)
-
-
-def _same_job(record: RecordSummary, rel: str, fingerprint: tuple[int, int], settings_key: str) -> bool:
-    """Whether a record was written for this source version with these settings."""
-    return (record.source, record.size, record.mtime_ns, record.settings_key) == (rel, *fingerprint, settings_key)
-
-
-def _done_check(
-    rel: str, fingerprint: tuple[int, int], settings_key: str, wanted: frozenset[str], state: OutputState | None
-) -> tuple[str | None, bool]:
-    """(None, _) if the outputs are complete and current, else why the source needs transcribing.
-
-    The flag says this exact job already ran to completion once (its commit record is current,
-    but outputs were deleted since): running it again is a redo and needs a fresh job id.
-    """
-    if state is None:
-        return "new", False
-    record = state.record
-    current = record is not None and _same_job(record, rel, fingerprint, settings_key)
-    missing = wanted - state.formats
-    if missing:
-        return f"outputs incomplete (missing {', '.join(sorted(missing))})", current
-    if record is None:
-        return "json output has no readable commit record", False
-    if record.source != rel:
-        return f"outputs belong to {record.source}", False
-    if (record.size, record.mtime_ns) != fingerprint:
-        return "source changed since it was transcribed", False
-    if record.settings_key != settings_key:
-        return "transcription settings changed", False
-    return None, False

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -101,7 +102,9 @@ class JobQueue:
         try:
             return fn(**kwargs)
         except NoCredentialsError as exc:
-            raise QueueError("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (any value for LocalStack)") from exc
+            raise QueueError(
+                "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any value for LocalStack)"
+            ) from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise QueueError(f"{operation} failed: {error.get('Code')}: {error.get('Message')}") from exc

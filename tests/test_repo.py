@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 
 from fleet.settings import REPO_ROOT, FleetSettings
 
@@ -42,3 +43,8 @@ def test_build_sh_help_lists_its_commands():
     result = subprocess.run([str(REPO_ROOT / "build.sh"), "help"], capture_output=True, text=True, check=True)
     for command in ("setup", "director", "localstack", "test", "bench"):
         assert re.search(rf"^  {command}\b", result.stdout, flags=re.MULTILINE), command
+
+
+def test_code_passes_ruff():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

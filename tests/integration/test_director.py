@@ -14,7 +14,6 @@ from director.main import run_director
 from fleet.layout import output_files
 from fleet.messages import TranscriptionJob
 from fleet.queue import JobQueue
-from fleet.settings import OUTPUT_FORMATS
 
 pytestmark = pytest.mark.integration
 ODD_NAMES = ["plain.mp3", "with space.wav", "ünïcødé/日本語.flac", "quotes/it's \"q\".m4a", "-dash.mp3", "video.MKV"]

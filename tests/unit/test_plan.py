@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from director.plan import Action, OutputState, PlanInputs, plan_sources
+from director.plan import Action, PlanInputs, plan_sources
 from director.scan import SourceFile
+from fleet.done import OutputState
 from fleet.messages import SourceFingerprint
 from fleet.records import FailureRecord, RecordSummary
 from fleet.settings import OUTPUT_FORMATS, TranscriptionSettings

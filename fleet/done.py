@@ -1,0 +1,73 @@
+"""The done-check: which outputs exist for an output base, and whether they are current."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet.records import RecordSummary, read_commit_record
+
+
+@dataclass(frozen=True, slots=True)
+class OutputState:
+    """Which output formats exist for one output base, and the commit record if readable."""
+
+    formats: frozenset[str]
+    record: RecordSummary | None
+
+
+def probe_outputs(dest: Path, bases: Iterable[str], formats: tuple[str, ...]) -> dict[str, OutputState]:
+    """Output state of every base that has at least one output; one listing per folder."""
+    by_folder: dict[str, list[str]] = defaultdict(list)
+    for base in bases:
+        folder, _, name = base.rpartition("/")
+        by_folder[folder].append(name)
+    states: dict[str, OutputState] = {}
+    shared_sets: dict[tuple[str, ...], frozenset[str]] = {}  # a few distinct sets, 100,000s of states
+    for folder, names in by_folder.items():
+        folder_path = os.path.join(dest, folder)  # strings, not Paths: this loop runs per source
+        try:
+            listing = set(os.listdir(folder_path))
+        except OSError:
+            continue  # nothing written there yet (or unreadable): every base in it counts as new
+        for name in names:
+            found = tuple(fmt for fmt in formats if f"{name}.{fmt}" in listing)
+            if found:
+                present = shared_sets.setdefault(found, frozenset(found))
+                record = read_commit_record(os.path.join(folder_path, f"{name}.json")) if "json" in present else None
+                states[f"{folder}/{name}" if folder else name] = OutputState(present, record)
+    return states
+
+
+def same_job(record: RecordSummary, rel: str, fingerprint: tuple[int, int], settings_key: str) -> bool:
+    """Whether a record was written for this source version with these settings."""
+    return (record.source, record.size, record.mtime_ns, record.settings_key) == (rel, *fingerprint, settings_key)
+
+
+def done_check(
+    rel: str, fingerprint: tuple[int, int], settings_key: str, wanted: frozenset[str], state: OutputState | None
+) -> tuple[str | None, bool]:
+    """(None, _) if the outputs are complete and current, else why the source needs transcribing.
+
+    The flag says this exact job already ran to completion once (its commit record is current,
+    but outputs were deleted since): running it again is a redo and needs a fresh job id.
+    """
+    if state is None:
+        return "new", False
+    record = state.record
+    current = record is not None and same_job(record, rel, fingerprint, settings_key)
+    missing = wanted - state.formats
+    if missing:
+        return f"outputs incomplete (missing {', '.join(sorted(missing))})", current
+    if record is None:
+        return "json output has no readable commit record", False
+    if record.source != rel:
+        return f"outputs belong to {record.source}", False
+    if (record.size, record.mtime_ns) != fingerprint:
+        return "source changed since it was transcribed", False
+    if record.settings_key != settings_key:
+        return "transcription settings changed", False
+    return None, False
