@@ -5,8 +5,8 @@ set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$repo_root"
 venv=$repo_root/.venv
-# Debian packages the project needs on the host: curl (LocalStack health), shellcheck (tests).
-apt_packages=(curl shellcheck)
+# Debian packages: curl (LocalStack health), ffmpeg (decoding), espeak-ng (test speech), shellcheck (tests).
+apt_packages=(curl shellcheck ffmpeg espeak-ng)
 
 usage() {
   cat <<'USAGE'
@@ -48,7 +48,7 @@ setup_venv() {
     return 0
   fi
   [ -x "$venv/bin/python" ] || "$(python_bin)" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[worker,models,test]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
   "$venv/bin/fleet" --version >/dev/null
   touch "$stamp"
 }

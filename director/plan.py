@@ -49,6 +49,7 @@ class Plan:
 
     decisions: list[Decision]
     settings: TranscriptionSettings
+    formats: tuple[str, ...]
     renamed: dict[str, str] = field(default_factory=dict)
 
     def job(self, decision: Decision) -> TranscriptionJob:
@@ -59,6 +60,7 @@ class Plan:
             output_base=decision.output_base,
             fingerprint=SourceFingerprint(size=source.size, mtime_ns=source.mtime_ns),
             settings=self.settings,
+            formats=self.formats,
             enqueued_at=decision.enqueued_at,
             attempt=decision.attempt,
         )
@@ -121,4 +123,4 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         else:
             action, reason, enqueued_at = Action.ENQUEUE, "retry after failure" if failed_now else needed, inputs.now
         decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at))
-    return Plan(decisions, inputs.settings, naming.renamed)
+    return Plan(decisions, inputs.settings, inputs.formats, naming.renamed)

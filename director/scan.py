@@ -8,7 +8,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fleet.layout import SourceError, check_source_root
 from fleet.messages import unsafe_path_reason
+
+__all__ = ["SourceError", "SourceFile", "ScanResult", "scan_sources", "is_media_name"]
 
 MEDIA_EXTENSIONS = frozenset(
     ext
@@ -19,10 +22,6 @@ MEDIA_EXTENSIONS = frozenset(
         "mp4 m4v mkv mov webm avi wmv flv mpg mpeg ts mts m2ts 3gp 3g2 ogv vob asf"
     ).split()
 )
-
-
-class SourceError(Exception):
-    """The source root cannot be scanned at all; str() is one line fit for the user."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,17 +46,6 @@ def is_media_name(name: str) -> bool:
     """Case-insensitive extension check."""
     _, dot, ext = name.rpartition(".")
     return bool(dot) and ext.lower() in MEDIA_EXTENSIONS
-
-
-def check_source_root(root: Path) -> Path:
-    """The real source root, or SourceError if it is missing, not a folder, or unreadable."""
-    if not root.exists():
-        raise SourceError(f"source folder {root} does not exist")
-    if not root.is_dir():
-        raise SourceError(f"source folder {root} is not a folder")
-    if not os.access(root, os.R_OK | os.X_OK):
-        raise SourceError(f"source folder {root} is not readable")
-    return Path(os.path.realpath(root))
 
 
 def scan_sources(root: Path, exclude: Path | None = None) -> ScanResult:

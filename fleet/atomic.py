@@ -13,14 +13,21 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
+def temp_prefix(final_name: str) -> str:
+    """Temp files are named after their final file, so leftovers of a crash can be found."""
+    return f"{TEMP_PREFIX}{final_name}."
+
+
+def write_atomic(path: Path, data: bytes | str, owner: tuple[int, int] | None = None) -> None:
     """Write `data` to `path` so that readers see either the old file or the whole new one."""
     payload = data.encode() if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    fd, temp_name = tempfile.mkstemp(prefix=temp_prefix(path.name), dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
+            if owner is not None:
+                os.fchown(handle.fileno(), *owner)
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
@@ -38,3 +45,35 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_temps_of(folder: Path, final_names: list[str]) -> int:
+    """Delete temp files left by a crash while writing these files; returns how many."""
+    removed = 0
+    try:
+        entries = os.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    prefixes = [temp_prefix(name) for name in final_names]
+    for entry in entries:
+        # mkstemp appends exactly 8 random characters: `take.txt.` must not match `take.txt.txt.`
+        if any(entry.startswith(p) and len(entry) == len(p) + 8 for p in prefixes):
+            (folder / entry).unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def remove_stale_temps(root: Path, older_than_s: float, now: float) -> int:
+    """Delete temp files under `root` untouched for `older_than_s` (left by a killed process)."""
+    removed = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if name.startswith(TEMP_PREFIX):
+                path = Path(folder, name)
+                try:
+                    if now - path.stat().st_mtime > older_than_s:
+                        path.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+    return removed

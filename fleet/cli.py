@@ -9,12 +9,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from director.main import DestError, run_director
-from director.scan import SourceError
 from fleet import __version__
+from fleet.layout import SourceError
 from fleet.logs import configure_logging
 from fleet.queue import QueueError
 from fleet.queue_spec import QueueSpecError
 from fleet.settings import FleetSettings
+from worker.models import ModelError
 
 EXIT_BAD_INPUT, EXIT_QUEUE = 2, 3
 
@@ -30,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     director.add_argument("--dry-run", action="store_true", help="print the plan, enqueue nothing")
     director.add_argument("--retry-failed", action="store_true", help="enqueue files that failed before, too")
     director.add_argument("--show", type=int, default=20, metavar="N", help="items listed per kind in --dry-run")
+
+    worker = commands.add_parser("worker", help="transcribe queued files, one at a time, models kept loaded")
+    worker.add_argument("--source", type=Path, help="source folder (default: FLEET_SOURCE_DIR)")
+    worker.add_argument("--dest", type=Path, help="destination folder (default: FLEET_DEST_DIR)")
+    worker.add_argument("--until-empty", action="store_true", help="exit 0 once the queue is drained")
+    worker.add_argument("--max-files", type=int, default=0, metavar="N", help="exit after N files (default: FLEET_MAX_FILES)")
     return parser
 
 
@@ -55,8 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     configure_logging(settings.log_level, settings.log_format)
     try:
+        if args.command == "worker":
+            from worker.main import run_worker  # imports torch only when a worker starts
+
+            return run_worker(settings, until_empty=args.until_empty, max_files=args.max_files)
         return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show)
-    except (SourceError, DestError, QueueSpecError) as exc:
+    except (SourceError, DestError, QueueSpecError, ModelError) as exc:
         print(f"fleet: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except QueueError as exc:

@@ -9,6 +9,21 @@ from pathlib import Path
 FLEET_DIR = ".fleet"
 
 
+class SourceError(Exception):
+    """The source root cannot be used at all; str() is one line fit for the user."""
+
+
+def check_source_root(root: Path) -> Path:
+    """The real source root, or SourceError if it is missing, not a folder, or unreadable."""
+    if not root.exists():
+        raise SourceError(f"source folder {root} does not exist")
+    if not root.is_dir():
+        raise SourceError(f"source folder {root} is not a folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise SourceError(f"source folder {root} is not readable")
+    return Path(os.path.realpath(root))
+
+
 def stem_base(rel_path: str) -> str:
     """`talks/take.mp3` -> `talks/take`: the output base a media player expects."""
     # String operations with PurePosixPath.suffix semantics: this runs once per source per plan.
@@ -44,10 +59,16 @@ def director_dir(dest: Path) -> Path:
     return fleet_dir(dest) / "director"
 
 
+def is_within(root: Path, path: Path) -> bool:
+    """Whether `path`, with every symlink resolved, is `root` or lies below it."""
+    real_root = Path(os.path.realpath(root))
+    real_path = Path(os.path.realpath(path))
+    return real_path == real_root or real_root in real_path.parents
+
+
 def resolve_inside(root: Path, rel_path: str) -> Path | None:
     """The real path of `rel_path` under `root`, or None if it (or a symlink on the way) leaves root."""
-    real_root = Path(os.path.realpath(root))
-    candidate = Path(os.path.realpath(real_root / rel_path))
-    if candidate == real_root or real_root not in candidate.parents:
+    candidate = Path(os.path.realpath(Path(root) / rel_path))
+    if candidate == Path(os.path.realpath(root)) or not is_within(root, candidate):
         return None
     return candidate

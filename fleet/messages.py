@@ -8,7 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from fleet.settings import TranscriptionSettings
+from fleet.settings import OUTPUT_FORMATS, TranscriptionSettings
+
+OutputFormat = Literal["txt", "srt", "vtt", "tsv", "json"]
 
 MAX_PATH_BYTES = 4096
 _CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")
@@ -62,6 +64,8 @@ class TranscriptionJob(BaseModel):
     output_base: RelativePath
     fingerprint: SourceFingerprint
     settings: TranscriptionSettings
+    # The outputs to write; the director's done-check expects exactly these.
+    formats: tuple[OutputFormat, ...] = OUTPUT_FORMATS
     enqueued_at: float
     # Empty for a first attempt. A deliberate second run of a job that already ran (retrying a
     # failure, redoing deleted outputs) needs a fresh id, or SQS would drop it as a duplicate.

@@ -210,6 +210,24 @@ class JobQueue:
         """Acknowledge a job whose outputs are durably on disk."""
         self._call("delete", self._client.delete_message, QueueUrl=self.info.url, ReceiptHandle=receipt_handle)
 
+    def dead_letter(self, message: ReceivedMessage, group_id: str, reason: str) -> None:
+        """Move a message that can never succeed to the dead-letter queue now, with the reason.
+
+        SQS would only redrive it after maxReceiveCount receives; a permanent failure should not
+        cost that many attempts. Sent first, deleted second: a crash in between leaves a
+        duplicate in the dead-letter queue (deduplicated for 5 minutes), never a loss.
+        """
+        self._call(
+            "dead-letter",
+            self._client.send_message,
+            QueueUrl=self.info.dlq_url,
+            MessageBody=message.body,
+            MessageGroupId=group_id,
+            MessageDeduplicationId=message.message_id,
+            MessageAttributes={"failure_reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"}},
+        )
+        self.delete(message.receipt_handle)
+
     def counts(self) -> QueueCounts:
         """Visible, in-flight, delayed and dead-letter counts from queue attributes."""
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -76,6 +78,26 @@ class FleetSettings(BaseSettings):
     # Director.
     enqueue_threads: int = Field(4, ge=1, le=64, validation_alias="FLEET_ENQUEUE_THREADS")
 
+    # Worker.
+    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", validation_alias="FLEET_WORKER_ID")
+    workers: int = Field(1, ge=1, validation_alias="FLEET_WORKERS")
+    threads: int = Field(0, ge=0, validation_alias="FLEET_THREADS")
+    receive_wait_s: int = Field(20, ge=0, le=20, validation_alias="FLEET_RECEIVE_WAIT_S")
+    visibility_timeout_s: int = Field(60, ge=5, le=43200, validation_alias="FLEET_VISIBILITY_TIMEOUT_S")
+    heartbeat_interval_s: float = Field(20.0, gt=0, validation_alias="FLEET_HEARTBEAT_INTERVAL_S")
+    grace_period_s: float = Field(30.0, ge=0, validation_alias="FLEET_GRACE_PERIOD_S")
+    retry_backoff_s: int = Field(30, ge=0, validation_alias="FLEET_RETRY_BACKOFF_S")
+    max_files: int = Field(0, ge=0, validation_alias="FLEET_MAX_FILES")
+    max_rss_mb: int = Field(0, ge=0, validation_alias="FLEET_MAX_RSS_MB")
+    output_uid: int | None = Field(None, ge=0, validation_alias="FLEET_OUTPUT_UID")
+    output_gid: int | None = Field(None, ge=0, validation_alias="FLEET_OUTPUT_GID")
+    models_dir: Path = Field(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "whisper-fleet" / "models",
+        validation_alias="FLEET_MODELS_DIR",
+    )
+    align_cache_size: int = Field(3, ge=1, validation_alias="FLEET_ALIGN_CACHE_SIZE")
+    decode_timeout_s: float = Field(1800.0, gt=0, validation_alias="FLEET_DECODE_TIMEOUT_S")
+
     # Transcription (the output-changing ones feed TranscriptionSettings).
     whisper_model: str = Field("base", validation_alias="WHISPER_MODEL")
     whisper_device: Literal["auto", "cpu", "cuda"] = Field("auto", validation_alias="WHISPER_DEVICE")
@@ -111,11 +133,23 @@ class FleetSettings(BaseSettings):
             raise ValueError(f"unknown output format(s) {', '.join(unknown)}; choose from {', '.join(OUTPUT_FORMATS)}")
         return tuple(f for f in OUTPUT_FORMATS if f in formats or f == "json")
 
-    @field_validator("whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", mode="before")
+    @field_validator(
+        "whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", "output_uid", "output_gid", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """Treat `VAR=` in an .env file as unset rather than as an empty string."""
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FleetSettings:
+        """Catch combinations that can never work before any model is loaded."""
+        if self.heartbeat_interval_s >= self.visibility_timeout_s:
+            raise ValueError(
+                f"FLEET_HEARTBEAT_INTERVAL_S={self.heartbeat_interval_s} must be below "
+                f"FLEET_VISIBILITY_TIMEOUT_S={self.visibility_timeout_s}, or messages reappear mid-file"
+            )
+        return self
 
     @model_validator(mode="after")
     def _speakers_in_order(self) -> FleetSettings:

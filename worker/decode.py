@@ -1,0 +1,52 @@
+"""Decode any audio or video file once, with ffmpeg, to 16 kHz mono float32 (what every stage eats)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+STDERR_TAIL_CHARS = 2_000
+
+
+class DecodeError(Exception):
+    """The file cannot be turned into audio; always permanent (the same bytes fail the same way)."""
+
+    def __init__(self, reason: str, stderr_tail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stderr_tail = stderr_tail
+
+
+def decode_audio(path: Path, timeout_s: float) -> np.ndarray:
+    """The first audio stream of `path` as float32 samples in [-1, 1] at 16 kHz mono."""
+    command = [
+        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0",
+        "-i", str(path), "-map", "0:a:0", "-vn", "-sn", "-dn",
+        "-f", "s16le", "-acodec", "pcm_s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-",
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise DecodeError(f"decoding took longer than {timeout_s:.0f} s") from exc
+    stderr = result.stderr.decode("utf-8", "replace")[-STDERR_TAIL_CHARS:]
+    if result.returncode != 0:
+        raise DecodeError(_reason(stderr), stderr)
+    if not result.stdout:
+        raise DecodeError("no audio samples in the file", stderr)
+    return np.frombuffer(result.stdout, np.int16).astype(np.float32) / 32768.0
+
+
+def _reason(stderr: str) -> str:
+    """A short human reason from ffmpeg's stderr."""
+    if "matches no streams" in stderr or "does not contain any stream" in stderr:
+        return "no audio stream"
+    if "Invalid data found" in stderr or "could not find codec" in stderr.lower():
+        return "not decodable (corrupt or not a media file)"
+    if "No such file" in stderr:
+        return "source file disappeared"
+    if "Permission denied" in stderr:
+        return "source file not readable"
+    return "not decodable (corrupt or not a media file)"

@@ -1,0 +1,179 @@
+"""One job, start to finish, in the job thread: resolve, done-check, decode, stages, write. No network."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib.metadata import version
+from pathlib import Path
+
+import structlog
+
+from fleet import __version__
+from fleet.done import done_check, probe_outputs
+from fleet.layout import resolve_inside
+from fleet.messages import SourceFingerprint, TranscriptionJob
+from fleet.records import CommitRecord
+from fleet.settings import FleetSettings
+from worker.decode import SAMPLE_RATE, DecodeError, decode_audio
+from worker.failures import PermanentFailure, TransientFailure, clear_failure_record
+from worker.models import ModelError
+from worker.pipeline import Pipeline
+from worker.writers import LeaseLost, OutputPathError, write_outputs
+
+log = structlog.get_logger()
+
+
+class Outcome(StrEnum):
+    """How a job ended, as the loop acts on it."""
+
+    TRANSCRIBED = "transcribed"
+    ALREADY_DONE = "already done"
+    SOURCE_GONE = "source gone"
+    LEASE_LOST = "lease lost"
+    FAILED = "failed"
+    RETRY = "retry"
+
+
+@dataclass
+class JobResult:
+    """The outcome plus what the logs, the failure record and the ack need."""
+
+    outcome: Outcome
+    reason: str = ""
+    detail: str = ""
+    audio_s: float = 0.0
+    fingerprint: SourceFingerprint | None = None
+
+
+class Lease:
+    """Whether this worker still owns the message; cleared by the loop when the heartbeat fails."""
+
+    def __init__(self) -> None:
+        self._lost = threading.Event()
+
+    def lose(self) -> None:
+        self._lost.set()
+
+    def held(self) -> bool:
+        return not self._lost.is_set()
+
+
+@dataclass
+class JobContext:
+    """What every job needs from the worker process."""
+
+    settings: FleetSettings
+    pipeline: Pipeline
+    worker_id: str
+    owner: tuple[int, int] | None = None
+
+
+def run_job(job: TranscriptionJob, ctx: JobContext, lease: Lease, on_stage: Callable[[str], None]) -> JobResult:
+    """Process one job; never raises for the job's own failures, they come back as a JobResult."""
+    fingerprint = None
+    try:
+        source, fingerprint = _locate_source(job, ctx.settings.source_dir)
+        if source is None:
+            return JobResult(Outcome.SOURCE_GONE, "source file no longer exists")
+        if _already_done(job, ctx.settings.dest_dir, fingerprint):
+            return JobResult(Outcome.ALREADY_DONE, fingerprint=fingerprint)
+        if fingerprint.size == 0:
+            raise PermanentFailure("empty file")
+        on_stage("decode")
+        started = time.perf_counter()
+        audio = _decode(source, fingerprint, ctx.settings.decode_timeout_s)
+        decode_s = round(time.perf_counter() - started, 3)
+        transcript = ctx.pipeline.run(audio, job.settings, on_stage)
+        on_stage("write")
+        record = CommitRecord(
+            source=job.path,
+            fingerprint=fingerprint,
+            settings_key=job.settings.key(),
+            settings=job.settings,
+            model=ctx.pipeline.model_name,
+            model_path=ctx.pipeline.model_path,
+            device=ctx.pipeline.device,
+            language=transcript.language,
+            language_probability=transcript.language_probability,
+            alignment=transcript.alignment,
+            diarization=transcript.diarization,
+            audio_duration_s=round(len(audio) / SAMPLE_RATE, 3),
+            stage_s={"decode": decode_s, **transcript.stage_s},
+            worker=ctx.worker_id,
+            fleet_version=__version__,
+            whisperx_version=version("whisperx"),
+            finished_at=time.time(),
+        )
+        options = {
+            "max_line_width": job.settings.max_line_width,
+            "max_line_count": job.settings.max_line_count,
+            "highlight_words": job.settings.highlight_words,
+        }
+        write_outputs(
+            ctx.settings.dest_dir, job.output_base, job.formats, transcript.result, record, options, lease.held, ctx.owner
+        )
+        clear_failure_record(ctx.settings.dest_dir, job.path)
+        return JobResult(Outcome.TRANSCRIBED, audio_s=len(audio) / SAMPLE_RATE, fingerprint=fingerprint)
+    except PermanentFailure as exc:
+        return JobResult(Outcome.FAILED, exc.reason, exc.detail, fingerprint=fingerprint)
+    except (TransientFailure, ModelError) as exc:
+        return JobResult(Outcome.RETRY, str(exc), getattr(exc, "detail", ""), fingerprint=fingerprint)
+    except LeaseLost as exc:
+        return JobResult(Outcome.LEASE_LOST, str(exc), fingerprint=fingerprint)
+    except OutputPathError as exc:
+        return JobResult(Outcome.FAILED, str(exc), fingerprint=fingerprint)
+    except OSError as exc:  # dest full, read-only, unwritable: fixable by the user, so retry later
+        reason = f"cannot write outputs: {exc.strerror or exc}"
+        return JobResult(Outcome.RETRY, reason, str(exc), fingerprint=fingerprint)
+    except Exception as exc:  # noqa: BLE001 - an unexpected bug must not kill the worker; retries, then DLQ
+        log.exception("job crashed")
+        return JobResult(Outcome.RETRY, f"unexpected error: {exc!r}"[:300], fingerprint=fingerprint)
+
+
+def _locate_source(job: TranscriptionJob, source_root: Path) -> tuple[Path | None, SourceFingerprint | None]:
+    """The real source path and its current fingerprint; refuses anything outside the source root."""
+    source = resolve_inside(source_root, job.path)
+    if source is None:
+        if os.path.lexists(Path(source_root) / job.path):
+            raise PermanentFailure("path leaves the source folder (symlink)")
+        return None, None
+    try:
+        info = os.stat(source)
+    except FileNotFoundError:
+        return None, None
+    if not stat.S_ISREG(info.st_mode):
+        raise PermanentFailure("not a regular file")
+    fingerprint = SourceFingerprint(size=info.st_size, mtime_ns=info.st_mtime_ns)
+    if fingerprint != job.fingerprint:
+        log.info("source changed since it was queued: transcribing the current version")
+    return source, fingerprint
+
+
+def _already_done(job: TranscriptionJob, dest: Path, fingerprint: SourceFingerprint) -> bool:
+    """The director's done-check, for this one output base (a duplicate delivery is harmless)."""
+    state = probe_outputs(dest, [job.output_base], job.formats).get(job.output_base)
+    verdict, _ = done_check(job.path, (fingerprint.size, fingerprint.mtime_ns), job.settings.key(), frozenset(job.formats), state)
+    return verdict is None
+
+
+def _decode(source: Path, fingerprint: SourceFingerprint, timeout_s: float):
+    """Decode, and make sure the file did not change while it was read."""
+    try:
+        audio = decode_audio(source, timeout_s)
+    except DecodeError as exc:
+        if exc.reason == "source file disappeared":
+            raise TransientFailure(exc.reason, exc.stderr_tail) from exc
+        raise PermanentFailure(exc.reason, exc.stderr_tail) from exc
+    try:
+        after = os.stat(source)
+    except FileNotFoundError as exc:
+        raise TransientFailure("source file disappeared while it was read") from exc
+    if (after.st_size, after.st_mtime_ns) != (fingerprint.size, fingerprint.mtime_ns):
+        raise TransientFailure("source file changed while it was read")
+    return audio

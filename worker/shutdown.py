@@ -1,0 +1,37 @@
+"""Signals only set flags: the first asks for a graceful stop, the second ends the process at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import structlog
+
+log = structlog.get_logger()
+EXIT_IMMEDIATE = 130
+
+
+class StopReceiving(Exception):
+    """Raised from the signal handler to break out of an idle long poll."""
+
+
+class Shutdown:
+    """Graceful-stop state shared by the signal handlers and the worker loop."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.idle = False  # True while the loop waits on an empty queue: safe to interrupt
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.requested.is_set():
+            log.warning("second signal: exiting now; the current message reappears after its visibility timeout")
+            os._exit(EXIT_IMMEDIATE)
+        self.requested.set()
+        log.info("stop requested: finishing the current file, taking no new one", signal=signal.Signals(signum).name)
+        if self.idle:
+            raise StopReceiving()

@@ -1,0 +1,63 @@
+"""Render a transcript in every requested format and write them durably, JSON (the commit record) last."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fleet.atomic import remove_temps_of, write_atomic
+from fleet.layout import is_within, output_files
+from fleet.records import COMMIT_KEY, CommitRecord
+
+
+class LeaseLost(Exception):
+    """The message now belongs to another worker: its outputs are not ours to write."""
+
+
+class OutputPathError(Exception):
+    """The output folder leaves the destination root (a symlink in dest)."""
+
+
+def render(result: dict[str, Any], fmt: str, options: dict[str, Any]) -> str:
+    """One format as text, with whisperX's own writers (so output matches the whisperx CLI)."""
+    from whisperx.utils import WriteSRT, WriteTSV, WriteTXT, WriteVTT
+
+    writer = {"txt": WriteTXT, "srt": WriteSRT, "vtt": WriteVTT, "tsv": WriteTSV}[fmt]("")
+    buffer = io.StringIO()
+    writer.write_result(result, buffer, options)
+    return buffer.getvalue()
+
+
+def commit_json(record: CommitRecord, result: dict[str, Any]) -> str:
+    """The JSON transcript with the commit record as its first key (the director reads only the head)."""
+    body = {COMMIT_KEY: record.model_dump(mode="json"), **{k: v for k, v in result.items() if k != COMMIT_KEY}}
+    return json.dumps(body, ensure_ascii=False, default=float)
+
+
+def write_outputs(
+    dest: Path,
+    base: str,
+    formats: tuple[str, ...],
+    result: dict[str, Any],
+    record: CommitRecord,
+    subtitle_options: dict[str, Any],
+    still_ours: Callable[[], bool],
+    owner: tuple[int, int] | None = None,
+) -> list[Path]:
+    """Render everything first, then write each file atomically; the JSON commit record goes last."""
+    rendered = {f"{base}.{fmt}": render(result, fmt, subtitle_options) for fmt in formats if fmt != "json"}
+    rendered[f"{base}.json"] = commit_json(record, result)
+    paths = [dest / rel for rel in output_files(base, formats)]
+    folder = paths[0].parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if not is_within(dest, folder):
+        raise OutputPathError(f"output folder {folder} resolves outside the destination")
+    remove_temps_of(folder, [p.name for p in paths])  # leftovers of a worker killed mid-write
+    for path in paths:
+        if not still_ours():
+            raise LeaseLost(f"lease lost before writing {path.name}")
+        write_atomic(path, rendered[str(path.relative_to(dest))], owner=owner)
+    return paths
