@@ -86,3 +86,31 @@ def open_queue() -> Callable[[FleetSettings], JobQueue]:
         return queue
 
     return connect
+
+
+@pytest.fixture(scope="session")
+def speech_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """English sentences in several formats and folders, a French one, a long one (built once)."""
+    from tests.support import speech
+
+    root = tmp_path_factory.mktemp("speech")
+    for rel, text in speech.ENGLISH.items():
+        speech.speak(text, root / "english" / rel)
+    speech.speak(speech.FRENCH, root / "french" / "bonjour.wav", voice="fr")
+    speech.speak(speech.LONG_TEXT, root / "long" / "long talk.wav")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_align_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(wav2vec2 model folder, NLTK data folder) for offline alignment."""
+    from tests.support.align_model import build_tiny_align_model, offline_punkt
+
+    root = tmp_path_factory.mktemp("align")
+    return build_tiny_align_model(root / "wav2vec2-tiny"), offline_punkt(root / "nltk_data")
+
+
+@pytest.fixture
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One models folder for the session: the bundled base model is joined there once."""
+    return tmp_path_factory.getbasetemp() / "models"

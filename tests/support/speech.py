@@ -1,0 +1,50 @@
+"""Real speech for tests: espeak-ng sentences, converted by ffmpeg into the formats people have."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+ENGLISH = {
+    "stories/fox.mp3": "The quick brown fox jumps over the lazy dog.",
+    "stories/river.m4a": "Every morning I walk to the river and watch the boats.",
+    "meetings/budget review.wav": "We need to finish the budget report before the end of the month.",
+    "podcasts/ünïcødé 'q'.flac": "Please remember to water the garden while I am away.",
+}
+FRENCH = "Bonjour tout le monde. Je m'appelle Marie et j'habite à Paris depuis dix ans."
+LONG_TEXT = " ".join(
+    [
+        "This is a long recording that keeps a worker busy for a while.",
+        "It talks about the weather, the garden, the river and the boats.",
+        "Every sentence adds a few more seconds of speech to the file.",
+    ]
+    * 6
+)
+
+
+def speak(text: str, target: Path, voice: str = "en") -> Path:
+    """espeak-ng to WAV, then ffmpeg to whatever format the file name asks for."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    wav = target.with_name(target.name + ".tmp.wav")
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), text], check=True)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), str(target)], check=True)
+    wav.unlink()
+    return target
+
+
+def silence(target: Path, seconds: float) -> Path:
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono",
+         "-t", str(seconds), str(target)],
+        check=True,
+    )  # fmt: skip
+    return target
+
+
+def video_without_audio(target: Path) -> Path:
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=1:size=64x64:rate=5",
+         "-pix_fmt", "yuv420p", str(target)],
+        check=True,
+    )  # fmt: skip
+    return target
