@@ -15,6 +15,7 @@ usage: ./build.sh COMMAND [ARGS]
   setup                      install Debian packages (as root), the project venv and host LocalStack
   director SRC DEST [FLAGS]  plan SRC against DEST and enqueue what is missing; starts host LocalStack
                              unless AWS_ENDPOINT_URL points at a queue (flags: --dry-run, --retry-failed)
+  worker SRC DEST [FLAGS]    transcribe queued files (flags: --until-empty, --max-files N)
   localstack start|stop|status   host LocalStack on 127.0.0.1:${LOCALSTACK_PORT:-4566}
   test [PYTEST ARGS]         set up, then run the whole test suite (what CI runs)
   bench                      planning (100,000 files) and enqueue (10,000 messages) benchmarks
@@ -59,8 +60,11 @@ setup() {
   localstack/host.sh install
 }
 
-run_director() {
-  [ $# -ge 2 ] || { echo "usage: ./build.sh director SRC DEST [--dry-run] [--retry-failed]" >&2; exit 2; }
+run_fleet() {
+  # `fleet director|worker` on SRC DEST, against host LocalStack unless AWS_ENDPOINT_URL is set.
+  local command=$1
+  shift
+  [ $# -ge 2 ] || { echo "usage: ./build.sh $command SRC DEST [FLAGS]" >&2; exit 2; }
   local source=$1 dest=$2
   shift 2
   setup
@@ -68,14 +72,14 @@ run_director() {
     localstack/host.sh start
     export AWS_ENDPOINT_URL=http://127.0.0.1:${LOCALSTACK_PORT:-4566}
   fi
-  exec "$venv/bin/fleet" director --source "$source" --dest "$dest" "$@"
+  exec "$venv/bin/fleet" "$command" --source "$source" --dest "$dest" "$@"
 }
 
 command=${1:-help}
 shift || true
 case "$command" in
   setup) setup ;;
-  director) run_director "$@" ;;
+  director | worker) run_fleet "$command" "$@" ;;
   localstack) localstack/host.sh "${1:-status}" ;;
   test)
     setup

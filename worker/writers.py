@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def write_outputs(
     rendered[f"{base}.json"] = commit_json(record, result)
     paths = [dest / rel for rel in output_files(base, formats)]
     folder = paths[0].parent
-    folder.mkdir(parents=True, exist_ok=True)
+    _make_folders(dest, folder, owner)
     if not is_within(dest, folder):
         raise OutputPathError(f"output folder {folder} resolves outside the destination")
     remove_temps_of(folder, [p.name for p in paths])  # leftovers of a worker killed mid-write
@@ -61,3 +62,12 @@ def write_outputs(
             raise LeaseLost(f"lease lost before writing {path.name}")
         write_atomic(path, rendered[str(path.relative_to(dest))], owner=owner)
     return paths
+
+
+def _make_folders(dest: Path, folder: Path, owner: tuple[int, int] | None) -> None:
+    """Create the output folder; folders this creates belong to the configured owner too."""
+    missing = [p for p in [folder, *folder.parents] if p != dest and dest in p.parents and not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    if owner is not None:
+        for created in missing:
+            os.chown(created, *owner)

@@ -254,3 +254,38 @@ def test_hostile_messages_are_dead_lettered_and_nothing_outside_the_roots_is_tou
     assert [p.name for p in settings.dest_dir.rglob("*") if ".fleet" not in p.parts] == []
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "dest", "w.log"])  # nothing else appeared
     assert sorted(p.name for p in outside.iterdir()) == ["secret.mp3"]
+
+
+def test_unwritable_destination_is_retried_then_dead_lettered_with_a_reason(
+    localstack_endpoint, make_settings, open_queue, speech_corpus, models_dir, tmp_path
+):
+    # Given a file whose output folder cannot be created (a plain file sits where it should be)
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False,
+                             max_receive_count=2)  # fmt: skip
+    (settings.source_dir / "talks").mkdir(parents=True)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "talks" / "fox.mp3")
+    settings.dest_dir.mkdir(parents=True)
+    (settings.dest_dir / "talks").write_text("in the way")
+    direct(settings)
+    # When a worker tries, with no backoff between attempts
+    worker = start_worker(settings, tmp_path, "w", FLEET_RETRY_BACKOFF_S="0", FLEET_MAX_RECEIVE_COUNT="2")
+    assert worker.wait() == 0
+    # Then it retried (transient), gave up after maxReceiveCount, and said why
+    finished = [e for e in worker.events() if e.get("event") == "file finished"]
+    assert [e["outcome"] for e in finished] == ["retry", "retry"]
+    assert "cannot write outputs" in finished[0]["reason"]
+    queue = open_queue(settings)
+    assert queue.counts().dead_letter == 1 and queue.counts().visible == 0
+    (record,) = [json.loads(p.read_text()) for p in (settings.dest_dir / ".fleet" / "failed").iterdir()]
+    assert record["reason"].startswith("gave up after 2 attempts: cannot write outputs")
+
+
+def test_worker_recycles_itself_after_max_files(localstack_endpoint, make_settings, open_queue, speech_corpus,
+                                                models_dir, tmp_path):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    copy_tree(speech_corpus / "english" / "stories", settings.source_dir)
+    direct(settings)
+    worker = FleetProcess.start(["worker", "--max-files", "1"], fleet_env(settings), tmp_path / "w.log")
+    assert worker.wait() == 0
+    assert list(worker.outcomes().values()) == ["transcribed"]
+    assert open_queue(settings).counts().visible == 1  # the other file waits for the fresh process

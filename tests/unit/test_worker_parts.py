@@ -1,0 +1,142 @@
+"""Worker parts that need no queue: backoff, thread shares, writers, OOM fallback, lease loss."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fleet.atomic import remove_temps_of, temp_prefix
+from fleet.messages import SourceFingerprint, TranscriptionJob
+from fleet.queue import QueueError, ReceivedMessage
+from fleet.records import CommitRecord
+from fleet.settings import FleetSettings, TranscriptionSettings
+from worker.backoff import retry_delay_s
+from worker.job import JobResult, Outcome
+from worker.loop import Worker
+from worker.pipeline import Pipeline, is_out_of_memory
+from worker.shutdown import Shutdown
+from worker.threads import threads_per_worker
+from worker.writers import LeaseLost, commit_json, render, write_outputs
+
+RESULT = {"segments": [{"text": " Hello there.", "start": 0.5, "end": 1.75}], "language": "en"}
+OPTIONS = {"max_line_width": None, "max_line_count": None, "highlight_words": False}
+RECORD = CommitRecord(source="a.mp3", fingerprint=SourceFingerprint(size=1, mtime_ns=2), settings_key="k",
+                      settings=TranscriptionSettings())  # fmt: skip
+
+
+def test_backoff_doubles_and_is_capped():
+    assert [retry_delay_s(n, 30) for n in (1, 2, 3)] == [30, 60, 120]
+    assert retry_delay_s(50, 30) == 3600 and retry_delay_s(3, 0) == 0
+
+
+def test_threads_are_a_fair_share_unless_configured():
+    assert threads_per_worker(0, workers=2, cpus=2) == 1
+    assert threads_per_worker(0, workers=1, cpus=16) == 16
+    assert threads_per_worker(0, workers=4, cpus=2) == 1
+    assert threads_per_worker(3, workers=4, cpus=2) == 3
+
+
+def test_writers_render_every_format():
+    assert render(RESULT, "txt", OPTIONS) == "Hello there.\n"
+    assert "00:00:00,500 --> 00:00:01,750" in render(RESULT, "srt", OPTIONS)
+    assert render(RESULT, "vtt", OPTIONS).startswith("WEBVTT")
+    assert render(RESULT, "tsv", OPTIONS).splitlines()[1] == "500\t1750\tHello there."
+    assert commit_json(RECORD, RESULT).startswith('{"fleet": {')
+
+
+def test_outputs_are_written_json_last_with_owner_and_no_temp_left(tmp_path):
+    written = write_outputs(tmp_path, "deep/er/a", ("json", "txt", "srt"), RESULT, RECORD, OPTIONS, lambda: True,
+                            owner=(4321, 4321))  # fmt: skip
+    assert [p.name for p in written] == ["a.txt", "a.srt", "a.json"]
+    assert all(p.stat().st_uid == 4321 for p in written)
+    assert (tmp_path / "deep").stat().st_uid == 4321 and (tmp_path / "deep" / "er").stat().st_gid == 4321
+    assert not list(tmp_path.rglob(".fleet-tmp-*"))
+
+
+def test_no_output_is_written_once_the_lease_is_lost(tmp_path):
+    with pytest.raises(LeaseLost):
+        write_outputs(tmp_path, "a", ("txt", "json"), RESULT, RECORD, OPTIONS, lambda: False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_leftover_temps_of_exactly_these_outputs_are_removed(tmp_path):
+    mine = tmp_path / f"{temp_prefix('take.txt')}abcd1234"
+    other_base = tmp_path / f"{temp_prefix('take.txt.txt')}abcd1234"
+    mine.touch()
+    other_base.touch()
+    assert remove_temps_of(tmp_path, ["take.txt"]) == 1
+    assert not mine.exists() and other_base.exists()
+
+
+class OomAsr:
+    """Raises CUDA OOM until the batch size is 1 ... or always."""
+
+    def __init__(self, fail_below: int) -> None:
+        self.fail_below = fail_below
+        self.batches: list[int] = []
+
+    def transcribe(self, audio, batch_size, language, task):
+        self.batches.append(batch_size)
+        if batch_size >= self.fail_below:
+            raise RuntimeError("CUDA failed with error out of memory")
+        return {"segments": [], "language": language}
+
+
+def bare_pipeline(asr) -> Pipeline:
+    pipeline = Pipeline.__new__(Pipeline)  # no model load: this tests the retry policy alone
+    pipeline.settings, pipeline.device, pipeline.batch_size, pipeline.asr = FleetSettings(), "cuda", 8, asr
+    return pipeline
+
+
+def test_cuda_oom_halves_the_batch_then_succeeds():
+    asr = OomAsr(fail_below=3)
+    pipeline = bare_pipeline(asr)
+    assert pipeline._transcribe(None, "en", "transcribe") == {"segments": [], "language": "en"}
+    assert asr.batches == [8, 4, 2] and pipeline.device == "cuda"
+
+
+def test_cuda_oom_at_batch_one_moves_to_the_cpu_for_good():
+    gpu, cpu = OomAsr(fail_below=1), OomAsr(fail_below=99)
+    pipeline = bare_pipeline(gpu)
+    pipeline._load_asr = lambda device: cpu
+    pipeline._transcribe(None, "en", "transcribe")
+    assert gpu.batches == [8, 4, 2, 1] and pipeline.device == "cpu" and pipeline.asr is cpu
+    assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate"))
+
+
+class StaleQueue:
+    """A queue whose heartbeat is refused: the receipt handle now belongs to someone else."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def change_visibility(self, handle, timeout_s):
+        self.calls.append(f"visibility {timeout_s}")
+        raise QueueError("change visibility failed: ReceiptHandleIsInvalid: gone")
+
+    def delete(self, handle):
+        self.calls.append("delete")
+
+
+def test_a_refused_heartbeat_means_the_worker_neither_writes_nor_deletes(monkeypatch):
+    settings = FleetSettings(heartbeat_interval_s=0.1, visibility_timeout_s=5)
+    queue = StaleQueue()
+    worker = Worker(settings, queue, ctx=None, shutdown=Shutdown(), rss_mb=lambda: 0)
+    seen_lease = []
+
+    def slow_job(job, ctx, lease, on_stage):
+        deadline = time.monotonic() + 3
+        while lease.held() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen_lease.append(lease.held())
+        return JobResult(Outcome.LEASE_LOST if not lease.held() else Outcome.TRANSCRIBED)
+
+    monkeypatch.setattr("worker.loop.run_job", slow_job)
+    message = ReceivedMessage("m1", "handle", "{}", 1)
+    job = TranscriptionJob(path="a.mp3", output_base="a", fingerprint=SourceFingerprint(size=1, mtime_ns=1),
+                           settings=TranscriptionSettings(), enqueued_at=0)  # fmt: skip
+    result = worker._run_with_heartbeat(message, job)
+    worker._settle(message, job, result)
+    assert seen_lease == [False] and result.outcome is Outcome.LEASE_LOST
+    assert "delete" not in queue.calls and queue.calls[0] == "visibility 5"
