@@ -45,6 +45,16 @@ def _check_relative_path(value: str) -> str:
 RelativePath = Annotated[str, AfterValidator(_check_relative_path)]
 
 
+def _check_job_path(value: str) -> str:
+    # The director never queues hidden files, and a hidden output base could overwrite .fleet/ state.
+    if any(part.startswith(".") for part in value.split("/")):
+        raise ValueError("hidden path component")
+    return value
+
+
+JobPath = Annotated[RelativePath, AfterValidator(_check_job_path)]
+
+
 class SourceFingerprint(BaseModel):
     """What identifies one version of a source file without reading it: size and mtime."""
 
@@ -60,8 +70,8 @@ class TranscriptionJob(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: Literal[1] = 1
-    path: RelativePath
-    output_base: RelativePath
+    path: JobPath
+    output_base: JobPath
     fingerprint: SourceFingerprint
     settings: TranscriptionSettings
     # The outputs to write; the director's done-check expects exactly these.

@@ -12,7 +12,6 @@ from fleet.layout import check_source_root
 from fleet.queue import JobQueue
 from fleet.queue_spec import load_queue_spec
 from fleet.settings import FleetSettings
-from worker.job import JobContext
 from worker.shutdown import Shutdown
 from worker.threads import cpu_quota, pin_native_threads, pin_torch_threads, threads_per_worker
 
@@ -43,6 +42,8 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     queue = JobQueue.connect(settings, spec)
     queue.ensure()
     pin_torch_threads(threads)
+    # numpy, torch and CTranslate2 read their thread settings when first imported: only now.
+    from worker.job import JobContext
     from worker.loop import Worker
     from worker.pipeline import Pipeline
 

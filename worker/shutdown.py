@@ -12,8 +12,11 @@ log = structlog.get_logger()
 EXIT_IMMEDIATE = 130
 
 
-class StopReceiving(Exception):
-    """Raised from the signal handler to break out of an idle long poll."""
+class StopReceiving(BaseException):
+    """Raised from the signal handler to break out of an idle long poll.
+
+    A BaseException, so no library's `except Exception` on the way swallows it.
+    """
 
 
 class Shutdown:

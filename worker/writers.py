@@ -54,8 +54,6 @@ def write_outputs(
     paths = [dest / rel for rel in output_files(base, formats)]
     folder = paths[0].parent
     _make_folders(dest, folder, owner)
-    if not is_within(dest, folder):
-        raise OutputPathError(f"output folder {folder} resolves outside the destination")
     remove_temps_of(folder, [p.name for p in paths])  # leftovers of a worker killed mid-write
     for path in paths:
         if not still_ours():
@@ -65,8 +63,12 @@ def write_outputs(
 
 
 def _make_folders(dest: Path, folder: Path, owner: tuple[int, int] | None) -> None:
-    """Create the output folder; folders this creates belong to the configured owner too."""
+    """Create the output folder, never outside dest; folders this creates get the configured owner."""
     missing = [p for p in [folder, *folder.parents] if p != dest and dest in p.parents and not p.exists()]
+    deepest_existing = missing[-1].parent if missing else folder
+    # Checked before mkdir: a symlink in dest must not make us create folders elsewhere.
+    if not is_within(dest, deepest_existing):
+        raise OutputPathError(f"output folder {folder} resolves outside the destination")
     folder.mkdir(parents=True, exist_ok=True)
     if owner is not None:
         for created in missing:

@@ -29,7 +29,7 @@ def test_unsafe_paths_are_refused(path):
         job(path=path)
 
 
-@pytest.mark.parametrize("path", ["a.mp3", "-dash.mp3", "with space/ünï 'q\".flac", "..hidden-ish.mp3", "a/b/c.MP3"])
+@pytest.mark.parametrize("path", ["a.mp3", "-dash.mp3", "with space/ünï 'q\".flac", "a..b.mp3", "a/b/c.MP3"])
 def test_odd_but_safe_names_are_accepted(path):
     assert unsafe_path_reason(path) is None
     assert job(path=path).path == path
@@ -73,3 +73,12 @@ def test_settings_key_ignores_nothing_that_changes_output():
     assert TranscriptionSettings().key() == TranscriptionSettings().key()
     assert TranscriptionSettings(model="tiny.en").key() != TranscriptionSettings().key()
     assert TranscriptionSettings(max_line_width=42).key() != TranscriptionSettings().key()
+
+
+@pytest.mark.parametrize(
+    "field,value", [("output_base", ".fleet/director/enqueued"), ("path", ".hidden/a.mp3"), ("path", "a/.b.mp3")]
+)
+def test_jobs_never_name_hidden_paths(field, value):
+    # hidden sources are never queued, and a hidden output base could overwrite the fleet's own state
+    with pytest.raises(ValidationError, match="hidden"):
+        job(**{field: value})

@@ -17,7 +17,7 @@ from worker.loop import Worker
 from worker.pipeline import Pipeline, is_out_of_memory
 from worker.shutdown import Shutdown
 from worker.threads import threads_per_worker
-from worker.writers import LeaseLost, commit_json, render, write_outputs
+from worker.writers import LeaseLost, OutputPathError, commit_json, render, write_outputs
 
 RESULT = {"segments": [{"text": " Hello there.", "start": 0.5, "end": 1.75}], "language": "en"}
 OPTIONS = {"max_line_width": None, "max_line_count": None, "highlight_words": False}
@@ -140,3 +140,14 @@ def test_a_refused_heartbeat_means_the_worker_neither_writes_nor_deletes(monkeyp
     worker._settle(message, job, result)
     assert seen_lease == [False] and result.outcome is Outcome.LEASE_LOST
     assert "delete" not in queue.calls and queue.calls[0] == "visibility 5"
+
+
+def test_a_symlink_in_dest_cannot_make_the_worker_write_elsewhere(tmp_path):
+    dest, elsewhere = tmp_path / "dest", tmp_path / "elsewhere"
+    dest.mkdir()
+    elsewhere.mkdir()
+    (dest / "evil").symlink_to(elsewhere)
+    for base in ("evil/a", "evil/new/deeper/a"):
+        with pytest.raises(OutputPathError):
+            write_outputs(dest, base, ("txt", "json"), RESULT, RECORD, OPTIONS, lambda: True)
+    assert list(elsewhere.iterdir()) == []
