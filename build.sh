@@ -16,6 +16,8 @@ usage: ./build.sh COMMAND [ARGS]
   director SRC DEST [FLAGS]  plan SRC against DEST and enqueue what is missing; starts host LocalStack
                              unless AWS_ENDPOINT_URL points at a queue (flags: --dry-run, --retry-failed)
   worker SRC DEST [FLAGS]    transcribe queued files (flags: --until-empty, --max-files N)
+  local SRC DEST [--workers N]   no Docker: LocalStack, director and N workers until done, with
+                             progress and a summary; stops what it started; exit 1 if a file failed
   localstack start|stop|status   host LocalStack on 127.0.0.1:${LOCALSTACK_PORT:-4566}
   test [PYTEST ARGS]         set up, then run the whole test suite (what CI runs)
   bench                      planning (100,000 files) and enqueue (10,000 messages) benchmarks
@@ -75,11 +77,29 @@ run_fleet() {
   exec "$venv/bin/fleet" "$command" --source "$source" --dest "$dest" "$@"
 }
 
+run_local() {
+  [ $# -ge 2 ] || { echo "usage: ./build.sh local SRC DEST [--workers N]" >&2; exit 2; }
+  setup
+  started_localstack=""  # global: the EXIT trap runs after this function has returned
+  if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
+    if ! localstack/host.sh status; then
+      localstack/host.sh start
+      started_localstack=1
+    fi
+    export AWS_ENDPOINT_URL=http://127.0.0.1:${LOCALSTACK_PORT:-4566}
+  fi
+  # Not exec: the trap must stop the LocalStack this run started, also after Ctrl-C.
+  trap '[ -z "${started_localstack:-}" ] || localstack/host.sh stop' EXIT
+  # One worker per core (at most 4), each pinned to a fair share: measured fastest on CPU.
+  FLEET_WORKERS=${FLEET_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))} "$venv/bin/fleet" local "$@"
+}
+
 command=${1:-help}
 shift || true
 case "$command" in
   setup) setup ;;
   director | worker) run_fleet "$command" "$@" ;;
+  local) run_local "$@" ;;
   localstack) localstack/host.sh "${1:-status}" ;;
   test)
     setup

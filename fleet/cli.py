@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--dest", type=Path, help="destination folder (default: FLEET_DEST_DIR)")
     worker.add_argument("--until-empty", action="store_true", help="exit 0 once the queue is drained")
     worker.add_argument("--max-files", type=int, default=0, metavar="N", help="exit after N files (default: FLEET_MAX_FILES)")
+
+    local = commands.add_parser("local", help="director + N draining workers on this machine, with progress and a summary")
+    local.add_argument("source", type=Path, help="source folder")
+    local.add_argument("dest", type=Path, help="destination folder")
+    local.add_argument("--workers", type=int, default=0, metavar="N", help="worker processes (default: FLEET_WORKERS)")
     return parser
 
 
@@ -56,12 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, build settings, run the subcommand; errors become one line and an exit code."""
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings({"source_dir": getattr(args, "source", None), "dest_dir": getattr(args, "dest", None)})
+        overrides = {"source_dir": getattr(args, "source", None), "dest_dir": getattr(args, "dest", None)}
+        if getattr(args, "workers", 0):
+            overrides["workers"] = args.workers
+        settings = load_settings(overrides)
     except ValidationError as exc:
         print(f"fleet: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     configure_logging(settings.log_level, settings.log_format)
     try:
+        if args.command == "local":
+            from fleet.local_run import run_local
+
+            return run_local(settings, settings.workers)
         if args.command == "worker":
             from worker.main import run_worker  # imports torch only when a worker starts
 

@@ -28,7 +28,7 @@ def test_readme_settings_table_lists_exactly_the_settings():
 
 def test_readme_gives_the_two_commands_near_the_top():
     head = (REPO_ROOT / "README.md").read_text().splitlines()[:30]
-    assert any(line.startswith("./build.sh director ") and "./build.sh worker " in line for line in head)
+    assert any(line.startswith("./build.sh local ") for line in head)
     assert "./build.sh test" in head
     assert "./build.sh test" in (REPO_ROOT / ".ci" / "run").read_text()
 
@@ -41,7 +41,7 @@ def test_shell_scripts_pass_shellcheck():
 
 def test_build_sh_help_lists_its_commands():
     result = subprocess.run([str(REPO_ROOT / "build.sh"), "help"], capture_output=True, text=True, check=True)
-    for command in ("setup", "director", "worker", "localstack", "test", "bench"):
+    for command in ("setup", "director", "worker", "local", "localstack", "test", "bench"):
         assert re.search(rf"^  {command}\b", result.stdout, flags=re.MULTILINE), command
 
 

@@ -1,0 +1,48 @@
+"""`./build.sh local`: the whole fleet without Docker, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from fleet.settings import OUTPUT_FORMATS, REPO_ROOT
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_build_sh_local_transcribes_a_folder_reports_and_cleans_up(speech_corpus, tmp_path):
+    # Given a folder with two recordings and one broken file, and no queue running
+    source, dest = tmp_path / "recordings", tmp_path / "transcripts"
+    shutil.copytree(speech_corpus / "english" / "stories", source)
+    (source / "broken.mp3").write_bytes(b"\x00" * 4000)
+    port = str(free_port())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT", "FLEET_", "WHISPER_"))}
+    env.update({"LOCALSTACK_PORT": port, "LOCALSTACK_STATE_DIR": str(tmp_path / "ls"), "WHISPER_MODEL": "tiny.en",
+                "WHISPER_ALIGN": "false", "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    # When the user runs the one command
+    run = subprocess.run([str(REPO_ROOT / "build.sh"), "local", str(source), str(dest), "--workers", "2"],
+                         env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    # Then the good files are transcribed, the broken one is reported, and the exit code says so
+    assert run.returncode == 1, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("director: found 3, done 0, enqueued 3")
+    summary = next(line for line in lines if line.startswith("local run:"))
+    assert summary.startswith("local run: 2 transcribed, 1 failed")
+    assert any("failed: broken.mp3: not decodable" in line for line in lines)
+    for name in ("fox", "river"):
+        for fmt in OUTPUT_FORMATS:
+            assert (dest / f"{name}.{fmt}").exists()
+        assert json.loads((dest / f"{name}.json").read_text())["fleet"]["worker"] in ("local-1", "local-2")
+    # And the LocalStack it started is stopped again
+    status = subprocess.run([str(REPO_ROOT / "localstack" / "host.sh"), "status"], env={**env, "PATH": os.environ["PATH"]})
+    assert status.returncode == 1
+    # And a second run finds nothing to do
+    again = subprocess.run([str(REPO_ROOT / "build.sh"), "local", str(source), str(dest)], env=env, capture_output=True,
+                           text=True, timeout=600)  # fmt: skip
+    assert "done 2, enqueued 0, already queued 0, failed before 1" in again.stdout
+    assert "local run: nothing to transcribe" in again.stdout and again.returncode == 1
