@@ -31,12 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
     director.add_argument("--dry-run", action="store_true", help="print the plan, enqueue nothing")
     director.add_argument("--retry-failed", action="store_true", help="enqueue files that failed before, too")
     director.add_argument("--show", type=int, default=20, metavar="N", help="items listed per kind in --dry-run")
+    director.add_argument("--watch", type=float, metavar="S", help="run again every S seconds (FLEET_WATCH_INTERVAL_S)")
 
     worker = commands.add_parser("worker", help="transcribe queued files, one at a time, models kept loaded")
     worker.add_argument("--source", type=Path, help="source folder (default: FLEET_SOURCE_DIR)")
     worker.add_argument("--dest", type=Path, help="destination folder (default: FLEET_DEST_DIR)")
     worker.add_argument("--until-empty", action="store_true", help="exit 0 once the queue is drained")
     worker.add_argument("--max-files", type=int, default=0, metavar="N", help="exit after N files (default: FLEET_MAX_FILES)")
+
+    preload = commands.add_parser("preload", help="fetch every model the workers will need, so they run offline")
+    preload.add_argument("--languages", help="alignment languages, comma separated (default: FLEET_PRELOAD_LANGUAGES)")
 
     local = commands.add_parser("local", help="director + N draining workers on this machine, with progress and a summary")
     local.add_argument("source", type=Path, help="source folder")
@@ -64,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {"source_dir": getattr(args, "source", None), "dest_dir": getattr(args, "dest", None)}
         if getattr(args, "workers", 0):
             overrides["workers"] = args.workers
+        if getattr(args, "watch", None) is not None:
+            overrides["watch_interval_s"] = args.watch
+        if getattr(args, "languages", None):
+            overrides["preload_languages"] = args.languages
         settings = load_settings(overrides)
     except ValidationError as exc:
         print(f"fleet: {_one_line(exc)}", file=sys.stderr)
@@ -74,11 +82,22 @@ def main(argv: list[str] | None = None) -> int:
             from fleet.local_run import run_local
 
             return run_local(settings, settings.workers)
+        if args.command == "preload":
+            from worker.preload import preload
+
+            return preload(settings)
         if args.command == "worker":
             from worker.main import run_worker  # imports torch only when a worker starts
 
             return run_worker(settings, until_empty=args.until_empty, max_files=args.max_files)
-        return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show)
+        def direct() -> int:
+            return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show)
+
+        if settings.watch_interval_s and not args.dry_run:
+            from director.watch import watch
+
+            return watch(direct, settings.watch_interval_s)
+        return direct()
     except (SourceError, DestError, QueueSpecError, ModelError) as exc:
         print(f"fleet: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -77,6 +77,8 @@ class FleetSettings(BaseSettings):
 
     # Director.
     enqueue_threads: int = Field(4, ge=1, le=64, validation_alias="FLEET_ENQUEUE_THREADS")
+    watch_interval_s: float = Field(0.0, ge=0, validation_alias="FLEET_WATCH_INTERVAL_S")
+    preload_languages: Annotated[tuple[str, ...], NoDecode] = Field(("en",), validation_alias="FLEET_PRELOAD_LANGUAGES")
 
     # Worker.
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", validation_alias="FLEET_WORKER_ID")
@@ -122,7 +124,7 @@ class FleetSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", validation_alias="FLEET_LOG_LEVEL")
     log_format: Literal["auto", "json", "console"] = Field("auto", validation_alias="FLEET_LOG_FORMAT")
 
-    _split_output_formats = field_validator("output_formats", mode="before")(_split_formats)
+    _split_lists = field_validator("output_formats", "preload_languages", mode="before")(_split_formats)
 
     @field_validator("output_formats")
     @classmethod

@@ -1,0 +1,60 @@
+"""`fleet preload`: download everything the workers load, once, so later runs work offline."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import structlog
+
+from fleet.settings import FleetSettings
+from worker.models import AlignModels, ModelError, resolve_asr_model
+
+log = structlog.get_logger()
+EXIT_MISSING = 2
+
+
+def nltk_data_dir(settings: FleetSettings) -> Path:
+    """Where NLTK data goes: NLTK_DATA if set (the images set it), else under the models folder."""
+    return Path(os.environ.get("NLTK_DATA") or settings.models_dir / "nltk_data")
+
+
+def preload(settings: FleetSettings) -> int:
+    """ASR model, alignment models for FLEET_PRELOAD_LANGUAGES, NLTK punkt_tab; exit 2 if one is missing."""
+    missing = []
+    try:
+        path = resolve_asr_model(settings.whisper_model, settings.models_dir)
+        print(f"preload: whisper model {settings.whisper_model}: {path}")
+    except ModelError as exc:
+        missing.append(str(exc))
+    if settings.whisper_align:
+        aligners = AlignModels("cpu", settings.models_dir, capacity=len(settings.preload_languages))
+        for language in settings.preload_languages:
+            loaded = aligners.get(language, settings.whisper_align_model)
+            if isinstance(loaded, str):
+                missing.append(loaded)
+            else:
+                print(f"preload: alignment model for {language}: ready")
+        missing.extend(_punkt_tab(nltk_data_dir(settings)))
+    for problem in missing:
+        print(f"preload: MISSING: {problem}", file=sys.stderr)
+    return EXIT_MISSING if missing else 0
+
+
+def _punkt_tab(folder: Path) -> list[str]:
+    """whisperX splits sentences with NLTK's punkt_tab before aligning."""
+    import nltk
+
+    if str(folder) not in nltk.data.path:
+        nltk.data.path.insert(0, str(folder))
+    try:
+        nltk.data.find("tokenizers/punkt_tab/english")
+        print(f"preload: NLTK punkt_tab: ready ({folder})")
+        return []
+    except LookupError:
+        pass
+    if nltk.download("punkt_tab", download_dir=str(folder), quiet=True, raise_on_error=False):
+        print(f"preload: NLTK punkt_tab: downloaded to {folder}")
+        return []
+    return [f"NLTK punkt_tab could not be downloaded to {folder}"]
