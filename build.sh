@@ -18,6 +18,8 @@ usage: ./build.sh COMMAND [ARGS]
   worker SRC DEST [FLAGS]    transcribe queued files (flags: --until-empty, --max-files N)
   local SRC DEST [--workers N]   no Docker: LocalStack, director and N workers until done, with
                              progress and a summary; stops what it started; exit 1 if a file failed
+  build | deploy | scale N | status | logs | down   Docker Compose (settings in .env, FLEET_GPU=1 for GPUs)
+  venv DIR [EXTRAS]          install the project into a virtual environment (used by the Dockerfiles)
   localstack start|stop|status   host LocalStack on 127.0.0.1:${LOCALSTACK_PORT:-4566}
   test [PYTEST ARGS]         set up, then run the whole test suite (what CI runs)
   bench                      planning (100,000 files) and enqueue (10,000 messages) benchmarks
@@ -44,15 +46,30 @@ install_apt_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+install_venv() {
+  # The one install path, shared by CI, the local run and both Dockerfiles: DIR [EXTRAS].
+  local target=$1 extras=${2:-} spec=.
+  [ -z "$extras" ] || spec=".[$extras]"
+  [ -x "$target/bin/python" ] || "$(python_bin)" -m venv "$target"
+  # A failed install must fail loudly; the grep only hides pip's notes about optional local indexes.
+  local log
+  log=$(mktemp)
+  if ! "$target/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec" >"$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
+  "$target/bin/fleet" --version >/dev/null
+}
+
 setup_venv() {
   local stamp=$venv/.installed
   # Reinstall only when the dependency list changed; pip's cache keeps a reinstall fast.
   if [ -x "$venv/bin/fleet" ] && [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then
     return 0
   fi
-  [ -x "$venv/bin/python" ] || "$(python_bin)" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[worker,models,test]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  "$venv/bin/fleet" --version >/dev/null
+  install_venv "$venv" worker,models,test
   touch "$stamp"
 }
 
@@ -75,6 +92,16 @@ run_fleet() {
     export AWS_ENDPOINT_URL=http://127.0.0.1:${LOCALSTACK_PORT:-4566}
   fi
   exec "$venv/bin/fleet" "$command" --source "$source" --dest "$dest" "$@"
+}
+
+compose() {
+  # Docker Compose with the GPU override when FLEET_GPU=1 (or set in .env).
+  docker compose version >/dev/null 2>&1 || { echo "build.sh: this needs Docker with the compose plugin; without Docker use ./build.sh local" >&2; exit 1; }
+  local files=(-f docker-compose.yml)
+  if [ "${FLEET_GPU:-}" = 1 ] || grep -qs '^FLEET_GPU=1' .env; then
+    files+=(-f docker-compose.gpu.yml)
+  fi
+  docker compose "${files[@]}" "$@"
 }
 
 run_local() {
@@ -100,6 +127,19 @@ case "$command" in
   setup) setup ;;
   director | worker) run_fleet "$command" "$@" ;;
   local) run_local "$@" ;;
+  venv) install_venv "${1:?usage: ./build.sh venv DIR [EXTRAS]}" "${2:-}" ;;
+  build) compose build "$@" ;;
+  deploy)
+    # `up` reruns the one-shot director, which re-diffs: that is how an interrupted run resumes.
+    compose up -d --build "$@"
+    ;;
+  scale) compose up -d --no-recreate --scale "worker=${1:?usage: ./build.sh scale N}" ;;
+  status)
+    compose ps
+    compose logs --no-log-prefix --tail 1 director
+    ;;
+  logs) compose logs -f "$@" ;;
+  down) compose down "$@" ;;
   localstack) localstack/host.sh "${1:-status}" ;;
   test)
     setup

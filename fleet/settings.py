@@ -136,8 +136,10 @@ class FleetSettings(BaseSettings):
         return tuple(f for f in OUTPUT_FORMATS if f in formats or f == "json")
 
     @field_validator(
-        "whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", "output_uid", "output_gid", mode="before"
-    )
+        "whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", "output_uid", "output_gid",
+        "max_receive_count", "whisper_min_speakers", "whisper_max_speakers", "whisper_max_line_width",
+        "whisper_max_line_count", "hf_token", mode="before",
+    )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """Treat `VAR=` in an .env file as unset rather than as an empty string."""

@@ -22,7 +22,8 @@ def settings_env_names() -> set[str]:
 
 def test_readme_settings_table_lists_exactly_the_settings():
     readme = (REPO_ROOT / "README.md").read_text()
-    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", readme, flags=re.MULTILINE))
+    section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", section, flags=re.MULTILINE))
     assert documented == settings_env_names()
 
 

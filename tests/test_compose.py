@@ -1,0 +1,107 @@
+"""Static checks of the Docker deployment (no Docker engine on these machines): compose, Dockerfiles, .env."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from fleet.settings import REPO_ROOT
+from tests.test_repo import settings_env_names
+
+COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml", "docker-compose.ports.yml"]
+# Variables compose itself uses, not the fleet's settings.
+COMPOSE_ONLY = {"SOURCE_DIR", "DEST_DIR", "PUID", "PGID", "WORKER_VARIANT", "FLEET_GPU", "FLEET_IMAGE_TAG",
+                "LOCALSTACK_PORT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HF_HUB_OFFLINE"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+
+
+def interpolated(text: str) -> set[str]:
+    return set(re.findall(r"\$\{([A-Z0-9_]+)", text))
+
+
+def test_services_images_and_the_pinned_localstack(compose):
+    services = compose["services"]
+    assert set(services) == {"localstack", "director", "preload", "worker"}
+    assert services["localstack"]["image"] == "localstack/localstack:4.13.1"
+    for name in COMPOSE_FILES:
+        assert ":latest" not in (REPO_ROOT / name).read_text()
+    for name in ("director", "worker", "preload"):
+        assert services[name]["build"]["dockerfile"] in ("director/Dockerfile", "worker/Dockerfile")
+
+
+def test_source_is_read_only_and_containers_run_as_puid(compose):
+    for name in ("director", "worker"):
+        service = compose["services"][name]
+        assert "${SOURCE_DIR:?set SOURCE_DIR in .env}:/source:ro" in service["volumes"]
+        assert service["user"] == "${PUID:-1000}:${PGID:-1000}"
+        assert service["depends_on"]["localstack"]["condition"] == "service_healthy"
+    assert "models:/models" in compose["services"]["worker"]["volumes"]
+
+
+def test_localstack_is_healthy_only_after_the_queues_exist(compose):
+    localstack = compose["services"]["localstack"]
+    assert "/_localstack/init/ready" in " ".join(localstack["healthcheck"]["test"])
+    mounts = dict(v.rsplit(":", 2)[:2] for v in localstack["volumes"])
+    assert mounts["./create_queue.json"] == localstack["environment"]["FLEET_QUEUE_CONFIG"]
+    assert mounts["./localstack/init/ready.d"] == "/etc/localstack/init/ready.d"
+    hook = (REPO_ROOT / "localstack" / "init" / "ready.d" / "create_queues.py").read_text()
+    assert 'os.environ.get("FLEET_QUEUE_CONFIG") or "/etc/whisper-fleet/create_queue.json"' in hook
+    assert "ports" not in localstack  # published only with docker-compose.ports.yml, on 127.0.0.1
+    ports = yaml.safe_load((REPO_ROOT / "docker-compose.ports.yml").read_text())["services"]["localstack"]["ports"]
+    assert all(p.startswith("127.0.0.1:") for p in ports)
+
+
+def test_workers_scale_restart_and_stop_gracefully(compose):
+    worker = compose["services"]["worker"]
+    assert worker["deploy"]["replicas"] == "${FLEET_WORKERS:-1}"
+    assert worker["restart"] == "unless-stopped"
+    grace = int(re.search(r"\d+", worker["environment"]["FLEET_GRACE_PERIOD_S"].split(":-")[1]).group())
+    assert int(worker["stop_grace_period"].rstrip("s")) > grace
+    assert worker["depends_on"]["preload"]["condition"] == "service_completed_successfully"
+    gpu = yaml.safe_load((REPO_ROOT / "docker-compose.gpu.yml").read_text())["services"]["worker"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert gpu["build"]["args"]["VARIANT"] == "cuda"
+
+
+def test_every_variable_is_a_setting_or_documented_and_in_env_example(compose):
+    settings = settings_env_names() | {"AWS_REGION"}
+    used = set()
+    for name in COMPOSE_FILES:
+        used |= interpolated((REPO_ROOT / name).read_text())
+    for service in compose["services"].values():
+        for key in service.get("environment", {}):
+            if key.startswith(("FLEET_", "WHISPER_")):
+                assert key in settings, f"{key} is passed to a container but is no setting"
+    assert used - settings <= COMPOSE_ONLY, used - settings - COMPOSE_ONLY
+    example = set(re.findall(r"^([A-Z0-9_]+)=", (REPO_ROOT / ".env.example").read_text(), flags=re.MULTILINE))
+    assert used <= example, used - example
+    readme = (REPO_ROOT / "README.md").read_text()
+    for name in COMPOSE_ONLY:
+        assert f"`{name}`" in readme, f"{name} is not documented in README"
+
+
+def test_dockerfiles_share_the_ci_install_path_and_run_as_non_root():
+    for name in ("director/Dockerfile", "worker/Dockerfile"):
+        text = (REPO_ROOT / name).read_text()
+        assert text.startswith("#") and "FROM python:3.11-slim-bookworm" in text
+        assert "RUN ./build.sh venv /opt/venv" in text
+        assert re.search(r"^USER 1000:1000$", text, flags=re.MULTILINE)
+    worker = (REPO_ROOT / "worker/Dockerfile").read_text()
+    assert "ffmpeg" in worker and "worker,models" in worker and "ARG VARIANT=cpu" in worker
+    assert "RUN ./build.sh venv /opt/venv &&" in (REPO_ROOT / "director/Dockerfile").read_text()  # no extras: no torch
+
+
+def test_the_director_image_install_path_works_and_stays_small(tmp_path):
+    # The exact command the director's Dockerfile runs, into a fresh venv
+    venv = tmp_path / "venv"
+    subprocess.run([str(REPO_ROOT / "build.sh"), "venv", str(venv)], check=True, timeout=600)
+    version = subprocess.run([str(venv / "bin" / "fleet"), "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("whisper-fleet ")
+    assert not list((venv / "lib").glob("python3*/site-packages/torch"))
