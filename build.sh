@@ -136,7 +136,8 @@ case "$command" in
   scale) compose up -d --no-recreate --scale "worker=${1:?usage: ./build.sh scale N}" ;;
   status)
     compose ps
-    compose logs --no-log-prefix --tail 1 director
+    # fleet status inside the deployment: same queue endpoint and dest mount as the director.
+    compose run --rm --no-deps --entrypoint fleet director status "$@"
     ;;
   logs) compose logs -f "$@" ;;
   down) compose down "$@" ;;

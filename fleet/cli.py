@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--until-empty", action="store_true", help="exit 0 once the queue is drained")
     worker.add_argument("--max-files", type=int, default=0, metavar="N", help="exit after N files (default: FLEET_MAX_FILES)")
 
+    status = commands.add_parser("status", help="queue, last plan, workers and failures, without touching a message")
+    status.add_argument("--dest", type=Path, help="destination folder (default: FLEET_DEST_DIR)")
+    status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    status.add_argument("--watch", action="store_true", help="redraw every 2 s with progress bars")
+
     preload = commands.add_parser("preload", help="fetch every model the workers will need, so they run offline")
     preload.add_argument("--languages", help="alignment languages, comma separated (default: FLEET_PRELOAD_LANGUAGES)")
 
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {"source_dir": getattr(args, "source", None), "dest_dir": getattr(args, "dest", None)}
         if getattr(args, "workers", 0):
             overrides["workers"] = args.workers
-        if getattr(args, "watch", None) is not None:
+        if isinstance(getattr(args, "watch", None), float):
             overrides["watch_interval_s"] = args.watch
         if getattr(args, "languages", None):
             overrides["preload_languages"] = args.languages
@@ -82,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             from fleet.local_run import run_local
 
             return run_local(settings, settings.workers)
+        if args.command == "status":
+            from fleet.status_cli import run_status
+
+            return run_status(settings, as_json=args.json, watch=args.watch)
         if args.command == "preload":
             from worker.preload import preload
 

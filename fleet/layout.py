@@ -54,6 +54,11 @@ def failure_record_path(dest: Path, rel_path: str) -> Path:
     return failed_dir(dest) / f"{digest}.json"
 
 
+def workers_dir(dest: Path) -> Path:
+    """One heartbeat record per worker."""
+    return fleet_dir(dest) / "workers"
+
+
 def director_dir(dest: Path) -> Path:
     """The director's ledger and last plan."""
     return fleet_dir(dest) / "director"

@@ -16,6 +16,7 @@ from fleet.messages import TranscriptionJob, job_group_id
 from fleet.queue import JobQueue, QueueError, ReceivedMessage
 from fleet.settings import FleetSettings
 from worker.backoff import retry_delay_s
+from worker.beacon import BEAT_S, Beacon, WorkerState
 from worker.failures import write_failure_record
 from worker.job import JobContext, JobResult, Lease, Outcome, run_job
 from worker.shutdown import Shutdown, StopReceiving
@@ -31,15 +32,22 @@ class Worker:
     """Owns the queue connection; the job thread only touches files."""
 
     def __init__(
-        self, settings: FleetSettings, queue: JobQueue, ctx: JobContext, shutdown: Shutdown, rss_mb: Callable[[], float]
+        self,
+        settings: FleetSettings,
+        queue: JobQueue,
+        ctx: JobContext,
+        shutdown: Shutdown,
+        rss_mb: Callable[[], float],
+        beacon: Beacon | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue
         self.ctx = ctx
         self.shutdown = shutdown
         self.rss_mb = rss_mb
-        self.files_done = 0
-        self.stage = "idle"
+        lost_after_s = settings.receive_wait_s + 3 * BEAT_S  # an idle long poll is not silence
+        self.beacon = beacon or Beacon(settings.dest_dir, WorkerState(settings.worker_id, lost_after_s))
+        self.state = self.beacon.state
 
     def run(self, until_empty: bool = False, max_files: int = 0) -> int:
         """Take messages until stopped, recycled, or (with until_empty) the queue is drained."""
@@ -48,6 +56,8 @@ class Worker:
         wait_s = min(self.settings.receive_wait_s, 2) if until_empty else self.settings.receive_wait_s
         queue_errors = 0
         while not self.shutdown.requested.is_set():
+            self.state.state = "idle"
+            self.beacon.beat()
             if self._recycle_due(max_files):
                 break
             try:
@@ -64,10 +74,12 @@ class Worker:
                 self.shutdown.idle = False
             if message is None:
                 if until_empty and self._drained():
-                    log.info("queue drained, exiting", files_done=self.files_done)
+                    log.info("queue drained, exiting", files_done=self.state.files_done)
                     break
                 continue
             self.handle(message)
+        self.state.state = "stopped"
+        self.beacon.beat(force=True)
         return 0
 
     def handle(self, message: ReceivedMessage) -> None:
@@ -83,10 +95,14 @@ class Worker:
             return
         structlog.contextvars.bind_contextvars(file=job.path)
         log.info("file started", receive_count=message.receive_count, output=job.output_base)
+        self.state.start_job(job.path, message.receive_count)
+        self.beacon.beat(force=True)
         started = time.monotonic()
         result = self._run_with_heartbeat(message, job)
         elapsed = time.monotonic() - started
         self._settle(message, job, result)
+        self.state.end_job(result.outcome is Outcome.TRANSCRIBED, result.outcome is Outcome.FAILED, result.audio_s)
+        self.beacon.beat(force=True)
         rtf = round(elapsed / result.audio_s, 3) if result.audio_s else None
         log.info(
             "file finished", outcome=result.outcome.value, reason=result.reason or None, elapsed_s=round(elapsed, 2),
@@ -98,13 +114,11 @@ class Worker:
         """Run the job in its own thread; extend the message's visibility until it ends (rq style)."""
         lease = Lease()
         outcome: list[JobResult] = []
-
-        def set_stage(stage: str) -> None:
-            self.stage = stage
-
         context = contextvars.copy_context()  # carries the bound message id and file into the thread
         thread = threading.Thread(
-            target=lambda: outcome.append(context.run(run_job, job, self.ctx, lease, set_stage)), name="job", daemon=True
+            target=lambda: outcome.append(context.run(run_job, job, self.ctx, lease, self.state.on_stage)),
+            name="job",
+            daemon=True,
         )
         thread.start()
         interval = self.settings.heartbeat_interval_s
@@ -113,15 +127,16 @@ class Worker:
         grace_deadline: float | None = None
         while thread.is_alive():
             thread.join(WAIT_SLICE_S)
+            self.beacon.beat()
             now = time.monotonic()
             if thread.is_alive() and now >= next_beat and lease.held():
                 last_extended = self._extend(message, lease, last_extended, now)
                 next_beat = now + interval
             if self.shutdown.requested.is_set() and thread.is_alive():
+                self.state.state = "stopping"
                 grace_deadline = grace_deadline or now + self.settings.grace_period_s
                 if now >= grace_deadline:
                     self._release_and_exit(message, lease)
-        self.stage = "idle"
         return outcome[0] if outcome else JobResult(Outcome.RETRY, "job thread ended without a result")
 
     def _extend(self, message: ReceivedMessage, lease: Lease, last_extended: float, now: float) -> float:
@@ -142,9 +157,11 @@ class Worker:
         lease.lose()
         try:
             self.queue.change_visibility(message.receipt_handle, 0)
-            log.warning("grace period over: message released for another worker", stage=self.stage)
+            log.warning("grace period over: message released for another worker", stage=self.state.stage)
         except QueueError as exc:
             log.error("could not release the message; it reappears after its visibility timeout", error=str(exc))
+        self.state.state = "stopped"
+        self.beacon.beat(force=True)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # the job thread is busy in native code and cannot be stopped otherwise
@@ -155,8 +172,6 @@ class Worker:
         if outcome is Outcome.LEASE_LOST:
             return  # not ours any more: the other worker acknowledges it
         if outcome in (Outcome.TRANSCRIBED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE):
-            if outcome is Outcome.TRANSCRIBED:
-                self.files_done += 1
             self._ack(lambda: self.queue.delete(message.receipt_handle))
             return
         if outcome is Outcome.RETRY and message.receive_count < self.queue.spec.max_receive_count:
@@ -207,8 +222,8 @@ class Worker:
 
     def _recycle_due(self, max_files: int) -> bool:
         """Exit after N files or above an RSS limit, so a long-running worker starts fresh."""
-        if max_files and self.files_done >= max_files:
-            log.info("file limit reached, exiting for a fresh start", files_done=self.files_done)
+        if max_files and self.state.files_done >= max_files:
+            log.info("file limit reached, exiting for a fresh start", files_done=self.state.files_done)
             return True
         limit = self.settings.max_rss_mb
         if limit and self.rss_mb() > limit:

@@ -43,6 +43,7 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     queue.ensure()
     pin_torch_threads(threads)
     # numpy, torch and CTranslate2 read their thread settings when first imported: only now.
+    from worker.beacon import BEAT_S, Beacon, WorkerState
     from worker.job import JobContext
     from worker.loop import Worker
     from worker.pipeline import Pipeline
@@ -54,4 +55,9 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
                  settings.output_gid if settings.output_gid is not None else -1)  # fmt: skip
     ctx = JobContext(settings=settings, pipeline=pipeline, worker_id=settings.worker_id, owner=owner)
     log.info("worker ready", worker=settings.worker_id, queue=spec.queue_name, threads=threads, device=pipeline.device)
-    return Worker(settings, queue, ctx, shutdown, current_rss_mb).run(until_empty=until_empty, max_files=max_files)
+    state = WorkerState(
+        settings.worker_id, lost_after_s=settings.receive_wait_s + 3 * BEAT_S, model=pipeline.model_name,
+        device=pipeline.device, threads=threads,
+    )  # fmt: skip
+    beacon = Beacon(settings.dest_dir, state)
+    return Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon).run(until_empty=until_empty, max_files=max_files)

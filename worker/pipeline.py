@@ -93,7 +93,7 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - hub, auth and pyannote errors
             raise ModelError(f"cannot load the diarization pipeline: {str(exc).splitlines()[0][:300]}") from exc
 
-    def run(self, audio: np.ndarray, job: TranscriptionSettings, on_stage: Callable[[str], None]) -> Transcript:
+    def run(self, audio: np.ndarray, job: TranscriptionSettings, on_stage: Callable[..., None]) -> Transcript:
         """All stages on one decoded file."""
         if job.model != self.model_name:
             raise ModelError(f"job wants model {job.model!r} but this worker runs {self.model_name!r}")
@@ -107,10 +107,12 @@ class Pipeline:
             return value
 
         language, probability = timed("language", lambda: self._language(audio, job))
-        result = timed("transcribe", lambda: self._transcribe(audio, language, job.task))
+        result = timed("transcribe", lambda: self._transcribe(audio, language, job.task, lambda p: on_stage("transcribe", p)))
         alignment = "off"
         if job.align:
-            alignment = timed("align", lambda: self._align(result, audio, language, job.align_model))
+            alignment = timed(
+                "align", lambda: self._align(result, audio, language, job.align_model, lambda p: on_stage("align", p))
+            )
         diarization = "off"
         if job.diarize:
             diarization = timed("diarize", lambda: self._diarize(result, audio, job))
@@ -132,11 +134,15 @@ class Pipeline:
         token, probability = model.model.detect_language(model.encode(mel))[0][0]
         return token[2:-2], round(float(probability), 4)
 
-    def _transcribe(self, audio: np.ndarray, language: str, task: str) -> dict[str, Any]:
+    def _transcribe(
+        self, audio: np.ndarray, language: str, task: str, progress: Callable[[float], None] | None = None
+    ) -> dict[str, Any]:
         """VAD + batched decoding; on CUDA OOM halve the batch, then move to the CPU for good."""
         while True:
             try:
-                return self.asr.transcribe(audio, batch_size=self.batch_size, language=language, task=task)
+                return self.asr.transcribe(
+                    audio, batch_size=self.batch_size, language=language, task=task, progress_callback=progress
+                )
             except RuntimeError as exc:
                 if not is_out_of_memory(exc) or self.device != "cuda":
                     raise
@@ -149,7 +155,10 @@ class Pipeline:
                 self.asr = self._load_asr("cpu")
                 self.aligners = AlignModels("cpu", self.settings.models_dir, self.settings.align_cache_size)
 
-    def _align(self, result: dict[str, Any], audio: np.ndarray, language: str, model_name: str | None) -> str:
+    def _align(
+        self, result: dict[str, Any], audio: np.ndarray, language: str, model_name: str | None,
+        progress: Callable[[float], None] | None = None,
+    ) -> str:  # fmt: skip
         """Word timings with wav2vec2; without a model for the language, say so and keep segment times."""
         if not result["segments"]:
             return "nothing to align"
@@ -158,7 +167,9 @@ class Pipeline:
             return f"unaligned: {loaded}"
         model, metadata = loaded
         try:
-            aligned = self._whisperx.align(result["segments"], model, metadata, audio, self.device)
+            aligned = self._whisperx.align(
+                result["segments"], model, metadata, audio, self.device, progress_callback=progress
+            )
         except LookupError as exc:  # NLTK sentence data missing
             return f"unaligned: {str(exc).strip().splitlines()[0][:200]}"
         result["segments"] = aligned["segments"]

@@ -76,7 +76,7 @@ class OomAsr:
         self.fail_below = fail_below
         self.batches: list[int] = []
 
-    def transcribe(self, audio, batch_size, language, task):
+    def transcribe(self, audio, batch_size, language, task, progress_callback=None):
         self.batches.append(batch_size)
         if batch_size >= self.fail_below:
             raise RuntimeError("CUDA failed with error out of memory")
@@ -119,8 +119,8 @@ class StaleQueue:
         self.calls.append("delete")
 
 
-def test_a_refused_heartbeat_means_the_worker_neither_writes_nor_deletes(monkeypatch):
-    settings = FleetSettings(heartbeat_interval_s=0.1, visibility_timeout_s=5)
+def test_a_refused_heartbeat_means_the_worker_neither_writes_nor_deletes(monkeypatch, tmp_path):
+    settings = FleetSettings(heartbeat_interval_s=0.1, visibility_timeout_s=5, dest_dir=tmp_path)
     queue = StaleQueue()
     worker = Worker(settings, queue, ctx=None, shutdown=Shutdown(), rss_mb=lambda: 0)
     seen_lease = []

@@ -1,0 +1,35 @@
+"""`fleet status` entry: one report (text or JSON), or a live redraw until Ctrl-C."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from rich.console import Console
+from rich.live import Live
+
+from fleet.queue import JobQueue
+from fleet.queue_spec import load_queue_spec
+from fleet.settings import FleetSettings
+from fleet.status import gather_status
+from fleet.status_view import live_view, status_lines
+
+REFRESH_S = 2.0
+
+
+def run_status(settings: FleetSettings, as_json: bool = False, watch: bool = False) -> int:
+    """Exit 0 when the queue answered, 3 when it did not (for scripts and health checks)."""
+    spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
+    queue = JobQueue.connect(settings, spec)
+    if watch:
+        console = Console()
+        try:
+            with Live(live_view(gather_status(settings, queue)), console=console, refresh_per_second=1) as live:
+                while True:
+                    time.sleep(REFRESH_S)
+                    live.update(live_view(gather_status(settings, queue)))
+        except KeyboardInterrupt:
+            return 0
+    report = gather_status(settings, queue)
+    print(report.to_json() if as_json else "\n".join(status_lines(report)), file=sys.stdout)
+    return 0 if report.queue is not None else 3

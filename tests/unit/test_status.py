@@ -1,0 +1,43 @@
+"""Status from state files alone: lost workers, throughput, the plain lines."""
+
+from __future__ import annotations
+
+import json
+
+from fleet.settings import FleetSettings
+from fleet.status import gather_status
+from fleet.status_view import live_view, status_lines
+
+
+def write_worker(dest, name, **fields):
+    folder = dest / ".fleet" / "workers"
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"worker": name, "state": "idle", "lost_after_s": 20, "started_at": 1000.0, "last_beat": 1000.0, **fields}
+    (folder / f"{name}.json").write_text(json.dumps(record))
+
+
+def test_silent_workers_are_lost_stopped_ones_are_not(tmp_path):
+    now = 5000.0
+    write_worker(tmp_path, "fresh", last_beat=now - 5, files_done=10, audio_s_done=3600, started_at=now - 3600)
+    write_worker(tmp_path, "silent", state="working", file="a.mp3", last_beat=now - 60)
+    write_worker(tmp_path, "gone", state="stopped", last_beat=now - 600)
+    report = gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=now)
+    lost = {w["worker"]: w["lost"] for w in report.workers}
+    assert lost == {"fresh": False, "silent": True, "gone": False}
+    assert report.throughput == {"files_per_hour": 10.0, "audio_hours_per_hour": 1.0}
+    lines = status_lines(report)
+    assert "  silent: LOST a.mp3 [None]; 0 done, 0 failed, 0.00 h audio; beat 60s ago" in lines
+    assert lines[1] == "last plan: none yet (run the director)"
+    live_view(report)  # renders without a queue or a plan
+
+
+def test_progress_and_eta_come_from_the_plan_and_queue_counts(tmp_path):
+    director = tmp_path / ".fleet" / "director"
+    director.mkdir(parents=True)
+    (director / "last-plan.json").write_text(json.dumps({"at": 0, "found": 30, "counts": {"enqueue": 20, "already queued": 0}}))
+    now = 5000.0
+    write_worker(tmp_path, "w", last_beat=now, files_done=10, started_at=now - 3600)
+    report = gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=now)
+    report.queue = {"visible": 4, "in_flight": 1, "delayed": 0, "dead_letter": 0}
+    # progress is recomputed from the queue by gather_status; here the queue was absent, so 0 remaining
+    assert report.progress == {"queued": 20, "remaining": 0, "completed": 20}
