@@ -5,8 +5,9 @@ set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$repo_root"
 venv=$repo_root/.venv
-# Debian packages: curl (LocalStack health), ffmpeg (decoding), espeak-ng (test speech), shellcheck (tests).
-apt_packages=(curl shellcheck ffmpeg espeak-ng)
+# Debian packages: curl (LocalStack health), ffmpeg (decoding), espeak-ng (test speech), shellcheck and
+# chromium + chromium-driver (tests: static checks, the dashboard in a real browser).
+apt_packages=(curl shellcheck ffmpeg espeak-ng chromium chromium-driver)
 
 usage() {
   cat <<'USAGE'
@@ -95,11 +96,14 @@ run_fleet() {
 }
 
 compose() {
-  # Docker Compose with the GPU override when FLEET_GPU=1 (or set in .env).
+  # Docker Compose, with the GPU override when FLEET_GPU=1 and the dashboard when FLEET_DASHBOARD=1 (or in .env).
   docker compose version >/dev/null 2>&1 || { echo "build.sh: this needs Docker with the compose plugin; without Docker use ./build.sh local" >&2; exit 1; }
   local files=(-f docker-compose.yml)
   if [ "${FLEET_GPU:-}" = 1 ] || grep -qs '^FLEET_GPU=1' .env; then
     files+=(-f docker-compose.gpu.yml)
+  fi
+  if [ "${FLEET_DASHBOARD:-}" = 1 ] || grep -qs '^FLEET_DASHBOARD=1' .env; then
+    files+=(--profile dashboard)
   fi
   docker compose "${files[@]}" "$@"
 }

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
 import structlog
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from director.enqueue import PartialEnqueue, enqueue_jobs
 from director.ledger import load_ledger, save_ledger
@@ -44,7 +47,8 @@ def run_director(
     """Run the director once; returns the process exit code."""
     spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
     source, dest = settings.source_dir, settings.dest_dir
-    scan = scan_sources(source, exclude=dest)  # SourceError (exit 2) before the queue is touched
+    with scan_progress() as on_folder:
+        scan = scan_sources(source, exclude=dest, on_folder=on_folder)  # SourceError (exit 2) before any queue call
     _log_scan_warnings(scan)
     queue = JobQueue.connect(settings, spec)
     identity: str | None
@@ -65,6 +69,19 @@ def run_director(
         print(summary_line(plan, scan, dry_run=True), file=out)
         return EXIT_OK
     return _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
+
+
+@contextmanager
+def scan_progress() -> Iterator[Callable[[int], None] | None]:
+    """A live 'scanning: N files' line on a terminal (big trees take a while); nothing otherwise."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (SpinnerColumn(), TextColumn("scanning source: {task.completed} media files"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("scan", total=None)
+        yield lambda files: progress.update(task, completed=files)
 
 
 def build_plan(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,8 +49,11 @@ def is_media_name(name: str) -> bool:
     return bool(dot) and ext.lower() in MEDIA_EXTENSIONS
 
 
-def scan_sources(root: Path, exclude: Path | None = None) -> ScanResult:
-    """Recursively list media files; hidden entries, non-media files and escaping symlinks are ignored."""
+def scan_sources(root: Path, exclude: Path | None = None, on_folder: Callable[[int], None] | None = None) -> ScanResult:
+    """Recursively list media files; hidden entries, non-media files and escaping symlinks are ignored.
+
+    `on_folder(files_so_far)` is called after each folder, for a progress display.
+    """
     real_root = check_source_root(root)
     root_prefix = str(real_root).rstrip("/") + "/"
     real_exclude = os.path.realpath(exclude) if exclude else None
@@ -97,6 +101,8 @@ def scan_sources(root: Path, exclude: Path | None = None) -> ScanResult:
                 result.files.append(SourceFile(rel, info.st_size, info.st_mtime_ns))
             else:
                 result.ignored["not media"] += 1
+        if on_folder:
+            on_folder(len(result.files))
     result.files.sort(key=lambda f: f.rel)
     return result
 

@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON object, for scripts")
     status.add_argument("--watch", action="store_true", help="redraw every 2 s with progress bars")
 
+    dashboard = commands.add_parser("dashboard", help="a live web page with the fleet's status (127.0.0.1 by default)")
+    dashboard.add_argument("--dest", type=Path, help="destination folder (default: FLEET_DEST_DIR)")
+    dashboard.add_argument("--host", help="bind address (default: FLEET_DASHBOARD_HOST)")
+    dashboard.add_argument("--port", type=int, help="port (default: FLEET_DASHBOARD_PORT)")
+
     preload = commands.add_parser("preload", help="fetch every model the workers will need, so they run offline")
     preload.add_argument("--languages", help="alignment languages, comma separated (default: FLEET_PRELOAD_LANGUAGES)")
 
@@ -75,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             overrides["workers"] = args.workers
         if isinstance(getattr(args, "watch", None), float):
             overrides["watch_interval_s"] = args.watch
+        if getattr(args, "host", None):
+            overrides["dashboard_host"] = args.host
+        if getattr(args, "port", None) is not None:
+            overrides["dashboard_port"] = args.port
         if getattr(args, "languages", None):
             overrides["preload_languages"] = args.languages
         settings = load_settings(overrides)
@@ -91,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             from fleet.status_cli import run_status
 
             return run_status(settings, as_json=args.json, watch=args.watch)
+        if args.command == "dashboard":
+            from fleet.dashboard.main import run_dashboard
+
+            return run_dashboard(settings)
         if args.command == "preload":
             from worker.preload import preload
 

@@ -120,6 +120,10 @@ class FleetSettings(BaseSettings):
         OUTPUT_FORMATS, validation_alias="FLEET_OUTPUT_FORMATS"
     )
 
+    # Dashboard.
+    dashboard_host: str = Field("127.0.0.1", validation_alias="FLEET_DASHBOARD_HOST")
+    dashboard_port: int = Field(8080, ge=0, le=65535, validation_alias="FLEET_DASHBOARD_PORT")
+
     # Logging.
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", validation_alias="FLEET_LOG_LEVEL")
     log_format: Literal["auto", "json", "console"] = Field("auto", validation_alias="FLEET_LOG_FORMAT")

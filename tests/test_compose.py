@@ -13,7 +13,7 @@ from tests.test_repo import settings_env_names
 
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml", "docker-compose.ports.yml"]
 # Variables compose itself uses, not the fleet's settings.
-COMPOSE_ONLY = {"SOURCE_DIR", "DEST_DIR", "PUID", "PGID", "WORKER_VARIANT", "FLEET_GPU", "FLEET_IMAGE_TAG",
+COMPOSE_ONLY = {"SOURCE_DIR", "DEST_DIR", "PUID", "PGID", "WORKER_VARIANT", "FLEET_GPU", "FLEET_IMAGE_TAG", "FLEET_DASHBOARD",
                 "LOCALSTACK_PORT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HF_HUB_OFFLINE"}  # fmt: skip
 
 
@@ -28,7 +28,10 @@ def interpolated(text: str) -> set[str]:
 
 def test_services_images_and_the_pinned_localstack(compose):
     services = compose["services"]
-    assert set(services) == {"localstack", "director", "preload", "worker"}
+    assert set(services) == {"localstack", "director", "preload", "worker", "dashboard"}
+    assert services["dashboard"]["profiles"] == ["dashboard"]
+    assert all(p.startswith("127.0.0.1:") for p in services["dashboard"]["ports"])
+    assert services["dashboard"]["volumes"] == ["${DEST_DIR:?set DEST_DIR in .env}:/dest:ro"]
     assert services["localstack"]["image"] == "localstack/localstack:4.13.1"
     for name in COMPOSE_FILES:
         assert ":latest" not in (REPO_ROOT / name).read_text()
