@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -111,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "worker":
             from worker.main import run_worker  # imports torch only when a worker starts
 
-            return run_worker(settings, until_empty=args.until_empty, max_files=args.max_files)
+            code = run_worker(settings, until_empty=args.until_empty, max_files=args.max_files)
+            # Every output is fsynced and every queue call answered by now; skipping the interpreter's
+            # teardown of torch and CTranslate2 saves ~2 s per worker exit (it matters for short runs).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
         def direct() -> int:
             return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show)
 

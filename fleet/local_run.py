@@ -19,10 +19,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from director.main import run_director
 from fleet.layout import director_dir, fleet_dir
+from fleet.queue import JobQueue, QueueError, QueueUnavailable
+from fleet.queue_spec import load_queue_spec
 from fleet.settings import FleetSettings
 
 EXIT_FAILED_FILES = 1
 POLL_S = 0.5
+QUEUE_START_TIMEOUT_S = 90
 
 
 @dataclass
@@ -59,22 +62,46 @@ class WorkerLogs:
 
 
 def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -> int:
-    """Director once, then N draining workers with a fair share of threads each; returns the exit code."""
+    """N workers and the director at once, until the queue is drained; returns the exit code."""
     console = Console(file=out, highlight=False, soft_wrap=True)
     started = time.monotonic()
-    director_out = io.StringIO()
-    code = run_director(settings, out=director_out)
-    summary = director_out.getvalue().strip().splitlines()[-1]
-    console.print(summary)
-    if code != 0:
-        return code
-    counts = json.loads((director_dir(settings.dest_dir) / "last-plan.json").read_text())["counts"]
-    queued = counts["enqueue"] + counts["already queued"]
-    failed_before = counts["failed before"]
-    if failed_before:
-        console.print(f"{failed_before} file(s) failed in an earlier run: see {fleet_dir(settings.dest_dir) / 'failed'}")
     logs_dir = fleet_dir(settings.dest_dir) / "logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
+    paths = [logs_dir / f"worker-{i + 1}.log" for i in range(workers)]
+    # Logs accumulate across runs; this run's summary reads only what is appended from now on.
+    logs = WorkerLogs(paths, offsets={p: p.stat().st_size if p.exists() else 0 for p in paths})
+    # Workers load their models (the slow part of starting) while the director scans and enqueues.
+    processes = _start_workers(settings, workers, paths)
+    try:
+        _wait_for_queue_endpoint(settings)
+        director_out = io.StringIO()
+        code = run_director(settings, out=director_out)
+    except BaseException:
+        _signal_all(processes, signal.SIGKILL)
+        raise
+    console.print(director_out.getvalue().strip().splitlines()[-1])
+    counts = json.loads((director_dir(settings.dest_dir) / "last-plan.json").read_text())["counts"] if code == 0 else {}
+    queued = counts.get("enqueue", 0) + counts.get("already queued", 0)
+    failed_before = counts.get("failed before", 0)
+    if failed_before:
+        console.print(f"{failed_before} file(s) failed in an earlier run: see {fleet_dir(settings.dest_dir) / 'failed'}")
+    if code != 0 or queued == 0:
+        _signal_all(processes, signal.SIGTERM)
+        for process in processes:
+            process.wait()
+        if code == 0:
+            console.print("local run: nothing to transcribe")
+        return code or (EXIT_FAILED_FILES if failed_before else 0)
+    queue = JobQueue.connect(settings, load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count))
+    queue.lookup()
+    interrupted = _follow(processes, logs, queued, console, queue)
+    wall_s = time.monotonic() - started
+    logs.poll()
+    code = _report(logs, processes, wall_s, interrupted, paths, console)
+    return code or (EXIT_FAILED_FILES if failed_before else 0)
+
+
+def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> list[subprocess.Popen]:
     env = {
         **os.environ,
         "FLEET_SOURCE_DIR": str(settings.source_dir),
@@ -82,49 +109,72 @@ def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -
         "FLEET_WORKERS": str(workers),
         "FLEET_LOG_FORMAT": "json",
     }
-    paths = [logs_dir / f"worker-{i + 1}.log" for i in range(workers)]
-    # Logs accumulate across runs; this run's summary reads only what is appended from now on.
-    logs = WorkerLogs(paths, offsets={p: p.stat().st_size if p.exists() else 0 for p in paths})
-    if queued == 0:
-        console.print("local run: nothing to transcribe")
-        return EXIT_FAILED_FILES if failed_before else 0
     processes = []
     for i, path in enumerate(paths):
         with open(path, "ab") as log_file:
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "fleet.cli", "worker", "--until-empty"],
+                    [sys.executable, "-m", "fleet.cli", "worker"],
                     env={**env, "FLEET_WORKER_ID": f"local-{i + 1}"},
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # Ctrl-C reaches them through us, once, not twice
                 )
             )
-    interrupted = _follow(processes, logs, queued, console)
-    wall_s = time.monotonic() - started
-    logs.poll()
-    code = _report(logs, processes, wall_s, interrupted, paths, console)
-    return code or (EXIT_FAILED_FILES if failed_before else 0)
+    return processes
 
 
-def _follow(processes: list[subprocess.Popen], logs: WorkerLogs, queued: int, console: Console) -> bool:
-    """Show progress until every worker exits; Ctrl-C asks them to stop gracefully (twice: at once)."""
-    interrupted = False
+def _wait_for_queue_endpoint(settings: FleetSettings) -> None:
+    """LocalStack may still be starting (build.sh starts it alongside us): wait until it answers."""
+    spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
+    probe = JobQueue.connect(settings.model_copy(update={"queue_max_attempts": 1}), spec)
+    deadline = time.monotonic() + QUEUE_START_TIMEOUT_S
+    while True:
+        try:
+            probe.lookup()
+            return
+        except QueueUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _signal_all(processes: list[subprocess.Popen], signum: int) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signum)
+
+
+def _drained(queue: JobQueue) -> bool:
+    try:
+        counts = queue.counts()
+    except QueueError:
+        return False
+    return counts.visible + counts.in_flight + counts.delayed == 0
+
+
+def _follow(processes: list[subprocess.Popen], logs: WorkerLogs, queued: int, console: Console, queue: JobQueue) -> bool:
+    """Progress until the queue is drained (then the idle workers are stopped); Ctrl-C stops them early."""
+    interrupted = stopping = False
+    empty_polls = 0
     columns = (TextColumn("transcribing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task("files", total=max(queued, 1))
+        task = progress.add_task("files", total=queued)
         while any(p.poll() is None for p in processes):
             try:
                 time.sleep(POLL_S)
             except KeyboardInterrupt:
-                signum = signal.SIGKILL if interrupted else signal.SIGTERM
                 interrupted = True
                 console.print("stopping: workers finish or hand back their current file ...")
-                for process in processes:
-                    if process.poll() is None:
-                        process.send_signal(signum)
+                _signal_all(processes, signal.SIGKILL if stopping else signal.SIGTERM)
+                stopping = True
             logs.poll()
             progress.update(task, completed=sum(logs.outcomes().values()))
+            # Two empty polls in a row: nothing waiting, nothing in flight, nothing coming back.
+            empty_polls = empty_polls + 1 if not stopping and _drained(queue) else 0
+            if empty_polls >= 2:
+                _signal_all(processes, signal.SIGTERM)  # idle workers stop at once
+                stopping = True
     return interrupted
 
 

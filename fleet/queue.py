@@ -125,7 +125,12 @@ class JobQueue:
         """Create the queue, or bring an existing one's attributes in line with the spec."""
         url = self._url_if_exists(name)
         if url is None:
-            return self._client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+            try:
+                return self._client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("QueueAlreadyExists", "QueueNameExists"):
+                    raise
+                url = self._client.get_queue_url(QueueName=name)["QueueUrl"]  # created meanwhile by another
         current = self._client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         changed = {k: v for k, v in attributes.items() if k not in _IMMUTABLE_ATTRIBUTES and current.get(k) != v}
         if changed:

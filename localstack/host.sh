@@ -8,6 +8,7 @@
 #
 # Environment: LOCALSTACK_PORT (4566), LOCALSTACK_VENV (a cache folder shared by clones),
 # LOCALSTACK_STATE_DIR (pid and log; .run/localstack-$PORT), LOCALSTACK_START_TIMEOUT_S (60),
+# LOCALSTACK_STOP_TIMEOUT_S (5; then SIGKILL),
 # plus FLEET_QUEUE_NAME / FLEET_MAX_RECEIVE_COUNT for the queues it creates.
 set -euo pipefail
 
@@ -90,7 +91,8 @@ stop() {
   pid=$(cat "$pid_file")
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
+    local ticks=$(( ${LOCALSTACK_STOP_TIMEOUT_S:-5} * 10 ))
+    for _ in $(seq 1 "$ticks"); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done

@@ -26,6 +26,7 @@ WAIT_SLICE_S = 0.25  # how often the loop looks at the job, the heartbeat and th
 # Receipt handles that SQS no longer honours: someone else received the message since.
 LOST_LEASE_CODES = ("ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue")
 INVALID_GROUP = "invalid-messages"
+DRAIN_POLL_S = 0.5
 
 
 class Worker:
@@ -52,8 +53,8 @@ class Worker:
     def run(self, until_empty: bool = False, max_files: int = 0) -> int:
         """Take messages until stopped, recycled, or (with until_empty) the queue is drained."""
         max_files = max_files or self.settings.max_files
-        # Draining: a short poll, so the last worker notices the empty queue in seconds, not 20 s.
-        wait_s = min(self.settings.receive_wait_s, 2) if until_empty else self.settings.receive_wait_s
+        # Draining: no long poll, so the last worker notices the empty queue at once, not 20 s later.
+        wait_s = 0 if until_empty else self.settings.receive_wait_s
         queue_errors = 0
         while not self.shutdown.requested.is_set():
             self.state.state = "idle"
@@ -73,9 +74,11 @@ class Worker:
             finally:
                 self.shutdown.idle = False
             if message is None:
-                if until_empty and self._drained():
-                    log.info("queue drained, exiting", files_done=self.state.files_done)
-                    break
+                if until_empty:
+                    if self._drained():
+                        log.info("queue drained, exiting", files_done=self.state.files_done)
+                        break
+                    self.shutdown.requested.wait(DRAIN_POLL_S)  # others still hold messages that may come back
                 continue
             self.handle(message)
         self.state.state = "stopped"

