@@ -23,7 +23,7 @@ usage: ./build.sh COMMAND [ARGS]
   venv DIR [EXTRAS]          install the project into a virtual environment (used by the Dockerfiles)
   localstack start|stop|status   host LocalStack on 127.0.0.1:${LOCALSTACK_PORT:-4566}
   test [PYTEST ARGS]         set up, then run the whole test suite (what CI runs)
-  bench                      planning (100,000 files) and enqueue (10,000 messages) benchmarks
+  bench                      planning, enqueue, overhead and fleet-vs-whisperx benchmarks (~15 min)
   help                       this text
 USAGE
 }
@@ -124,8 +124,13 @@ run_local() {
   # Not exec: the trap must stop the LocalStack this run started, also after Ctrl-C. Free LocalStack
   # keeps nothing across restarts, so it need not shut down gracefully (saves ~2 s).
   trap 'if [ -n "${localstack_starter:-}" ]; then wait "$localstack_starter" || true; LOCALSTACK_STOP_TIMEOUT_S=0 localstack/host.sh stop; fi' EXIT
-  # One worker per core (at most 4), each pinned to a fair share: measured fastest on CPU.
-  FLEET_WORKERS=${FLEET_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))} "$venv/bin/fleet" local "$@"
+  # One single-threaded worker per core was 1.75x faster than one worker using every core
+  # (BENCHMARKS.md); each needs ~1.2 GB, so memory caps the count.
+  local cores memory_workers
+  cores=$(nproc)
+  memory_workers=$(awk '/MemAvailable/ { print int($2 / 1024 / 1500) }' /proc/meminfo)
+  [ "$memory_workers" -ge 1 ] || memory_workers=1
+  FLEET_WORKERS=${FLEET_WORKERS:-$(( cores < memory_workers ? cores : memory_workers ))} "$venv/bin/fleet" local "$@"
 }
 
 command=${1:-help}
@@ -157,6 +162,8 @@ case "$command" in
     setup
     "$venv/bin/python" bench/plan_scale.py
     "$venv/bin/python" bench/enqueue_scale.py
+    "$venv/bin/python" bench/overhead.py
+    "$venv/bin/python" bench/compare.py  # writes its table into BENCHMARKS.md
     ;;
   help | -h | --help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -14,7 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_model: str | None) -> None:
+def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_model: str | None, batch_size: int = 8,
+         compute_type: str = "int8") -> None:  # fmt: skip
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
     import torch
@@ -24,12 +25,14 @@ def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_mode
     from worker.writers import render
 
     torch.set_num_threads(threads)
-    model = whisperx.load_model(model_dir, "cpu", compute_type="int8", language="en", threads=threads, local_files_only=True)
+    model = whisperx.load_model(
+        model_dir, "cpu", compute_type=compute_type, language="en", threads=threads, local_files_only=True
+    )
     aligner = whisperx.load_align_model("en", "cpu", model_name=align_model, model_cache_only=True) if align_model else None
     options = {"max_line_width": None, "max_line_count": None, "highlight_words": False}
     while (path := files.get()) is not None:
         audio = decode_audio(Path(path), 600)
-        result = model.transcribe(audio, batch_size=8, language="en")
+        result = model.transcribe(audio, batch_size=batch_size, language="en")
         if aligner:
             result = whisperx.align(result["segments"], aligner[0], aligner[1], audio, "cpu")
         base = Path(out_dir) / Path(path).stem
@@ -39,7 +42,7 @@ def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_mode
 
 
 def run_resident(paths: list[Path], model_dir: str, processes: int, threads: int, out_dir: Path,
-                 align_model: str | None = None) -> None:  # fmt: skip
+                 align_model: str | None = None, batch_size: int = 8, compute_type: str = "int8") -> None:  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     context = mp.get_context("spawn")
     files: mp.Queue = context.Queue()
@@ -47,8 +50,8 @@ def run_resident(paths: list[Path], model_dir: str, processes: int, threads: int
         files.put(str(path))
     for _ in range(processes):
         files.put(None)
-    workers = [context.Process(target=work, args=(files, model_dir, threads, str(out_dir), align_model))
-               for _ in range(processes)]  # fmt: skip
+    args = (files, model_dir, threads, str(out_dir), align_model, batch_size, compute_type)
+    workers = [context.Process(target=work, args=args) for _ in range(processes)]
     for process in workers:
         process.start()
     for process in workers:
