@@ -1,0 +1,312 @@
+"""Fault injection: nothing is lost, nothing is done twice (see RELIABILITY.md for the table).
+
+Real host LocalStack, real workers and whisperX (tiny.en) throughout, except the 2,000-file
+burst, which replaces only the model call with an empty transcript: 2,000 real transcriptions
+would take ~10 minutes of CI for no extra coverage of the queue, state and output paths.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from director.main import run_director
+from fleet.settings import OUTPUT_FORMATS, REPO_ROOT
+from tests.conftest import free_port
+from tests.integration.test_worker import copy_tree, direct, start_worker, temp_files
+from tests.support import speech
+from tests.support.fleet_procs import FleetProcess, fleet_env
+
+pytestmark = pytest.mark.integration
+HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
+
+
+def transcribed(*workers: FleetProcess) -> Counter[str]:
+    """How many times each file was transcribed, over every worker's log."""
+    return Counter(e["file"] for w in workers for e in w.events()
+                   if e.get("event") == "file finished" and e["outcome"] == "transcribed")  # fmt: skip
+
+
+def outputs_complete(dest: Path, base: str) -> bool:
+    return all((dest / f"{base}.{fmt}").exists() for fmt in OUTPUT_FORMATS)
+
+
+def test_worker_killed_twice_mid_file_third_finishes_it_once(localstack_endpoint, make_settings, open_queue,
+                                                             speech_corpus, models_dir, tmp_path):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    copy_tree(speech_corpus / "long", settings.source_dir)
+    direct(settings)
+    lease = {"FLEET_VISIBILITY_TIMEOUT_S": "5", "FLEET_HEARTBEAT_INTERVAL_S": "1"}
+    killed = []
+    for attempt in (1, 2):
+        worker = start_worker(settings, tmp_path, f"victim{attempt}", **lease)
+        started = worker.wait_for_event("file started", timeout_s=180, file="long talk.wav")
+        assert started["receive_count"] == attempt
+        time.sleep(1)
+        worker.kill()
+        killed.append(worker)
+    survivor = start_worker(settings, tmp_path, "survivor", FLEET_WORKER_ID="survivor", **lease)
+    third = survivor.wait_for_event("file started", timeout_s=180, file="long talk.wav")
+    assert third["receive_count"] == 3  # the receive count is in the log ...
+    assert survivor.wait() == 0
+    record = json.loads((settings.dest_dir / ".fleet" / "workers" / "survivor.json").read_text())
+    assert record["files_done"] == 1  # ... and the worker's status record counted the file once
+    assert transcribed(*killed, survivor) == {"long talk.wav": 1}
+    assert outputs_complete(settings.dest_dir, "long talk") and temp_files(settings.dest_dir) == []
+    assert open_queue(settings).counts().dead_letter == 0
+
+
+def test_localstack_restart_loses_the_queue_and_the_rerun_director_restores_exactly_the_rest(
+    make_settings, speech_corpus, models_dir, tmp_path
+):
+    # Given our own LocalStack (this test restarts it) and five queued files
+    port = free_port()
+    env = {**os.environ, "LOCALSTACK_PORT": str(port), "LOCALSTACK_STATE_DIR": str(tmp_path / "ls")}
+    subprocess.run([str(HOST_SCRIPT), "start"], env=env, check=True)
+    try:
+        settings = make_settings(f"http://127.0.0.1:{port}", models_dir=models_dir, whisper_model="tiny.en",
+                                 whisper_align=False, queue_max_attempts=2)  # fmt: skip
+        copy_tree(speech_corpus / "english", settings.source_dir)
+        copy_tree(speech_corpus / "long", settings.source_dir)
+        assert "enqueued 5" in direct(settings)
+        worker = start_worker(settings, tmp_path, "w1", FLEET_RETRY_BACKOFF_S="1")
+        worker.wait_for_event("file finished", timeout_s=180)
+        # When LocalStack restarts mid-run (free LocalStack forgets every queue and message)
+        subprocess.run([str(HOST_SCRIPT), "stop"], env=env, check=True)
+        time.sleep(3)
+        subprocess.run([str(HOST_SCRIPT), "start"], env=env, check=True)
+        # Then the worker waits, re-creates the queue, finds it empty, and exits cleanly (no crash loop)
+        assert worker.wait(240) == 0
+        assert any(e.get("event") == "queue unavailable, waiting" for e in worker.events())
+        done_before = set(transcribed(worker))
+        # And the director, run again, queues exactly the files that are not done
+        summary = direct(settings)
+        assert f"done {len(done_before)}, enqueued {5 - len(done_before)}" in summary
+        second = start_worker(settings, tmp_path, "w2")
+        assert second.wait() == 0
+        # Then every file is done, and nothing that was done was transcribed again
+        assert set(transcribed(second)).isdisjoint(done_before)
+        assert set(transcribed(worker)) | set(transcribed(second)) == set(speech.ENGLISH) | {"long talk.wav"}
+        assert "done 5, enqueued 0" in direct(settings)
+    finally:
+        subprocess.run([str(HOST_SCRIPT), "stop"], env=env, check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB tmpfs as the destination (these machines run the tests as root)."""
+    mount_point = tmp_path / "dest"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], check=True)
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_disk_full_keeps_the_message_then_recovers(localstack_endpoint, make_settings, open_queue, speech_corpus,
+                                                   models_dir, tmp_path, small_disk):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False,
+                             dest_dir=small_disk)  # fmt: skip
+    settings.source_dir.mkdir(parents=True)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
+    direct(settings)
+    filler = small_disk / "filler.bin"
+    with open(filler, "wb", buffering=0) as handle:  # fill the disk to the last byte
+        try:
+            while True:
+                handle.write(b"\0" * 1024)
+        except OSError:
+            pass
+    worker = start_worker(settings, tmp_path, "w", FLEET_RETRY_BACKOFF_S="2")
+    failed = worker.wait_for_event("file finished", timeout_s=180, outcome="retry")
+    assert "No space left on device" in failed["reason"]
+    assert not (small_disk / "fox.json").exists() and temp_files(small_disk) == []
+    assert open_queue(settings).counts().in_flight == 1  # kept, hidden for the backoff, not deleted
+    # When space comes back
+    filler.unlink()
+    # Then the next attempt succeeds
+    assert worker.wait() == 0
+    assert outputs_complete(small_disk, "fox") and transcribed(worker) == {"fox.mp3": 1}
+
+
+def test_read_only_destination_keeps_the_message_then_recovers(localstack_endpoint, make_settings, speech_corpus,
+                                                               models_dir, tmp_path, small_disk):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False,
+                             dest_dir=small_disk)  # fmt: skip
+    settings.source_dir.mkdir(parents=True)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
+    direct(settings)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    worker = start_worker(settings, tmp_path, "w", FLEET_RETRY_BACKOFF_S="2")
+    failed = worker.wait_for_event("file finished", timeout_s=180, outcome="retry")
+    assert "Read-only file system" in failed["reason"]
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert worker.wait() == 0
+    assert outputs_complete(small_disk, "fox")
+
+
+def test_source_vanished_or_changed_while_queued(localstack_endpoint, make_settings, open_queue, speech_corpus,
+                                                 models_dir, tmp_path):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    source = settings.source_dir
+    source.mkdir(parents=True)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", source / "gone.mp3")
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", source / "changed.mp3")
+    direct(settings)
+    # While queued: one file is deleted, the other replaced by a different recording
+    (source / "gone.mp3").unlink()
+    speech.speak("Please remember to water the garden while I am away.", source / "changed.mp3")
+    worker = start_worker(settings, tmp_path, "w")
+    assert worker.wait() == 0
+    assert worker.outcomes() == {"gone.mp3": "source gone", "changed.mp3": "transcribed"}
+    assert not list(settings.dest_dir.glob("gone.*")) and not (settings.dest_dir / ".fleet" / "failed").exists()
+    # The transcript is of the new recording, and its record carries the new fingerprint: nothing stale is done
+    assert "garden" in (settings.dest_dir / "changed.txt").read_text()
+    record = json.loads((settings.dest_dir / "changed.json").read_text())["fleet"]
+    info = (source / "changed.mp3").stat()
+    assert record["fingerprint"] == {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    assert "found 1, done 1, enqueued 0" in direct(settings)
+    assert open_queue(settings).counts().visible == 0
+
+
+def test_poison_inputs_are_recorded_and_dead_lettered_the_rest_finish(localstack_endpoint, make_settings, open_queue,
+                                                                      speech_corpus, models_dir, tmp_path):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    source = settings.source_dir
+    source.mkdir(parents=True)
+    good = speech_corpus / "english" / "stories" / "fox.mp3"
+    shutil.copy(good, source / "good.mp3")
+    data = good.read_bytes()
+    (source / "truncated.mp3").write_bytes(data[: len(data) // 2])
+    (source / "zero.wav").write_bytes(b"")
+    (source / "text.mp3").write_text("this is a text file pretending to be audio\n" * 50)
+    (source / "corrupt.flac").write_bytes(os.urandom(20_000))
+    speech.video_without_audio(source / "no audio.mkv")
+    speech.silence(source / "silence.wav", 20)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(good), "-t", "0.3", str(source / "blip.wav")],
+                   check=True)  # fmt: skip
+    direct(settings)
+    worker = start_worker(settings, tmp_path, "w")
+    assert worker.wait() == 0
+    outcomes = worker.outcomes()
+    permanent = {"zero.wav", "text.mp3", "corrupt.flac", "no audio.mkv"}
+    assert {f for f, o in outcomes.items() if o == "failed"} == permanent
+    assert {f for f, o in outcomes.items() if o == "transcribed"} == {"good.mp3", "truncated.mp3", "silence.wav", "blip.wav"}
+    records = {json.loads(p.read_text())["source"]: json.loads(p.read_text())["reason"]
+               for p in (settings.dest_dir / ".fleet" / "failed").iterdir()}  # fmt: skip
+    assert set(records) == permanent and all(records.values())
+    assert open_queue(settings).counts().dead_letter == len(permanent)  # exactly the permanent failures
+
+
+def test_one_hour_file_keeps_its_lease_through_many_extensions(localstack_endpoint, make_settings, open_queue,
+                                                               models_dir, tmp_path):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    settings.source_dir.mkdir(parents=True)
+    hour = settings.source_dir / "one hour.mp3"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "anoisesrc=r=16000:a=0.002:c=pink",
+                    "-t", "3600", "-b:a", "32k", str(hour)], check=True)  # fmt: skip
+    direct(settings)
+    lease = {"FLEET_VISIBILITY_TIMEOUT_S": "5", "FLEET_HEARTBEAT_INTERVAL_S": "1"}
+    holder = start_worker(settings, tmp_path, "holder", **lease)
+    holder.wait_for_event("file started", timeout_s=180)
+    # A second worker polls the whole time: with a 5 s lease and no heartbeat it would get the file
+    rival = FleetProcess.start(["worker"], fleet_env(settings, FLEET_WORKER_ID="rival", **lease), tmp_path / "rival.log")
+    try:
+        assert holder.wait(600) == 0
+    finally:
+        rival.signal(signal.SIGTERM)
+        rival.wait(60)
+    finished = holder.wait_for_event("file finished")
+    assert finished["outcome"] == "transcribed" and finished["elapsed_s"] > 20  # many 5 s leases long
+    assert rival.outcomes() == {}
+    record = json.loads((settings.dest_dir / "one hour.json").read_text())["fleet"]
+    assert record["audio_duration_s"] == pytest.approx(3600, abs=1)
+
+
+def test_a_burst_of_2000_tiny_files(localstack_endpoint, make_settings, open_queue, tmp_path, monkeypatch):
+    """Model call replaced by an empty transcript (see the module docstring); queue, decode, writes are real."""
+    import worker.loop as loop
+    from fleet.queue import JobQueue
+    from fleet.queue_spec import load_queue_spec
+    from worker.job import JobContext
+    from worker.pipeline import Transcript
+    from worker.shutdown import Shutdown
+
+    settings = make_settings(localstack_endpoint, whisper_model="tiny.en", whisper_align=False, receive_wait_s=0)
+    source = settings.source_dir
+    source.mkdir(parents=True)
+    clip = tmp_path / "clip.wav"
+    speech.silence(clip, 0.2)
+    for i in range(2000):
+        folder = source / f"batch-{i // 200:02d}"
+        folder.mkdir(exist_ok=True)
+        os.link(clip, folder / f"clip {i:04d}.wav")
+    assert "enqueued 2000" in direct(settings)
+
+    class EmptyPipeline:
+        model_name, model_path, device = "tiny.en", "stub", "cpu"
+
+        def run(self, audio, job, on_stage):
+            return Transcript({"segments": [], "language": "en"}, "en", None, "off", "off")
+
+    queue = JobQueue.connect(settings, load_queue_spec(settings.queue_config, settings.queue_name))
+    queue.lookup()
+    ctx = JobContext(settings=settings, pipeline=EmptyPipeline(), worker_id="burst")
+    assert loop.Worker(settings, queue, ctx, Shutdown(), rss_mb=lambda: 0).run(until_empty=True) == 0
+    jsons = list(settings.dest_dir.rglob("clip *.json"))
+    assert len(jsons) == 2000 and temp_files(settings.dest_dir) == []
+    counts = open_queue(settings).counts()
+    assert (counts.visible, counts.in_flight, counts.dead_letter) == (0, 0, 0)
+    assert "done 2000, enqueued 0" in run_director_summary(settings)
+
+
+def run_director_summary(settings) -> str:
+    out = io.StringIO()
+    run_director(settings, out=out)
+    return out.getvalue().strip().splitlines()[-1]
+
+
+def test_soak_two_workers_one_killed_and_restarted_repeatedly(localstack_endpoint, make_settings, open_queue,
+                                                             models_dir, tmp_path):  # fmt: skip
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    source = settings.source_dir
+    source.mkdir(parents=True)
+    for i in range(120):
+        speech.speak(f"Recording number {i} of the soak test.", source / f"take {i:03d}.wav")
+    direct(settings)
+    lease = {"FLEET_VISIBILITY_TIMEOUT_S": "5", "FLEET_HEARTBEAT_INTERVAL_S": "1"}
+    steady = start_worker(settings, tmp_path, "steady", **lease)
+    victims = []
+    killed_mid_file = 0
+    # The second worker is killed -9 in the middle of a file, again and again, and restarted
+    # (every minute in the issue; here as soon as it is busy, to fit many kills into the run)
+    while steady.process.poll() is None and len(victims) < 12:
+        victim = start_worker(settings, tmp_path, f"victim{len(victims)}", **lease)
+        victims.append(victim)
+        try:
+            victim.wait_for_event("file started", timeout_s=60)
+            time.sleep(0.3)
+            killed_mid_file += victim.process.poll() is None
+        except AssertionError:
+            pass  # the queue ran dry before this one got a file
+        victim.kill()
+    assert steady.wait(600) == 0
+    last = start_worker(settings, tmp_path, "last", **lease)  # picks up what the last victim held
+    assert last.wait() == 0
+    every = transcribed(steady, last, *victims)
+    done = {p.stem for p in settings.dest_dir.glob("*.json")}
+    assert len(done) == 120 and all(outputs_complete(settings.dest_dir, base) for base in done)
+    # A victim killed between its last write and its log line leaves a file transcribed but not
+    # logged, whose redelivery then finds it done: never a second transcription.
+    assert killed_mid_file >= 3
+    assert max(every.values()) == 1 and sum(every.values()) >= 120 - killed_mid_file
+    assert temp_files(settings.dest_dir) == [] and open_queue(settings).counts().dead_letter == 0
+    assert "done 120, enqueued 0" in direct(settings)
