@@ -100,6 +100,8 @@ class Worker:
         log.info("file started", receive_count=message.receive_count, output=job.output_base)
         self.state.start_job(job.path, message.receive_count)
         self.beacon.beat(force=True)
+        if message.receive_count >= self.queue.spec.max_receive_count > 1:
+            self._mark_last_attempt(job, message.receive_count)
         started = time.monotonic()
         result = self._run_with_heartbeat(message, job)
         elapsed = time.monotonic() - started
@@ -187,6 +189,13 @@ class Worker:
             reason = f"gave up after {message.receive_count} attempts: {reason}"
         self._record_failure(job, result, reason)
         self._ack(lambda: self.queue.dead_letter(message, job_group_id(job.path), reason))
+
+    def _mark_last_attempt(self, job: TranscriptionJob, receive_count: int) -> None:
+        """Leave a failure record before the last attempt: if this one dies too (out of memory, killed),
+        SQS dead-letters the message silently, and without a record the director would call the file
+        'already queued' for weeks. A success removes the record again."""
+        reason = f"the worker stopped without finishing it {receive_count - 1} time(s) (crash, out of memory, kill)"
+        self._record_failure(job, JobResult(Outcome.RETRY), f"last attempt of {receive_count}: {reason}")
 
     def _record_failure(self, job: TranscriptionJob, result: JobResult, reason: str) -> None:
         try:

@@ -65,6 +65,30 @@ def test_worker_killed_twice_mid_file_third_finishes_it_once(localstack_endpoint
     assert open_queue(settings).counts().dead_letter == 0
 
 
+def test_a_file_that_kills_every_worker_ends_failed_not_queued_forever(localstack_endpoint, make_settings, open_queue,
+                                                                       speech_corpus, models_dir, tmp_path):  # fmt: skip
+    # Given maxReceiveCount 2 and a file whose processing dies every time (here: kill -9)
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False,
+                             max_receive_count=2)  # fmt: skip
+    copy_tree(speech_corpus / "long", settings.source_dir)
+    direct(settings)
+    lease = {"FLEET_VISIBILITY_TIMEOUT_S": "5", "FLEET_HEARTBEAT_INTERVAL_S": "1", "FLEET_MAX_RECEIVE_COUNT": "2"}
+    for attempt in (1, 2):
+        worker = start_worker(settings, tmp_path, f"victim{attempt}", **lease)
+        worker.wait_for_event("file started", timeout_s=180, file="long talk.wav")
+        time.sleep(1)
+        worker.kill()
+    # When SQS dead-letters it on the next receive (no worker sees that)
+    time.sleep(6)
+    assert open_queue(settings).receive_one(wait_s=1) is None
+    assert open_queue(settings).counts().dead_letter == 1
+    # Then the director reports it as failed, with a reason, instead of "already queued"
+    summary = direct(settings)
+    assert "already queued 0, failed before 1" in summary
+    (record,) = [json.loads(p.read_text()) for p in (settings.dest_dir / ".fleet" / "failed").iterdir()]
+    assert record["reason"].startswith("last attempt of 2: the worker stopped without finishing it 1 time(s)")
+
+
 def test_localstack_restart_loses_the_queue_and_the_rerun_director_restores_exactly_the_rest(
     make_settings, speech_corpus, models_dir, tmp_path
 ):
