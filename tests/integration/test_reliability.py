@@ -135,13 +135,18 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
-def test_disk_full_keeps_the_message_then_recovers(localstack_endpoint, make_settings, open_queue, speech_corpus,
-                                                   models_dir, tmp_path, small_disk):  # fmt: skip
-    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False,
-                             dest_dir=small_disk)  # fmt: skip
+def queue_fox_onto(dest: Path, endpoint, make_settings, speech_corpus: Path, models_dir: Path):
+    """One English file queued for a worker that writes to `dest`."""
+    settings = make_settings(endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False, dest_dir=dest)
     settings.source_dir.mkdir(parents=True)
     shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
     direct(settings)
+    return settings
+
+
+def test_disk_full_keeps_the_message_then_recovers(localstack_endpoint, make_settings, open_queue, speech_corpus,
+                                                   models_dir, tmp_path, small_disk):  # fmt: skip
+    settings = queue_fox_onto(small_disk, localstack_endpoint, make_settings, speech_corpus, models_dir)
     filler = small_disk / "filler.bin"
     with open(filler, "wb", buffering=0) as handle:  # fill the disk to the last byte
         try:
@@ -163,11 +168,7 @@ def test_disk_full_keeps_the_message_then_recovers(localstack_endpoint, make_set
 
 def test_read_only_destination_keeps_the_message_then_recovers(localstack_endpoint, make_settings, speech_corpus,
                                                                models_dir, tmp_path, small_disk):  # fmt: skip
-    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False,
-                             dest_dir=small_disk)  # fmt: skip
-    settings.source_dir.mkdir(parents=True)
-    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
-    direct(settings)
+    settings = queue_fox_onto(small_disk, localstack_endpoint, make_settings, speech_corpus, models_dir)
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     worker = start_worker(settings, tmp_path, "w", FLEET_RETRY_BACKOFF_S="2")
     failed = worker.wait_for_event("file finished", timeout_s=180, outcome="retry")
