@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.synthetic_tree import build_tree  # noqa: E402
 from director.main import run_director  # noqa: E402
 from fleet.queue import JobQueue  # noqa: E402
-from fleet.queue_spec import load_queue_spec  # noqa: E402
 from fleet.settings import REPO_ROOT, FleetSettings  # noqa: E402
 
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
@@ -62,7 +61,7 @@ def main() -> None:
         started = time.perf_counter()
         code = run_director(settings, out=out)
         total = time.perf_counter() - started
-        spec = load_queue_spec(settings.queue_config, settings.queue_name)
+        spec = settings.queue_spec()
         queue = JobQueue.connect(settings, spec)
         queue.lookup()
         visible = queue.counts().visible

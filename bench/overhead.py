@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.enqueue_scale import start_localstack  # noqa: E402
 from director.main import run_director  # noqa: E402
 from fleet.queue import JobQueue  # noqa: E402
-from fleet.queue_spec import load_queue_spec  # noqa: E402
 from fleet.settings import REPO_ROOT, FleetSettings  # noqa: E402
 
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
@@ -49,7 +48,7 @@ def noop_overhead(endpoint: str, messages: int, root: Path) -> list[float]:
         (source / f"f{i:04d}.mp3").write_bytes(b"x")
     settings = settings_for(endpoint, source, root / "noop-dest")
     run_director(settings, out=io.StringIO())
-    queue = JobQueue.connect(settings, load_queue_spec(settings.queue_config, settings.queue_name))
+    queue = JobQueue.connect(settings, settings.queue_spec())
     queue.lookup()
     loop.run_job = lambda job, ctx, lease, on_stage: JobResult(Outcome.TRANSCRIBED)  # the no-op pipeline
     finished: list[float] = []

@@ -18,17 +18,16 @@ from director.enqueue import PartialEnqueue, enqueue_jobs
 from director.ledger import load_ledger, save_ledger
 from director.plan import Action, Plan, PlanInputs, candidate_bases, plan_sources
 from director.scan import ScanResult, scan_sources
+from fleet import exits
 from fleet.atomic import write_atomic
 from fleet.done import probe_outputs
 from fleet.layout import director_dir
 from fleet.queue import JobQueue, QueueError
-from fleet.queue_spec import load_queue_spec
 from fleet.records import read_failures
 from fleet.settings import FleetSettings
 
 log = structlog.get_logger()
 MAX_WARNINGS_LOGGED = 20
-EXIT_OK, EXIT_QUEUE = 0, 3
 
 
 class DestError(Exception):
@@ -45,7 +44,7 @@ def run_director(
     clock: Callable[[], float] = time.time,
 ) -> int:
     """Run the director once; returns the process exit code."""
-    spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
+    spec = settings.queue_spec()
     source, dest = settings.source_dir, settings.dest_dir
     with scan_progress() as on_folder:
         scan = scan_sources(source, exclude=dest, on_folder=on_folder)  # SourceError (exit 2) before any queue call
@@ -67,7 +66,7 @@ def run_director(
     if dry_run:
         print_plan(plan, scan, settings, spec.queue_name, show, out)
         print(summary_line(plan, scan, dry_run=True), file=out)
-        return EXIT_OK
+        return exits.OK
     return _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
 
 
@@ -111,18 +110,18 @@ def _enqueue_and_record(
     dest = settings.dest_dir
     ledger = {d.dedup_id: d.enqueued_at for d in plan.of(Action.QUEUED)}
     to_send = plan.of(Action.ENQUEUE)
-    exit_code = EXIT_OK
+    exit_code = exits.OK
     try:
         result = enqueue_jobs(queue, (plan.job(d) for d in to_send), settings.enqueue_threads)
     except PartialEnqueue as exc:
         result = exc.result
         log.error("enqueue interrupted", error=str(exc), sent=len(result.sent), planned=len(to_send))
-        exit_code = EXIT_QUEUE
+        exit_code = exits.QUEUE
     ledger.update(dict.fromkeys(result.sent, now))
     save_ledger(dest, identity, ledger)
     if result.refused:
         log.error("queue refused some messages; the next run retries them", refused=len(result.refused))
-        exit_code = EXIT_QUEUE
+        exit_code = exits.QUEUE
     counts = plan.counts()
     counts[Action.ENQUEUE] = len(result.sent)
     write_atomic(

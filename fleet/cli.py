@@ -10,15 +10,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from director.main import DestError, run_director
-from fleet import __version__
+from fleet import __version__, exits
 from fleet.layout import SourceError
 from fleet.logs import configure_logging
 from fleet.queue import QueueError
 from fleet.queue_spec import QueueSpecError
 from fleet.settings import FleetSettings
 from worker.models import ModelError
-
-EXIT_BAD_INPUT, EXIT_QUEUE = 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(overrides)
     except ValidationError as exc:
         print(f"fleet: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exits.BAD_INPUT
     configure_logging(settings.log_level, settings.log_format)
     try:
         if args.command == "local":
@@ -128,13 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         return direct()
     except (SourceError, DestError, QueueSpecError, ModelError) as exc:
         print(f"fleet: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exits.BAD_INPUT
     except QueueError as exc:
         print(f"fleet: {exc}", file=sys.stderr)
-        return EXIT_QUEUE
+        return exits.QUEUE
     except KeyboardInterrupt:
         print("fleet: interrupted", file=sys.stderr)
-        return 130
+        return exits.INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -18,12 +18,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from director.main import run_director
+from fleet import exits
 from fleet.layout import director_dir, fleet_dir
-from fleet.queue import JobQueue, QueueError, QueueUnavailable
-from fleet.queue_spec import load_queue_spec
+from fleet.queue import JobQueue, QueueUnavailable
 from fleet.settings import FleetSettings
 
-EXIT_FAILED_FILES = 1
 POLL_S = 0.5
 QUEUE_START_TIMEOUT_S = 90
 
@@ -91,14 +90,14 @@ def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -
             process.wait()
         if code == 0:
             console.print("local run: nothing to transcribe")
-        return code or (EXIT_FAILED_FILES if failed_before else 0)
-    queue = JobQueue.connect(settings, load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count))
+        return code or (exits.FAILED_FILES if failed_before else 0)
+    queue = JobQueue.connect(settings, settings.queue_spec())
     queue.lookup()
     interrupted = _follow(processes, logs, queued, console, queue)
     wall_s = time.monotonic() - started
     logs.poll()
     code = _report(logs, processes, wall_s, interrupted, paths, console)
-    return code or (EXIT_FAILED_FILES if failed_before else 0)
+    return code or (exits.FAILED_FILES if failed_before else 0)
 
 
 def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> list[subprocess.Popen]:
@@ -126,8 +125,7 @@ def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> 
 
 def _wait_for_queue_endpoint(settings: FleetSettings) -> None:
     """LocalStack may still be starting (build.sh starts it alongside us): wait until it answers."""
-    spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
-    probe = JobQueue.connect(settings.model_copy(update={"queue_max_attempts": 1}), spec)
+    probe = JobQueue.connect(settings.model_copy(update={"queue_max_attempts": 1}), settings.queue_spec())
     deadline = time.monotonic() + QUEUE_START_TIMEOUT_S
     while True:
         try:
@@ -143,14 +141,6 @@ def _signal_all(processes: list[subprocess.Popen], signum: int) -> None:
     for process in processes:
         if process.poll() is None:
             process.send_signal(signum)
-
-
-def _drained(queue: JobQueue) -> bool:
-    try:
-        counts = queue.counts()
-    except QueueError:
-        return False
-    return counts.visible + counts.in_flight + counts.delayed == 0
 
 
 def _follow(processes: list[subprocess.Popen], logs: WorkerLogs, queued: int, console: Console, queue: JobQueue) -> bool:
@@ -171,7 +161,7 @@ def _follow(processes: list[subprocess.Popen], logs: WorkerLogs, queued: int, co
             logs.poll()
             progress.update(task, completed=sum(logs.outcomes().values()))
             # Two empty polls in a row: nothing waiting, nothing in flight, nothing coming back.
-            empty_polls = empty_polls + 1 if not stopping and _drained(queue) else 0
+            empty_polls = empty_polls + 1 if not stopping and queue.drained() else 0
             if empty_polls >= 2:
                 _signal_all(processes, signal.SIGTERM)  # idle workers stop at once
                 stopping = True
@@ -196,8 +186,8 @@ def _report(logs: WorkerLogs, processes: list[subprocess.Popen], wall_s: float, 
     if bad_exits or interrupted:
         console.print(f"workers exited with {bad_exits or 'a stop request'}; logs: {paths[0].parent}")
     if interrupted:
-        return 130
-    return EXIT_FAILED_FILES if failed or bad_exits else 0
+        return exits.INTERRUPTED
+    return exits.FAILED_FILES if failed or bad_exits else 0
 
 
 def _duration(seconds: float) -> str:

@@ -233,6 +233,14 @@ class JobQueue:
         )
         self.delete(message.receipt_handle)
 
+    def drained(self) -> bool:
+        """Nothing waiting, in flight or delayed; False when the queue cannot be asked."""
+        try:
+            counts = self.counts()
+        except QueueError:
+            return False
+        return counts.visible + counts.in_flight + counts.delayed == 0
+
     def counts(self) -> QueueCounts:
         """Visible, in-flight, delayed and dead-letter counts from queue attributes."""
 

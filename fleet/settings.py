@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from fleet.queue_spec import QueueSpec, load_queue_spec
+
 OUTPUT_FORMATS = ("txt", "srt", "vtt", "tsv", "json")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,6 +168,10 @@ class FleetSettings(BaseSettings):
         if lo is not None and hi is not None and lo > hi:
             raise ValueError(f"WHISPER_MIN_SPEAKERS={lo} is above WHISPER_MAX_SPEAKERS={hi}")
         return self
+
+    def queue_spec(self) -> QueueSpec:
+        """create_queue.json with FLEET_QUEUE_NAME / FLEET_MAX_RECEIVE_COUNT applied."""
+        return load_queue_spec(self.queue_config, self.queue_name, self.max_receive_count)
 
     def transcription(self) -> TranscriptionSettings:
         """The output-changing subset, as it goes into job messages and commit records."""

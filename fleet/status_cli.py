@@ -8,8 +8,8 @@ import time
 from rich.console import Console
 from rich.live import Live
 
+from fleet import exits
 from fleet.queue import JobQueue
-from fleet.queue_spec import load_queue_spec
 from fleet.settings import FleetSettings
 from fleet.status import gather_status
 from fleet.status_view import live_view, status_lines
@@ -19,7 +19,7 @@ REFRESH_S = 2.0
 
 def run_status(settings: FleetSettings, as_json: bool = False, watch: bool = False) -> int:
     """Exit 0 when the queue answered, 3 when it did not (for scripts and health checks)."""
-    spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
+    spec = settings.queue_spec()
     queue = JobQueue.connect(settings, spec)
     if watch:
         console = Console()
@@ -32,4 +32,4 @@ def run_status(settings: FleetSettings, as_json: bool = False, watch: bool = Fal
             return 0
     report = gather_status(settings, queue)
     print(report.to_json() if as_json else "\n".join(status_lines(report)), file=sys.stdout)
-    return 0 if report.queue is not None else 3
+    return exits.OK if report.queue is not None else exits.QUEUE

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from fleet.queue import JobQueue
-from fleet.queue_spec import load_queue_spec
 from fleet.settings import REPO_ROOT, FleetSettings
 
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
@@ -80,7 +79,7 @@ def open_queue() -> Callable[[FleetSettings], JobQueue]:
     """Connect to (and create, idempotently) the queues the given settings describe."""
 
     def connect(settings: FleetSettings) -> JobQueue:
-        spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
+        spec = settings.queue_spec()
         queue = JobQueue.connect(settings, spec)
         queue.ensure()
         return queue

@@ -56,6 +56,11 @@ class WorkerState:
         self.state, self.file, self.stage, self.stage_progress, self.job_started_at = "idle", None, None, None, None
 
 
+def lost_after_s(receive_wait_s: float) -> float:
+    """How long a worker may stay silent before status calls it lost: an idle long poll is not silence."""
+    return receive_wait_s + 3 * BEAT_S
+
+
 class Beacon:
     """Writes the state atomically: every BEAT_S, and at once when the state, file or stage changes."""
 

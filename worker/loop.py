@@ -16,7 +16,7 @@ from fleet.messages import TranscriptionJob, job_group_id
 from fleet.queue import JobQueue, QueueError, ReceivedMessage
 from fleet.settings import FleetSettings
 from worker.backoff import retry_delay_s
-from worker.beacon import BEAT_S, Beacon, WorkerState
+from worker.beacon import Beacon, WorkerState, lost_after_s
 from worker.failures import write_failure_record
 from worker.job import JobContext, JobResult, Lease, Outcome, run_job
 from worker.shutdown import Shutdown, StopReceiving
@@ -46,8 +46,9 @@ class Worker:
         self.ctx = ctx
         self.shutdown = shutdown
         self.rss_mb = rss_mb
-        lost_after_s = settings.receive_wait_s + 3 * BEAT_S  # an idle long poll is not silence
-        self.beacon = beacon or Beacon(settings.dest_dir, WorkerState(settings.worker_id, lost_after_s))
+        self.beacon = beacon or Beacon(
+            settings.dest_dir, WorkerState(settings.worker_id, lost_after_s(settings.receive_wait_s))
+        )
         self.state = self.beacon.state
 
     def run(self, until_empty: bool = False, max_files: int = 0) -> int:
@@ -75,7 +76,7 @@ class Worker:
                 self.shutdown.idle = False
             if message is None:
                 if until_empty:
-                    if self._drained():
+                    if self.queue.drained():
                         log.info("queue drained, exiting", files_done=self.state.files_done)
                         break
                     self.shutdown.requested.wait(DRAIN_POLL_S)  # others still hold messages that may come back
@@ -213,13 +214,6 @@ class Worker:
             action()
         except QueueError as exc:
             log.error("queue call after the job failed; the message reappears after its visibility timeout", error=str(exc))
-
-    def _drained(self) -> bool:
-        try:
-            counts = self.queue.counts()
-        except QueueError:
-            return False
-        return counts.visible + counts.in_flight + counts.delayed == 0
 
     def _wait_for_queue(self, error: QueueError, attempt: int) -> None:
         """The queue is gone or unreachable (LocalStack restarted): back off, then re-create it."""

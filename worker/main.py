@@ -10,7 +10,6 @@ import structlog
 from fleet.atomic import remove_stale_temps
 from fleet.layout import check_source_root
 from fleet.queue import JobQueue
-from fleet.queue_spec import load_queue_spec
 from fleet.settings import FleetSettings
 from worker.shutdown import Shutdown
 from worker.threads import cpu_quota, pin_native_threads, pin_torch_threads, threads_per_worker
@@ -38,10 +37,10 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     removed = remove_stale_temps(settings.dest_dir, STALE_TEMP_S, time.time())
     if removed:
         log.info("removed temp files left by a crashed worker", count=removed)
-    spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
+    spec = settings.queue_spec()
     pin_torch_threads(threads)
     # numpy, torch and CTranslate2 read their thread settings when first imported: only now.
-    from worker.beacon import BEAT_S, Beacon, WorkerState
+    from worker.beacon import Beacon, WorkerState, lost_after_s
     from worker.job import JobContext
     from worker.loop import Worker
     from worker.pipeline import Pipeline
@@ -57,7 +56,7 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     ctx = JobContext(settings=settings, pipeline=pipeline, worker_id=settings.worker_id, owner=owner)
     log.info("worker ready", worker=settings.worker_id, queue=spec.queue_name, threads=threads, device=pipeline.device)
     state = WorkerState(
-        settings.worker_id, lost_after_s=settings.receive_wait_s + 3 * BEAT_S, model=pipeline.model_name,
+        settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s), model=pipeline.model_name,
         device=pipeline.device, threads=threads,
     )  # fmt: skip
     beacon = Beacon(settings.dest_dir, state)

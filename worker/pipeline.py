@@ -14,8 +14,6 @@ from fleet.settings import FleetSettings, TranscriptionSettings
 from worker.models import AlignModels, ModelError, resolve_asr_model
 
 log = structlog.get_logger()
-SAMPLE_RATE = 16_000
-LANGUAGE_WINDOW_S = 30  # whisper detects the language from the first 30 s, as whisperX does
 
 
 @dataclass

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import structlog
 
+from fleet import exits
 from fleet.settings import FleetSettings
 from worker.models import AlignModels, ModelError, resolve_asr_model
 
 log = structlog.get_logger()
-EXIT_MISSING = 2
 
 
 def nltk_data_dir(settings: FleetSettings) -> Path:
@@ -39,7 +39,7 @@ def preload(settings: FleetSettings) -> int:
         missing.extend(_punkt_tab(nltk_data_dir(settings)))
     for problem in missing:
         print(f"preload: MISSING: {problem}", file=sys.stderr)
-    return EXIT_MISSING if missing else 0
+    return exits.BAD_INPUT if missing else 0
 
 
 def _punkt_tab(folder: Path) -> list[str]:

@@ -8,8 +8,9 @@ import threading
 
 import structlog
 
+from fleet import exits
+
 log = structlog.get_logger()
-EXIT_IMMEDIATE = 130
 
 
 class StopReceiving(BaseException):
@@ -33,7 +34,7 @@ class Shutdown:
     def _handle(self, signum: int, _frame: object) -> None:
         if self.requested.is_set():
             log.warning("second signal: exiting now; the current message reappears after its visibility timeout")
-            os._exit(EXIT_IMMEDIATE)
+            os._exit(exits.INTERRUPTED)
         self.requested.set()
         log.info("stop requested: finishing the current file, taking no new one", signal=signal.Signals(signum).name)
         if self.idle:

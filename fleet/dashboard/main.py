@@ -9,14 +9,13 @@ import structlog
 
 from fleet.dashboard.server import serve
 from fleet.queue import JobQueue
-from fleet.queue_spec import load_queue_spec
 from fleet.settings import FleetSettings
 
 log = structlog.get_logger()
 
 
 def run_dashboard(settings: FleetSettings) -> int:
-    spec = load_queue_spec(settings.queue_config, settings.queue_name, settings.max_receive_count)
+    spec = settings.queue_spec()
     server = serve(settings, JobQueue.connect(settings, spec), settings.dashboard_host, settings.dashboard_port)
     host, port = server.server_address[:2]
     print(f"dashboard: http://{host}:{port}/ (dest {settings.dest_dir})", flush=True)

@@ -17,13 +17,14 @@ from urllib.parse import unquote, urlsplit
 import structlog
 
 from fleet.layout import FLEET_DIR, resolve_inside
+from fleet.messages import unsafe_path_reason
 from fleet.queue import JobQueue
-from fleet.settings import FleetSettings
+from fleet.settings import OUTPUT_FORMATS, FleetSettings
 from fleet.status import gather_status
 
 log = structlog.get_logger()
 ASSETS = Path(__file__).parent / "assets"
-TRANSCRIPT_SUFFIXES = {".txt", ".srt", ".vtt", ".tsv", ".json"}
+TRANSCRIPT_SUFFIXES = {f".{fmt}" for fmt in OUTPUT_FORMATS}
 HISTORY_POINTS = 360  # a throughput sample per status poll: the last 12 minutes at 2 s
 RECENT_LIMIT = 50
 RECENT_CACHE_S = 10.0
@@ -76,9 +77,9 @@ class Dashboard:
 
     def transcript_path(self, rel: str) -> Path | None:
         """A finished transcript under dest, or None: no traversal, no .fleet state, no other files."""
-        if not rel or rel.startswith("/") or "\0" in rel:
-            return None
-        if any(part.startswith(".") for part in rel.split("/")) or Path(rel).suffix not in TRANSCRIPT_SUFFIXES:
+        if unsafe_path_reason(rel) or any(part.startswith(".") for part in rel.split("/")):
+            return None  # absolute, '..', control characters, hidden (.fleet state)
+        if Path(rel).suffix not in TRANSCRIPT_SUFFIXES:
             return None
         path = resolve_inside(self.settings.dest_dir, rel)
         if path is None or FLEET_DIR in path.relative_to(os.path.realpath(self.settings.dest_dir)).parts:

@@ -260,7 +260,6 @@ def test_a_burst_of_2000_tiny_files(localstack_endpoint, make_settings, open_que
     """Model call replaced by an empty transcript (see the module docstring); queue, decode, writes are real."""
     import worker.loop as loop
     from fleet.queue import JobQueue
-    from fleet.queue_spec import load_queue_spec
     from worker.job import JobContext
     from worker.pipeline import Transcript
     from worker.shutdown import Shutdown
@@ -282,7 +281,7 @@ def test_a_burst_of_2000_tiny_files(localstack_endpoint, make_settings, open_que
         def run(self, audio, job, on_stage):
             return Transcript({"segments": [], "language": "en"}, "en", None, "off", "off")
 
-    queue = JobQueue.connect(settings, load_queue_spec(settings.queue_config, settings.queue_name))
+    queue = JobQueue.connect(settings, settings.queue_spec())
     queue.lookup()
     ctx = JobContext(settings=settings, pipeline=EmptyPipeline(), worker_id="burst")
     assert loop.Worker(settings, queue, ctx, Shutdown(), rss_mb=lambda: 0).run(until_empty=True) == 0
