@@ -8,6 +8,9 @@ venv=$repo_root/.venv
 # Debian packages: curl (LocalStack health), ffmpeg (decoding), espeak-ng (test speech), shellcheck and
 # chromium + chromium-driver (tests: static checks, the dashboard in a real browser).
 apt_packages=(curl shellcheck ffmpeg espeak-ng chromium chromium-driver)
+# pip's own HTTP cache keeps nothing from registries that send no cache headers (these machines' do not),
+# so downloaded wheels are kept here and a fresh clone installs offline from them. Empty: plain pip.
+wheelhouse=${FLEET_WHEELHOUSE-$HOME/.cache/whisper-fleet/wheels}
 
 usage() {
   cat <<'USAGE'
@@ -47,29 +50,53 @@ install_apt_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+pip_in() {
+  # pip of venv DIR with ARGS, silent unless it fails; the grep hides pip's notes about optional local indexes.
+  local target=$1 log status=0
+  shift
+  log=$(mktemp)
+  "$target/bin/python" -m pip "$@" --quiet --disable-pip-version-check >"$log" 2>&1 || status=$?
+  [ "$status" -eq 0 ] || grep -v '^WARNING: Location' "$log" >&2
+  rm -f "$log"
+  return "$status"
+}
+
 install_venv() {
   # The one install path, shared by CI, the local run and both Dockerfiles: DIR [EXTRAS].
   local target=$1 extras=${2:-} spec=.
   [ -z "$extras" ] || spec=".[$extras]"
   [ -x "$target/bin/python" ] || "$(python_bin)" -m venv "$target"
-  # A failed install must fail loudly; the grep only hides pip's notes about optional local indexes.
-  local log
-  log=$(mktemp)
-  if ! "$target/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec" >"$log" 2>&1; then
-    grep -v '^WARNING: Location' "$log" >&2
-    rm -f "$log"
+  if [ -z "$wheelhouse" ]; then
+    pip_in "$target" install -e "$spec" || exit 1
+  # Offline from the wheelhouse when it holds everything; else fetch only what it lacks, then install from it.
+  elif ! pip_in "$target" install --no-index --find-links "$wheelhouse" -e "$spec" 2>/dev/null; then
+    echo "build.sh: downloading packages into $wheelhouse (once; ~4 GB with the worker extras)" >&2
+    mkdir -p "$wheelhouse"
+    pip_in "$target" download --dest "$wheelhouse" "$spec" 'setuptools>=68' wheel || exit 1
+    pip_in "$target" install --no-index --find-links "$wheelhouse" -e "$spec" || exit 1
+  fi
+  "$target/bin/fleet" --version >/dev/null
+}
+
+require_free_space() {
+  # A fresh venv with torch and whisperX takes ~8 GB (plus ~4 GB for a new wheelhouse): say so before pip fills the disk.
+  local need_gb=9 free_gb
+  [ -n "$wheelhouse" ] && [ -d "$wheelhouse" ] || need_gb=13
+  mkdir -p "$(dirname "$venv")"
+  free_gb=$(df -Pk "$(dirname "$venv")" | awk 'NR == 2 { print int($4 / 1048576) }')
+  if [ "$free_gb" -lt "$need_gb" ]; then
+    echo "build.sh: setting up needs about $need_gb GB free next to $venv, only $free_gb GB is free" >&2
     exit 1
   fi
-  rm -f "$log"
-  "$target/bin/fleet" --version >/dev/null
 }
 
 setup_venv() {
   local stamp=$venv/.installed
-  # Reinstall only when the dependency list changed; pip's cache keeps a reinstall fast.
+  # Reinstall only when the dependency list changed; the wheelhouse keeps a reinstall offline and fast.
   if [ -x "$venv/bin/fleet" ] && [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then
     return 0
   fi
+  [ -x "$venv/bin/python" ] || require_free_space
   install_venv "$venv" worker,models,test
   touch "$stamp"
 }
