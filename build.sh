@@ -61,6 +61,20 @@ pip_in() {
   return "$status"
 }
 
+drop_broken_wheels() {
+  # A wheel cut short (Ctrl-C or a full disk while pip copied it) would fail every later install, and pip's
+  # download skips a file that is already there: drop it so it is fetched again.
+  "$(python_bin)" - "$wheelhouse" <<'PY'
+import pathlib, sys, zipfile
+for path in pathlib.Path(sys.argv[1]).glob("*.whl"):
+    try:
+        zipfile.ZipFile(path).close()
+    except (OSError, zipfile.BadZipFile):
+        print(f"build.sh: dropping damaged {path.name}", file=sys.stderr)
+        path.unlink()
+PY
+}
+
 install_venv() {
   # The one install path, shared by CI, the local run and both Dockerfiles: DIR [EXTRAS].
   local target=$1 extras=${2:-} spec=.
@@ -72,6 +86,7 @@ install_venv() {
   elif ! pip_in "$target" install --no-index --find-links "$wheelhouse" -e "$spec" 2>/dev/null; then
     echo "build.sh: downloading packages into $wheelhouse (once; ~4 GB with the worker extras)" >&2
     mkdir -p "$wheelhouse"
+    drop_broken_wheels
     pip_in "$target" download --dest "$wheelhouse" "$spec" 'setuptools>=68' wheel || exit 1
     pip_in "$target" install --no-index --find-links "$wheelhouse" -e "$spec" || exit 1
   fi
