@@ -3,7 +3,8 @@
     (a) `whisperx FILE` once per file     (b) `whisperx f1 ... fN` in one call
     (c) N resident processes, pinned threads, no queue (the hand-tuned limit)
     (d) the fleet end to end: `./build.sh local` (host LocalStack, director, N workers)
-    plus the fleet with alignment on, reported separately.
+    plus the fleet with alignment on, reported separately: (e) a tiny local wav2vec2, (f) no wav2vec2
+    model, so word timings come from whisper's cross-attention.
 
 All with tiny.en, int8, CPU, alignment off for (a)-(d). Prints a table and the ratios, and
 writes them into BENCHMARKS.md. `./build.sh bench` runs it; about 10 minutes on 2 cores.
@@ -101,6 +102,11 @@ def main() -> None:
         "(e) fleet with alignment (tiny local wav2vec2)",
         lambda: fleet(work / "e", {"WHISPER_ALIGN": "true", "WHISPER_ALIGN_MODEL": str(align_dir), "NLTK_DATA": str(nltk_data)}),
     )
+    # A folder that holds no model: what an offline machine or a language without wav2vec2 gets.
+    results["fleet_whisper_words"] = timed(
+        "(f) fleet with word timings from whisper's cross-attention",
+        lambda: fleet(work / "f", {"WHISPER_ALIGN": "true", "WHISPER_ALIGN_MODEL": str(work / "no-align-model")}),
+    )
     report(results, len(files), audio_s, args.workers, threads, cores)
     shutil.rmtree(work, ignore_errors=True)
 
@@ -116,6 +122,7 @@ def report(results: dict[str, float | None], files: int, audio_s: float, workers
         (f"(c) {workers} resident processes x {threads} thread(s), no queue (limit)", results["limit"]),
         (f"(d) fleet: `./build.sh local --workers {workers}` (LocalStack, director, workers)", results["fleet"]),
         ("(e) fleet with alignment on (tiny local wav2vec2; not comparable to a-d)", results["fleet_aligned"]),
+        ("(f) fleet, no wav2vec2 model: word timings from whisper's cross-attention", results["fleet_whisper_words"]),
     ]
     table = ["| way of running | wall | audio / wall |", "|---|---|---|"]
     for label, seconds in rows:

@@ -121,7 +121,7 @@ class AlignModels:
             log.info("alignment model loaded", language=language, model=model_name or "whisperX default")
         except Exception as exc:  # noqa: BLE001 - whisperX raises ValueError, OSError, URLError ...
             loaded = f"no alignment model for {language!r}: {str(exc).splitlines()[0][:200]}"
-            log.warning("alignment unavailable, timestamps stay unaligned", language=language, reason=loaded)
+            log.warning("no wav2vec2 alignment model: word timings come from whisper itself", language=language, reason=loaded)
         self._cache[key] = loaded
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)

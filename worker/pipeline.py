@@ -12,6 +12,7 @@ import structlog
 
 from fleet.settings import FleetSettings, TranscriptionSettings
 from worker.models import AlignModels, ModelError, resolve_asr_model
+from worker.word_timing import add_whisper_word_timings
 
 log = structlog.get_logger()
 
@@ -109,7 +110,7 @@ class Pipeline:
         alignment = "off"
         if job.align:
             alignment = timed(
-                "align", lambda: self._align(result, audio, language, job.align_model, lambda p: on_stage("align", p))
+                "align", lambda: self._align(result, audio, language, job, lambda p: on_stage("align", p))
             )
         diarization = "off"
         if job.diarize:
@@ -154,25 +155,30 @@ class Pipeline:
                 self.aligners = AlignModels("cpu", self.settings.models_dir, self.settings.align_cache_size)
 
     def _align(
-        self, result: dict[str, Any], audio: np.ndarray, language: str, model_name: str | None,
+        self, result: dict[str, Any], audio: np.ndarray, language: str, job: TranscriptionSettings,
         progress: Callable[[float], None] | None = None,
     ) -> str:  # fmt: skip
-        """Word timings with wav2vec2; without a model for the language, say so and keep segment times."""
+        """Word timings with wav2vec2; without a model for the language, from whisper itself, and say which."""
         if not result["segments"]:
             return "nothing to align"
-        loaded = self.aligners.get(language, model_name)
+        loaded = self.aligners.get(language, job.align_model)
         if isinstance(loaded, str):
-            return f"unaligned: {loaded}"
+            return self._whisper_word_timings(result, audio, language, job.task, loaded)
         model, metadata = loaded
         try:
             aligned = self._whisperx.align(
                 result["segments"], model, metadata, audio, self.device, progress_callback=progress
             )
         except LookupError as exc:  # NLTK sentence data missing
-            return f"unaligned: {str(exc).strip().splitlines()[0][:200]}"
+            return self._whisper_word_timings(result, audio, language, job.task, str(exc).strip().splitlines()[0][:200])
         result["segments"] = aligned["segments"]
         result["word_segments"] = aligned.get("word_segments", [])
-        return f"aligned ({model_name or 'whisperX default for ' + language})"
+        return f"aligned ({job.align_model or 'whisperX default for ' + language})"
+
+    def _whisper_word_timings(self, result: dict[str, Any], audio: np.ndarray, language: str, task: str, reason: str) -> str:
+        """The fallback alignment: whisper's cross-attention, coarser than wav2vec2 but words still get times."""
+        result["word_segments"] = add_whisper_word_timings(self.asr.model, result["segments"], audio, language, task)
+        return f"whisper cross-attention ({reason})"
 
     def _diarize(self, result: dict[str, Any], audio: np.ndarray, job: TranscriptionSettings) -> str:
         if self.diarizer is None:

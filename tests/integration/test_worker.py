@@ -119,6 +119,37 @@ def test_alignment_runs_whisperx_align_and_writes_word_timings(localstack_endpoi
     assert "words" in document["segments"][0]
 
 
+def test_without_an_alignment_model_word_timings_come_from_whisper(localstack_endpoint, make_settings, models_dir, tmp_path):
+    # A folder that is no model stands for a language without wav2vec2 (or an offline machine), whatever the network.
+    missing_model = str(tmp_path / "no-such-align-model")
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en",
+                             whisper_align_model=missing_model, whisper_max_line_width=24)  # fmt: skip
+    settings.source_dir.mkdir(parents=True)
+    parts = [
+        speech.speak("The quick brown fox jumps over the lazy dog.", tmp_path / "one.wav"),
+        speech.silence(tmp_path / "gap.wav", 2.5),
+        speech.speak("Every morning I walk to the river and watch the boats.", tmp_path / "two.wav"),
+    ]
+    speech.concatenate(parts, settings.source_dir / "pause.wav")
+    direct(settings)
+    worker = start_worker(settings, tmp_path, "w", WHISPER_ALIGN="true", WHISPER_ALIGN_MODEL=missing_model,
+                          WHISPER_MAX_LINE_WIDTH="24")  # fmt: skip
+    assert worker.wait() == 0
+    document = json.loads((settings.dest_dir / "pause.json").read_text())
+    assert document["fleet"]["alignment"].startswith("whisper cross-attention (no alignment model for 'en'")
+    words = document["word_segments"]
+    assert len(words) >= 15 and all(w["start"] <= w["end"] for w in words)
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+    # The 2.5 s pause lies between "dog." and "Every": the timings follow the audio, not an even spread of the text.
+    gaps = [(later["start"] - earlier["end"], later["word"]) for earlier, later in zip(words, words[1:], strict=False)]
+    widest_gap, word_after = max(gaps)
+    assert widest_gap >= 1.5 and normalise(word_after) == "every", gaps
+    # The subtitle writer now has words to break lines on (without them a segment is one line of text).
+    srt = (settings.dest_dir / "pause.srt").read_text()
+    text_lines = [line for line in srt.splitlines() if line and "-->" not in line and not line.isdigit()]
+    assert len(text_lines) >= 3, srt
+
+
 def test_bad_files_get_failure_records_and_the_dead_letter_queue_the_rest_finish(
     localstack_endpoint, make_settings, open_queue, speech_corpus, models_dir, tmp_path
 ):

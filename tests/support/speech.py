@@ -48,3 +48,15 @@ def video_without_audio(target: Path) -> Path:
         check=True,
     )  # fmt: skip
     return target
+
+
+def concatenate(parts: list[Path], target: Path) -> Path:
+    """One file of the parts in order (each resampled to 16 kHz mono first, so any mix of sources joins)."""
+    inputs = [arg for part in parts for arg in ("-i", str(part))]
+    resampled = "".join(f"[{i}:a]aresample=16000,aformat=channel_layouts=mono[a{i}];" for i in range(len(parts)))
+    joined = "".join(f"[a{i}]" for i in range(len(parts))) + f"concat=n={len(parts)}:v=0:a=1"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *inputs, "-filter_complex", resampled + joined, str(target)],
+        check=True,
+    )
+    return target

@@ -1,0 +1,50 @@
+"""Word timings from whisper's own cross-attention, for languages (or offline machines) with no wav2vec2 model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# faster-whisper's defaults: punctuation joins its neighbouring word instead of becoming a word of its own.
+PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+
+
+def add_whisper_word_timings(whisper_model: Any, segments: list[dict], audio: np.ndarray, language: str, task: str) -> list[dict]:
+    """Give each segment `words` (word, start, end, score) by DTW over the decoder's cross-attention; returns all words.
+
+    `whisper_model` is the faster-whisper model inside whisperX's pipeline. Each segment is one VAD chunk of at
+    most 30 s, so its audio is encoded once more and its text force-aligned to it: the approach of whisper's
+    own `word_timestamps`, which whisperX's batched decoding leaves out.
+    """
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import merge_punctuations
+    from whisperx.audio import HOP_LENGTH, N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram
+
+    tokenizer = Tokenizer(whisper_model.hf_tokenizer, whisper_model.model.is_multilingual, task=task, language=language)
+    n_mels = whisper_model.feat_kwargs.get("feature_size") or 80
+    all_words: list[dict] = []
+    for segment in segments:
+        first = int(segment["start"] * SAMPLE_RATE)
+        chunk = audio[first : min(int(segment["end"] * SAMPLE_RATE), first + N_SAMPLES)]
+        tokens = tokenizer.encode(" " + segment["text"].strip())
+        segment["words"] = []
+        if chunk.shape[0] < HOP_LENGTH or not tokens:
+            continue
+        mel = log_mel_spectrogram(chunk, n_mels=n_mels, padding=N_SAMPLES - chunk.shape[0])
+        encoded = whisper_model.encode(mel)
+        alignment = whisper_model.find_alignment(tokenizer, [tokens], encoded, chunk.shape[0] // HOP_LENGTH)[0]
+        merge_punctuations(alignment, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
+        for timing in alignment:
+            if not timing["word"].strip():
+                continue  # punctuation merged into a neighbour
+            start = min(segment["start"] + float(timing["start"]), segment["end"])
+            segment["words"].append({
+                "word": timing["word"].strip(),
+                "start": round(start, 3),
+                "end": round(min(max(start, segment["start"] + float(timing["end"])), segment["end"]), 3),
+                "score": round(float(timing["probability"]), 3),
+            })  # fmt: skip
+        all_words.extend(segment["words"])
+    return all_words
