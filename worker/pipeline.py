@@ -177,7 +177,14 @@ class Pipeline:
 
     def _whisper_word_timings(self, result: dict[str, Any], audio: np.ndarray, language: str, task: str, reason: str) -> str:
         """The fallback alignment: whisper's cross-attention, coarser than wav2vec2 but words still get times."""
-        result["word_segments"] = add_whisper_word_timings(self.asr.model, result["segments"], audio, language, task)
+        try:
+            result["word_segments"] = add_whisper_word_timings(self.asr.model, result["segments"], audio, language, task)
+        except Exception as exc:  # noqa: BLE001 - timing words must never cost the transcript itself
+            for segment in result["segments"]:
+                segment.pop("words", None)
+            failure = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            log.warning("whisper word timings failed, timestamps stay per segment", error=failure)
+            return f"unaligned: {reason}; whisper word timings failed: {failure}"
         return f"whisper cross-attention ({reason})"
 
     def _diarize(self, result: dict[str, Any], audio: np.ndarray, job: TranscriptionSettings) -> str:

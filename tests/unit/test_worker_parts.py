@@ -1,8 +1,9 @@
-"""Worker parts that need no queue: backoff, thread shares, writers, OOM fallback, lease loss."""
+"""Worker parts that need no queue: backoff, thread shares, writers, OOM and word-timing fallbacks, lease loss."""
 
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -103,6 +104,18 @@ def test_cuda_oom_at_batch_one_moves_to_the_cpu_for_good():
     pipeline._transcribe(None, "en", "transcribe")
     assert gpu.batches == [8, 4, 2, 1] and pipeline.device == "cpu" and pipeline.asr is cpu
     assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate"))
+
+
+def test_a_failing_word_timing_fallback_keeps_the_transcript_and_says_why(monkeypatch):
+    def broken_timings(*args):
+        raise RuntimeError("ctranslate2 align failed")
+
+    monkeypatch.setattr("worker.pipeline.add_whisper_word_timings", broken_timings)
+    pipeline = bare_pipeline(asr=SimpleNamespace(model="the faster-whisper model"))
+    result = {"segments": [{"start": 0.0, "end": 1.0, "text": " hello", "words": [{"word": "half"}]}], "language": "en"}
+    alignment = pipeline._whisper_word_timings(result, None, "en", "transcribe", "no alignment model for 'en'")
+    assert alignment == "unaligned: no alignment model for 'en'; whisper word timings failed: ctranslate2 align failed"
+    assert result["segments"] == [{"start": 0.0, "end": 1.0, "text": " hello"}]  # no half-timed words left behind
 
 
 class StaleQueue:
