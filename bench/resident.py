@@ -7,7 +7,6 @@ empty: decode, transcribe, write txt/srt/vtt/tsv/json. What the fleet does, minu
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import sys
 from pathlib import Path
 
@@ -16,20 +15,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_model: str | None, batch_size: int = 8,
          compute_type: str = "int8") -> None:  # fmt: skip
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    import torch
+    from worker.threads import pin_native_threads, pin_torch_threads
+
+    pin_native_threads(threads)  # the fleet's own pinning, so the limit is measured the same way
     import whisperx
 
+    from fleet.settings import TranscriptionSettings
     from worker.decode import decode_audio
     from worker.writers import render
 
-    torch.set_num_threads(threads)
+    pin_torch_threads(threads)
     model = whisperx.load_model(
         model_dir, "cpu", compute_type=compute_type, language="en", threads=threads, local_files_only=True
     )
     aligner = whisperx.load_align_model("en", "cpu", model_name=align_model, model_cache_only=True) if align_model else None
-    options = {"max_line_width": None, "max_line_count": None, "highlight_words": False}
+    options = TranscriptionSettings().subtitle_options()
     while (path := files.get()) is not None:
         audio = decode_audio(Path(path), 600)
         result = model.transcribe(audio, batch_size=batch_size, language="en")

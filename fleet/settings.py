@@ -40,6 +40,14 @@ class TranscriptionSettings(BaseModel):
     max_line_count: int | None = None
     highlight_words: bool = False
 
+    def subtitle_options(self) -> dict[str, int | bool | None]:
+        """The layout options whisperX's srt/vtt writers take."""
+        return {
+            "max_line_width": self.max_line_width,
+            "max_line_count": self.max_line_count,
+            "highlight_words": self.highlight_words,
+        }
+
     def key(self) -> str:
         """A short stable hash of these settings, used in dedup ids and commit records."""
         return self._key

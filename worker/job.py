@@ -110,14 +110,10 @@ def run_job(job: TranscriptionJob, ctx: JobContext, lease: Lease, on_stage: Call
             whisperx_version=version("whisperx"),
             finished_at=time.time(),
         )
-        options = {
-            "max_line_width": job.settings.max_line_width,
-            "max_line_count": job.settings.max_line_count,
-            "highlight_words": job.settings.highlight_words,
-        }
         write_outputs(
-            ctx.settings.dest_dir, job.output_base, job.formats, transcript.result, record, options, lease.held, ctx.owner
-        )
+            ctx.settings.dest_dir, job.output_base, job.formats, transcript.result, record,
+            job.settings.subtitle_options(), lease.held, ctx.owner,
+        )  # fmt: skip
         clear_failure_record(ctx.settings.dest_dir, job.path)
         return JobResult(Outcome.TRANSCRIBED, audio_s=len(audio) / SAMPLE_RATE, fingerprint=fingerprint)
     except PermanentFailure as exc:
