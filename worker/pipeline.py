@@ -11,6 +11,7 @@ import numpy as np
 import structlog
 
 from fleet.settings import FleetSettings, TranscriptionSettings
+from worker.encoder import encode_window
 from worker.models import AlignModels, ModelError, resolve_asr_model
 from worker.word_timing import add_whisper_word_timings
 
@@ -123,14 +124,8 @@ class Pipeline:
             return job.language, None
         if not self.multilingual:
             return "en", None
-        from whisperx.audio import N_SAMPLES, log_mel_spectrogram
-
         model = self.asr.model
-        window = audio[:N_SAMPLES]
-        mel = log_mel_spectrogram(
-            window, n_mels=model.feat_kwargs.get("feature_size") or 80, padding=max(0, N_SAMPLES - window.shape[0])
-        )
-        token, probability = model.model.detect_language(model.encode(mel))[0][0]
+        token, probability = model.model.detect_language(encode_window(model, audio))[0][0]
         return token[2:-2], round(float(probability), 4)
 
     def _transcribe(

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from worker.encoder import encode_window
+
 # faster-whisper's defaults: punctuation joins its neighbouring word instead of becoming a word of its own.
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
@@ -20,10 +22,9 @@ def add_whisper_word_timings(whisper_model: Any, segments: list[dict], audio: np
     """
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import merge_punctuations
-    from whisperx.audio import HOP_LENGTH, N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram
+    from whisperx.audio import HOP_LENGTH, N_SAMPLES, SAMPLE_RATE
 
     tokenizer = Tokenizer(whisper_model.hf_tokenizer, whisper_model.model.is_multilingual, task=task, language=language)
-    n_mels = whisper_model.feat_kwargs.get("feature_size") or 80
     all_words: list[dict] = []
     for segment in segments:
         first = int(segment["start"] * SAMPLE_RATE)
@@ -32,8 +33,7 @@ def add_whisper_word_timings(whisper_model: Any, segments: list[dict], audio: np
         segment["words"] = []
         if chunk.shape[0] < HOP_LENGTH or not tokens:
             continue
-        mel = log_mel_spectrogram(chunk, n_mels=n_mels, padding=N_SAMPLES - chunk.shape[0])
-        encoded = whisper_model.encode(mel)
+        encoded = encode_window(whisper_model, chunk)
         alignment = whisper_model.find_alignment(tokenizer, [tokens], encoded, chunk.shape[0] // HOP_LENGTH)[0]
         merge_punctuations(alignment, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
         for timing in alignment:
