@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -109,13 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             return preload(settings)
         if args.command == "worker":
             from worker.main import run_worker  # imports torch only when a worker starts
+            from worker.shutdown import exit_now
 
-            code = run_worker(settings, until_empty=args.until_empty, max_files=args.max_files)
             # Every output is fsynced and every queue call answered by now; skipping the interpreter's
             # teardown of torch and CTranslate2 saves ~2 s per worker exit (it matters for short runs).
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+            exit_now(run_worker(settings, until_empty=args.until_empty, max_files=args.max_files))
         def direct() -> int:
             return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show)
 

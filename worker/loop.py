@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +17,7 @@ from worker.backoff import retry_delay_s
 from worker.beacon import Beacon, WorkerState, lost_after_s
 from worker.failures import write_failure_record
 from worker.job import JobContext, JobResult, Lease, Outcome, run_job
-from worker.shutdown import Shutdown, StopReceiving
+from worker.shutdown import Shutdown, StopReceiving, exit_now
 
 log = structlog.get_logger()
 WAIT_SLICE_S = 0.25  # how often the loop looks at the job, the heartbeat and the stop flag
@@ -168,9 +166,7 @@ class Worker:
             log.error("could not release the message; it reappears after its visibility timeout", error=str(exc))
         self.state.state = "stopped"
         self.beacon.beat(force=True)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)  # the job thread is busy in native code and cannot be stopped otherwise
+        exit_now(0)  # the job thread is busy in native code and cannot be stopped otherwise
 
     def _settle(self, message: ReceivedMessage, job: TranscriptionJob, result: JobResult) -> None:
         """Delete, dead-letter or back off the message; never delete before the outputs are on disk."""
