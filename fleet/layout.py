@@ -73,7 +73,6 @@ def is_within(root: Path, path: Path) -> bool:
 
 def resolve_inside(root: Path, rel_path: str) -> Path | None:
     """The real path of `rel_path` under `root`, or None if it (or a symlink on the way) leaves root."""
-    candidate = Path(os.path.realpath(Path(root) / rel_path))
-    if candidate == Path(os.path.realpath(root)) or not is_within(root, candidate):
-        return None
-    return candidate
+    real_root = Path(os.path.realpath(root))
+    candidate = Path(os.path.realpath(real_root / rel_path))
+    return candidate if real_root in candidate.parents else None  # strictly below: the root itself is no file
