@@ -1,4 +1,4 @@
-"""How long a message that failed transiently stays invisible before its next attempt."""
+"""Exponential backoff: how long a transiently failed message stays invisible, or a lost queue is left alone."""
 
 from __future__ import annotations
 

@@ -25,6 +25,9 @@ WAIT_SLICE_S = 0.25  # how often the loop looks at the job, the heartbeat and th
 LOST_LEASE_CODES = ("ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue")
 INVALID_GROUP = "invalid-messages"
 DRAIN_POLL_S = 0.5
+# A lost queue (LocalStack restarting) is asked again after 2, 4, 8 ... seconds, at most a minute apart.
+QUEUE_RETRY_BASE_S = 2
+QUEUE_RETRY_CAP_S = 60
 
 
 class Worker:
@@ -213,7 +216,7 @@ class Worker:
 
     def _wait_for_queue(self, error: QueueError, attempt: int) -> None:
         """The queue is gone or unreachable (LocalStack restarted): back off, then re-create it."""
-        delay = min(60.0, 2.0 ** min(attempt, 6))
+        delay = retry_delay_s(attempt, QUEUE_RETRY_BASE_S, cap_s=QUEUE_RETRY_CAP_S)
         log.warning("queue unavailable, waiting", error=str(error), retry_in_s=delay)
         if self.shutdown.requested.wait(delay):
             return
