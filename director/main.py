@@ -21,7 +21,7 @@ from director.scan import ScanResult, scan_sources
 from fleet import exits
 from fleet.atomic import write_atomic
 from fleet.done import probe_outputs
-from fleet.layout import director_dir
+from fleet.layout import last_plan_path
 from fleet.queue import JobQueue, QueueError
 from fleet.records import read_failures
 from fleet.settings import FleetSettings
@@ -125,7 +125,7 @@ def _enqueue_and_record(
     counts = plan.counts()
     counts[Action.ENQUEUE] = len(result.sent)
     write_atomic(
-        director_dir(dest) / "last-plan.json",
+        last_plan_path(dest),
         json.dumps(
             {
                 "at": now,

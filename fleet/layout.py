@@ -64,6 +64,11 @@ def director_dir(dest: Path) -> Path:
     return fleet_dir(dest) / "director"
 
 
+def last_plan_path(dest: Path) -> Path:
+    """The director's last plan (counts, found, ignored): what status and the local run report."""
+    return director_dir(dest) / "last-plan.json"
+
+
 def is_within(root: Path, path: Path) -> bool:
     """Whether `path`, with every symlink resolved, is `root` or lies below it."""
     real_root = Path(os.path.realpath(root))

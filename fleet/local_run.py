@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from director.main import run_director
 from fleet import exits
-from fleet.layout import director_dir, fleet_dir
+from fleet.layout import fleet_dir, last_plan_path
 from fleet.queue import JobQueue, QueueUnavailable
 from fleet.settings import FleetSettings
 
@@ -79,7 +79,7 @@ def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -
         _signal_all(processes, signal.SIGKILL)
         raise
     console.print(director_out.getvalue().strip().splitlines()[-1])
-    counts = json.loads((director_dir(settings.dest_dir) / "last-plan.json").read_text())["counts"] if code == 0 else {}
+    counts = json.loads(last_plan_path(settings.dest_dir).read_text())["counts"] if code == 0 else {}
     queued = counts.get("enqueue", 0) + counts.get("already queued", 0)
     failed_before = counts.get("failed before", 0)
     if failed_before:

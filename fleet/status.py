@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleet.layout import director_dir, workers_dir
+from fleet.layout import last_plan_path, workers_dir
 from fleet.queue import JobQueue, QueueError
 from fleet.records import read_failures
 from fleet.settings import FleetSettings
@@ -80,7 +80,7 @@ def gather_status(settings: FleetSettings, queue: JobQueue | None, now: float | 
         except QueueError as exc:
             report.queue_error = str(exc)
     dest = settings.dest_dir
-    report.plan = read_json(director_dir(dest) / "last-plan.json")
+    report.plan = read_json(last_plan_path(dest))
     report.workers = worker_records(dest, now)
     report.throughput = throughput(report.workers, now)
     report.failures = sorted(
