@@ -75,7 +75,7 @@ def rss_growth(endpoint: str, files: int, root: Path) -> tuple[float, float, int
     env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "FLEET_QUEUE_NAME": settings.queue_name,
            "FLEET_SOURCE_DIR": str(source), "FLEET_DEST_DIR": str(settings.dest_dir), "WHISPER_MODEL": "tiny.en",
            "WHISPER_ALIGN": "false", "HF_HUB_OFFLINE": "1", "FLEET_LOG_FORMAT": "json", "FLEET_WORKER_ID": "rss"}  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "fleet.cli", "worker", "--until-empty"], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--until-empty"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     record = settings.dest_dir / ".fleet" / "workers" / "rss.json"
     samples: dict[int, float] = {}

@@ -37,5 +37,5 @@ def test_wheelhouse_fills_once_then_installs_offline_and_heals_a_cut_wheel(tmp_p
     healed = build_venv(tmp_path / "healed", wheelhouse)
     assert healed.returncode == 0, healed.stderr
     assert f"dropping damaged {pydantic_wheel.name}" in healed.stderr
-    check = subprocess.run([tmp_path / "healed/bin/python", "-c", "import pydantic, fleet.cli"], capture_output=True, text=True)
+    check = subprocess.run([tmp_path / "healed/bin/python", "-c", "import pydantic, app.cli"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr

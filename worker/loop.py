@@ -10,10 +10,10 @@ from collections.abc import Callable
 import structlog
 from pydantic import ValidationError
 
+from fleet.backoff import retry_delay_s
 from fleet.messages import TranscriptionJob, job_group_id
 from fleet.queue import JobQueue, QueueError, ReceivedMessage
 from fleet.settings import FleetSettings
-from worker.backoff import retry_delay_s
 from worker.beacon import Beacon, WorkerState, lost_after_s
 from worker.failures import write_failure_record
 from worker.job import JobContext, JobResult, Lease, Outcome, run_job

@@ -55,7 +55,7 @@ def dashboard(localstack_endpoint, make_settings, open_queue, tmp_path):
     queue = open_queue(settings)
     queue.send_batch([OutgoingMessage("d1", "g1", "{}"), OutgoingMessage("d2", "g2", "{}")])
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "fleet.cli", "dashboard", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "dashboard", "--port", str(port)],
                                env=fleet_env(settings), stdout=subprocess.PIPE, text=True)  # fmt: skip
     assert process.stdout.readline().startswith(f"dashboard: http://127.0.0.1:{port}/")
     yield f"http://127.0.0.1:{port}", settings.dest_dir, queue

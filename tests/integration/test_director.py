@@ -147,7 +147,7 @@ def test_partial_outputs_are_redone(localstack_endpoint, make_settings, open_que
 
 def cli(*args, env_extra=None):
     env = {**os.environ, "FLEET_LOG_FORMAT": "json", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "fleet.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_cli_dry_run_prints_the_plan_and_enqueues_nothing(localstack_endpoint, make_settings, open_queue, corpus, tmp_path):

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def status_json(settings) -> dict:
     env = fleet_env(settings)
-    result = subprocess.run([sys.executable, "-m", "fleet.cli", "status", "--json"], env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "app.cli", "status", "--json"], env=env, capture_output=True,
                             text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -56,7 +56,7 @@ def test_status_shows_the_busy_worker_then_the_finished_run(localstack_endpoint,
     assert done["progress"] == {"queued": 2, "remaining": 0, "completed": 2}
     assert done["queue"]["dead_letter"] == 1
     assert [f["source"] for f in done["failures"]] == ["broken.mp3"]
-    text = subprocess.run([sys.executable, "-m", "fleet.cli", "status"], env=fleet_env(settings), capture_output=True,
+    text = subprocess.run([sys.executable, "-m", "app.cli", "status"], env=fleet_env(settings), capture_output=True,
                           text=True, timeout=60).stdout  # fmt: skip
     assert "status-test: stopped; 1 done, 1 failed" in text and "broken.mp3: not decodable" in text
     assert os.path.exists(settings.dest_dir / ".fleet" / "workers" / "status-test.json")

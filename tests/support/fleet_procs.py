@@ -46,7 +46,7 @@ class FleetProcess:
     @classmethod
     def start(cls, args: list[str], env: dict[str, str], log_path: Path) -> FleetProcess:
         handle = open(log_path, "wb")  # noqa: SIM115 - closed when the process is reaped
-        process = subprocess.Popen([sys.executable, "-m", "fleet.cli", *args], env=env, stdout=handle, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "-m", "app.cli", *args], env=env, stdout=handle, stderr=subprocess.STDOUT)
         return cls(process, log_path, args[0])
 
     def events(self) -> list[dict]:

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from fleet.cli import main
+from app.cli import main
 from fleet.queue_spec import QueueSpecError, fifo_names, load_queue_spec
 from fleet.settings import REPO_ROOT, FleetSettings
 

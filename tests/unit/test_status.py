@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from app.status import gather_status
+from app.status_view import live_view, status_lines
 from fleet.settings import FleetSettings
-from fleet.status import gather_status
-from fleet.status_view import live_view, status_lines
 
 
 def write_worker(dest, name, **fields):

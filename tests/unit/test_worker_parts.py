@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import pytest
 
 from fleet.atomic import remove_temps_of, temp_prefix
+from fleet.backoff import retry_delay_s
 from fleet.messages import SourceFingerprint, TranscriptionJob
 from fleet.queue import QueueError, ReceivedMessage
 from fleet.records import CommitRecord
 from fleet.settings import FleetSettings, TranscriptionSettings
-from worker.backoff import retry_delay_s
 from worker.job import JobResult, Outcome
 from worker.loop import Worker
 from worker.pipeline import Pipeline, is_out_of_memory

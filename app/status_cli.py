@@ -8,11 +8,11 @@ import time
 from rich.console import Console
 from rich.live import Live
 
+from app.status import gather_status
+from app.status_view import live_view, status_lines
 from fleet import exits
 from fleet.queue import JobQueue
 from fleet.settings import FleetSettings
-from fleet.status import gather_status
-from fleet.status_view import live_view, status_lines
 
 REFRESH_S = 2.0
 

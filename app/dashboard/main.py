@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
+import urllib.request
 
 import structlog
 
-from fleet.dashboard.server import serve
+from app.dashboard.server import serve
 from fleet.queue import JobQueue
 from fleet.settings import FleetSettings
 
@@ -15,6 +17,7 @@ log = structlog.get_logger()
 
 
 def run_dashboard(settings: FleetSettings) -> int:
+    """Serve the dashboard until SIGTERM or Ctrl-C."""
     spec = settings.queue_spec()
     server = serve(settings, JobQueue.connect(settings, spec), settings.dashboard_host, settings.dashboard_port)
     host, port = server.server_address[:2]
@@ -29,3 +32,14 @@ def run_dashboard(settings: FleetSettings) -> int:
         pass
     server.shutdown()
     return 0
+
+
+def check_dashboard(port: int, timeout_s: float = 5.0) -> tuple[bool, str]:
+    """(healthy, one line why): the status API answers on this host."""
+    url = f"http://127.0.0.1:{port}/api/status"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            json.load(response)
+            return True, f"{url} answers"
+    except (OSError, ValueError) as exc:
+        return False, f"{url} does not answer: {exc}"

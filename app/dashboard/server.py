@@ -16,11 +16,11 @@ from urllib.parse import unquote, urlsplit
 
 import structlog
 
+from app.status import gather_status
 from fleet.layout import FLEET_DIR, resolve_inside
 from fleet.messages import unsafe_path_reason
 from fleet.queue import JobQueue
 from fleet.settings import OUTPUT_FORMATS, FleetSettings
-from fleet.status import gather_status
 
 log = structlog.get_logger()
 ASSETS = Path(__file__).parent / "assets"

@@ -11,7 +11,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from fleet.status import StatusReport
+from app.status import StatusReport
 
 
 def _ago(seconds: float) -> str:

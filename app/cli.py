@@ -1,4 +1,7 @@
-"""The `fleet` console script: one entry point, one subcommand per process kind."""
+"""The `fleet` console script: one entry point, one subcommand per process kind.
+
+worker/ is imported only by the subcommands that run it: the director image has no worker code.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from fleet.logs import configure_logging
 from fleet.queue import QueueError
 from fleet.queue_spec import QueueSpecError
 from fleet.settings import FleetSettings
-from worker.models import ModelError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,12 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     director.add_argument("--retry-failed", action="store_true", help="enqueue files that failed before, too")
     director.add_argument("--show", type=int, default=20, metavar="N", help="items listed per kind in --dry-run")
     director.add_argument("--watch", type=float, metavar="S", help="run again every S seconds (FLEET_WATCH_INTERVAL_S)")
+    director.add_argument("--check", action="store_true", help="health check: exit 0 if a round finished lately, else 1")
 
     worker = commands.add_parser("worker", help="transcribe queued files, one at a time, models kept loaded")
     worker.add_argument("--source", type=Path, help="source folder (default: FLEET_SOURCE_DIR)")
     worker.add_argument("--dest", type=Path, help="destination folder (default: FLEET_DEST_DIR)")
     worker.add_argument("--until-empty", action="store_true", help="exit 0 once the queue is drained")
     worker.add_argument("--max-files", type=int, default=0, metavar="N", help="exit after N files (default: FLEET_MAX_FILES)")
+    worker.add_argument("--check", action="store_true", help="health check: exit 0 if this host's worker beats, else 1")
 
     status = commands.add_parser("status", help="queue, last plan, workers and failures, without touching a message")
     status.add_argument("--dest", type=Path, help="destination folder (default: FLEET_DEST_DIR)")
@@ -46,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--dest", type=Path, help="destination folder (default: FLEET_DEST_DIR)")
     dashboard.add_argument("--host", help="bind address (default: FLEET_DASHBOARD_HOST)")
     dashboard.add_argument("--port", type=int, help="port (default: FLEET_DASHBOARD_PORT)")
+    dashboard.add_argument("--check", action="store_true", help="health check: exit 0 if the page answers on this host, else 1")
 
     preload = commands.add_parser("preload", help="fetch every model the workers will need, so they run offline")
     preload.add_argument("--languages", help="alignment languages, comma separated (default: FLEET_PRELOAD_LANGUAGES)")
@@ -88,40 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"fleet: {_one_line(exc)}", file=sys.stderr)
         return exits.BAD_INPUT
+    if getattr(args, "check", False):
+        return _check(args.command, settings)
     configure_logging(settings.log_level, settings.log_format)
     try:
-        if args.command == "local":
-            from fleet.local_run import run_local
-
-            return run_local(settings, settings.workers)
-        if args.command == "status":
-            from fleet.status_cli import run_status
-
-            return run_status(settings, as_json=args.json, watch=args.watch)
-        if args.command == "dashboard":
-            from fleet.dashboard.main import run_dashboard
-
-            return run_dashboard(settings)
-        if args.command == "preload":
-            from worker.preload import preload
-
-            return preload(settings)
-        if args.command == "worker":
-            from worker.main import run_worker  # imports torch only when a worker starts
-            from worker.shutdown import exit_now
-
-            # Every output is fsynced and every queue call answered by now; skipping the interpreter's
-            # teardown of torch and CTranslate2 saves ~2 s per worker exit (it matters for short runs).
-            exit_now(run_worker(settings, until_empty=args.until_empty, max_files=args.max_files))
-        def direct() -> int:
-            return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show)
-
-        if settings.watch_interval_s and not args.dry_run:
-            from director.watch import watch
-
-            return watch(direct, settings.watch_interval_s)
-        return direct()
-    except (SourceError, DestError, QueueSpecError, ModelError) as exc:
+        return _run(args, settings)
+    except (SourceError, DestError, QueueSpecError) as exc:
         print(f"fleet: {exc}", file=sys.stderr)
         return exits.BAD_INPUT
     except QueueError as exc:
@@ -130,6 +107,74 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fleet: interrupted", file=sys.stderr)
         return exits.INTERRUPTED
+
+
+def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
+    """The subcommand itself; heavy modules are imported only by the one that needs them."""
+    if args.command == "local":
+        from app.local_run import run_local
+
+        return run_local(settings, settings.workers)
+    if args.command == "status":
+        from app.status_cli import run_status
+
+        return run_status(settings, as_json=args.json, watch=args.watch)
+    if args.command == "dashboard":
+        from app.dashboard.main import run_dashboard
+
+        return run_dashboard(settings)
+    if args.command in ("worker", "preload"):
+        return _run_worker_side(args, settings)
+
+    def direct() -> int:
+        return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show)
+
+    if settings.watch_interval_s and not args.dry_run:
+        from director.watch import watch
+
+        return watch(direct, settings.watch_interval_s)
+    return direct()
+
+
+def _run_worker_side(args: argparse.Namespace, settings: FleetSettings) -> int:
+    """`fleet worker` and `fleet preload`: the only subcommands that need worker/ (and torch)."""
+    from worker.models import ModelError
+
+    try:
+        if args.command == "preload":
+            from worker.preload import preload
+
+            return preload(settings)
+        from worker.main import run_worker  # imports torch only when a worker starts
+        from worker.shutdown import exit_now
+
+        # Every output is fsynced and every queue call answered by now; skipping the interpreter's
+        # teardown of torch and CTranslate2 saves ~2 s per worker exit (it matters for short runs).
+        exit_now(run_worker(settings, until_empty=args.until_empty, max_files=args.max_files))
+    except ModelError as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return exits.BAD_INPUT
+
+
+def _check(command: str, settings: FleetSettings) -> int:
+    """A container health check: one line, exit 0 (healthy) or 1, no queue call, no model load."""
+    if command == "worker":
+        from worker.health import worker_health
+
+        healthy, why = worker_health(settings.dest_dir)
+    elif command == "director":
+        from director.health import director_health
+
+        healthy, why = director_health(settings.dest_dir, settings.watch_interval_s)
+    elif command == "dashboard":
+        from app.dashboard.main import check_dashboard
+
+        healthy, why = check_dashboard(settings.dashboard_port)
+    else:
+        print(f"fleet: {command} has no --check", file=sys.stderr)
+        return exits.BAD_INPUT
+    print(f"{'healthy' if healthy else 'unhealthy'}: {why}")
+    return 0 if healthy else 1
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> 
         with open(path, "ab") as log_file:
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "fleet.cli", "worker"],
+                    [sys.executable, "-m", "app.cli", "worker"],
                     env={**env, "FLEET_WORKER_ID": f"local-{i + 1}"},
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
