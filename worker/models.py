@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +75,37 @@ def hub_offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
+# An unreachable hub made each download try for ~90 s; a plain connect answers in a few seconds at most.
+# Asked again after a while, so a network blip does not pin a process to its fallbacks for good.
+HUB_CONNECT_TIMEOUT_S = 3.0
+HUB_RECHECK_S = 600.0
+_hub_answer: tuple[float, bool] | None = None
+
+
+def hub_reachable(now: float | None = None) -> bool:
+    """Whether downloads may be tried: not forbidden, and the hub (HF_ENDPOINT) takes a connection."""
+    global _hub_answer
+    if hub_offline():
+        return False
+    now = time.monotonic() if now is None else now
+    if _hub_answer is not None and now - _hub_answer[0] < HUB_RECHECK_S:
+        return _hub_answer[1]
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    endpoint = urlsplit(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname or "", port), timeout=HUB_CONNECT_TIMEOUT_S).close()
+        reachable = True
+    except OSError as exc:
+        reachable = False
+        log.warning("model hub unreachable: using cached and bundled models only", endpoint=constants.ENDPOINT, error=str(exc))
+    _hub_answer = (now, reachable)
+    return reachable
+
+
 def resolve_asr_model(name: str, models_dir: Path) -> str:
     """A local model folder for `name`: a path, the HF cache, a download, or a bundled model."""
     if Path(name).is_dir():
@@ -83,7 +116,7 @@ def resolve_asr_model(name: str, models_dir: Path) -> str:
         return download_model(name, local_files_only=True, cache_dir=str(models_dir))
     except Exception:  # noqa: BLE001 - faster-whisper raises several kinds for "not cached"
         pass
-    if not hub_offline():
+    if hub_reachable():
         try:
             return download_model(name, cache_dir=str(models_dir))
         except Exception as exc:  # noqa: BLE001 - no network, unknown name, hub down
@@ -99,29 +132,37 @@ def resolve_asr_model(name: str, models_dir: Path) -> str:
 
 @dataclass
 class AlignModels:
-    """wav2vec2 alignment models by (language, model name), the least recently used evicted."""
+    """wav2vec2 alignment models by (language, model name), the least recently used evicted.
+
+    A language with no model is remembered for HUB_RECHECK_S only: the download is tried again later.
+    """
 
     device: str
     models_dir: Path
     capacity: int
     _cache: OrderedDict[tuple[str, str | None], tuple[Any, dict] | str] = field(default_factory=OrderedDict)
+    _missing_since: dict[tuple[str, str | None], float] = field(default_factory=dict)
 
     def get(self, language: str, model_name: str | None) -> tuple[Any, dict] | str:
         """(model, metadata), or a one-line reason why this language cannot be aligned."""
         key = (language, model_name)
-        if key in self._cache:
+        missing_since = self._missing_since.get(key)
+        if key in self._cache and (missing_since is None or time.monotonic() - missing_since < HUB_RECHECK_S):
             self._cache.move_to_end(key)
             return self._cache[key]
         import whisperx
 
         try:
             loaded: tuple[Any, dict] | str = whisperx.load_align_model(
-                language, self.device, model_name=model_name, model_dir=str(self.models_dir), model_cache_only=hub_offline()
-            )
+                language, self.device, model_name=model_name, model_dir=str(self.models_dir),
+                model_cache_only=not hub_reachable(),
+            )  # fmt: skip
+            self._missing_since.pop(key, None)
             log.info("alignment model loaded", language=language, model=model_name or "whisperX default")
         except Exception as exc:  # noqa: BLE001 - whisperX raises ValueError, OSError, URLError ...
             loaded = f"no alignment model for {language!r}: {str(exc).splitlines()[0][:200]}"
             log.warning("no wav2vec2 alignment model: word timings come from whisper itself", language=language, reason=loaded)
+            self._missing_since[key] = time.monotonic()
         self._cache[key] = loaded
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)

@@ -10,7 +10,7 @@ import structlog
 
 from fleet import exits
 from fleet.settings import FleetSettings
-from worker.models import AlignModels, ModelError, resolve_asr_model
+from worker.models import AlignModels, ModelError, hub_reachable, resolve_asr_model
 
 log = structlog.get_logger()
 
@@ -21,13 +21,19 @@ def nltk_data_dir(settings: FleetSettings) -> Path:
 
 
 def preload(settings: FleetSettings) -> int:
-    """ASR model, alignment models for FLEET_PRELOAD_LANGUAGES, NLTK punkt_tab; exit 2 if one is missing."""
-    missing = []
+    """ASR model, alignment models for FLEET_PRELOAD_LANGUAGES, NLTK punkt_tab.
+
+    Only a missing speech model fails it (exit 2): without alignment models or NLTK data the workers
+    still transcribe (word timings from whisper itself, which the JSON records), so those are
+    warnings and must never keep the fleet from starting.
+    """
     try:
         path = resolve_asr_model(settings.whisper_model, settings.models_dir)
         print(f"preload: whisper model {settings.whisper_model}: {path}")
     except ModelError as exc:
-        missing.append(str(exc))
+        print(f"preload: FAILED: {exc}", file=sys.stderr)
+        return exits.BAD_INPUT
+    missing = []
     if settings.whisper_align:
         aligners = AlignModels("cpu", settings.models_dir, capacity=len(settings.preload_languages))
         for language in settings.preload_languages:
@@ -38,8 +44,8 @@ def preload(settings: FleetSettings) -> int:
                 print(f"preload: alignment model for {language}: ready")
         missing.extend(_punkt_tab(nltk_data_dir(settings)))
     for problem in missing:
-        print(f"preload: MISSING: {problem}", file=sys.stderr)
-    return exits.BAD_INPUT if missing else 0
+        print(f"preload: WARNING: {problem} (workers fall back to whisper's own word timings)", file=sys.stderr)
+    return exits.OK
 
 
 def _punkt_tab(folder: Path) -> list[str]:
@@ -54,7 +60,7 @@ def _punkt_tab(folder: Path) -> list[str]:
         return []
     except LookupError:
         pass
-    if nltk.download("punkt_tab", download_dir=str(folder), quiet=True, raise_on_error=False):
+    if hub_reachable() and nltk.download("punkt_tab", download_dir=str(folder), quiet=True, raise_on_error=False):
         print(f"preload: NLTK punkt_tab: downloaded to {folder}")
         return []
     return [f"NLTK punkt_tab could not be downloaded to {folder}"]

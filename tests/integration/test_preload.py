@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 def preload(env_extra: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "FLEET_MODELS_DIR": str(tmp_path / "models"), **env_extra}
-    return subprocess.run([sys.executable, "-m", "fleet.cli", "preload"], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "app.cli", "preload"], env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_preload_reports_each_model_ready(tiny_align_model, tmp_path):
@@ -27,7 +27,22 @@ def test_preload_reports_each_model_ready(tiny_align_model, tmp_path):
     assert "preload: NLTK punkt_tab: ready" in result.stdout
 
 
-def test_preload_offline_names_what_is_missing_and_exits_2(tmp_path):
+def test_preload_offline_without_a_speech_model_exits_2(tmp_path):
     result = preload({"WHISPER_MODEL": "large-v3", "WHISPER_ALIGN": "false"}, tmp_path)
     assert result.returncode == 2
-    assert "preload: MISSING: whisper model 'large-v3'" in result.stderr
+    assert "preload: FAILED: whisper model 'large-v3'" in result.stderr
+
+
+def test_preload_that_cannot_fetch_alignment_models_warns_and_never_blocks_the_workers(tmp_path):
+    # Given a hub that refuses connections (not forbidden by HF_HUB_OFFLINE: the probe must find out)
+    env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9", "WHISPER_MODEL": "tiny.en",
+           "NLTK_DATA": str(tmp_path / "nltk"), "FLEET_PRELOAD_LANGUAGES": "de,fr", "FLEET_LOG_FORMAT": "json"}  # fmt: skip
+    # When preload runs
+    result = preload(env, tmp_path)
+    # Then it succeeds (compose starts the workers), names each fallback, and asked the hub once
+    assert result.returncode == 0, result.stderr
+    assert "preload: whisper model tiny.en: " in result.stdout
+    for language in ("de", "fr"):
+        assert f"preload: WARNING: no alignment model for '{language}'" in result.stderr
+    assert "preload: WARNING: NLTK punkt_tab could not be downloaded" in result.stderr
+    assert result.stderr.count("model hub unreachable") == 1
