@@ -11,6 +11,8 @@ apt_packages=(curl shellcheck ffmpeg espeak-ng chromium chromium-driver)
 # pip's own HTTP cache keeps nothing from registries that send no cache headers (these machines' do not),
 # so downloaded wheels are kept here and a fresh clone installs offline from them. Empty: plain pip.
 wheelhouse=${FLEET_WHEELHOUSE-$HOME/.cache/whisper-fleet/wheels}
+# Compose settings; another file for a second deployment from the same checkout (the compose tests use one).
+env_file=${FLEET_ENV_FILE:-.env}
 
 usage() {
   cat <<'USAGE'
@@ -23,7 +25,9 @@ usage: ./build.sh COMMAND [ARGS]
   local SRC DEST [--workers N]   no Docker: LocalStack, director and N workers until done, with
                              progress and a summary; stops what it started; exit 1 if a file failed
   build | deploy | scale N | status | logs | down   Docker Compose (settings in .env, FLEET_GPU=1 for GPUs)
+  test-compose [PYTEST ARGS] the deployment on a real Docker engine: build, deploy, scale, kill, reboot
   venv DIR [EXTRAS]          install the project into a virtual environment (used by the Dockerfiles)
+  requirements [EXTRAS]      print the dependencies pyproject.toml lists (the Dockerfiles' cached layer)
   localstack start|stop|status   host LocalStack on 127.0.0.1:${LOCALSTACK_PORT:-4566}
   test [PYTEST ARGS]         set up, then run the whole test suite (what CI runs)
   bench                      planning, enqueue, overhead and fleet-vs-whisperx benchmarks (~15 min)
@@ -72,6 +76,18 @@ for path in pathlib.Path(sys.argv[1]).glob("*.whl"):
     except (OSError, zipfile.BadZipFile):
         print(f"build.sh: dropping damaged {path.name}", file=sys.stderr)
         path.unlink()
+PY
+}
+
+requirements_of() {
+  # The dependencies pyproject.toml lists for EXTRAS (comma separated), one per line.
+  "$(python_bin)" - "${1:-}" <<'PY'
+import sys, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+requirements = list(project["dependencies"])
+for extra in filter(None, sys.argv[1].split(",")):
+    requirements += project["optional-dependencies"][extra]
+print("\n".join(requirements))
 PY
 }
 
@@ -138,16 +154,43 @@ run_fleet() {
 }
 
 compose() {
-  # Docker Compose, with the GPU override when FLEET_GPU=1 and the dashboard when FLEET_DASHBOARD=1 (or in .env).
-  docker compose version >/dev/null 2>&1 || { echo "build.sh: this needs Docker with the compose plugin; without Docker use ./build.sh local" >&2; exit 1; }
+  # Docker Compose v2 (`docker compose`) where it exists, else v1 (`docker-compose`, Debian 12's); settings from
+  # .env (FLEET_ENV_FILE), the GPU override when FLEET_GPU=1 and the dashboard when FLEET_DASHBOARD=1.
+  local tool=(docker compose)
+  if ! docker compose version >/dev/null 2>&1; then
+    command -v docker-compose >/dev/null || { echo "build.sh: this needs Docker Compose (docker compose or docker-compose); without Docker use ./build.sh local" >&2; exit 1; }
+    tool=(docker-compose)
+  fi
   local files=(-f docker-compose.yml)
-  if [ "${FLEET_GPU:-}" = 1 ] || grep -qs '^FLEET_GPU=1' .env; then
+  [ ! -f "$env_file" ] || files+=(--env-file "$env_file")
+  if [ "${FLEET_GPU:-}" = 1 ] || grep -qs '^FLEET_GPU=1' "$env_file"; then
     files+=(-f docker-compose.gpu.yml)
   fi
-  if [ "${FLEET_DASHBOARD:-}" = 1 ] || grep -qs '^FLEET_DASHBOARD=1' .env; then
+  if [ "${FLEET_DASHBOARD:-}" = 1 ] || grep -qs '^FLEET_DASHBOARD=1' "$env_file"; then
     files+=(--profile dashboard)
   fi
-  docker compose "${files[@]}" "$@"
+  "${tool[@]}" "${files[@]}" "$@"
+}
+
+best_worker_count() {
+  # One single-threaded worker per core was 1.75x faster than one worker using every core
+  # (BENCHMARKS.md); each needs ~1.5 GB, so memory caps the count.
+  local cores memory_workers
+  cores=$(nproc)
+  memory_workers=$(awk '/MemAvailable/ { print int($2 / 1024 / 1500) }' /proc/meminfo)
+  [ "$memory_workers" -ge 1 ] || memory_workers=1
+  echo $(( cores < memory_workers ? cores : memory_workers ))
+}
+
+choose_worker_count() {
+  # FLEET_WORKERS from the environment or .env wins; empty or unset means: what this machine does best.
+  [ -n "${FLEET_WORKERS:-}" ] && return 0
+  local from_env_file
+  from_env_file=$(sed -n 's/^FLEET_WORKERS=\([0-9]*\).*/\1/p' "$env_file" 2>/dev/null | tail -n 1)
+  [ -n "$from_env_file" ] && return 0
+  FLEET_WORKERS=$(best_worker_count)
+  export FLEET_WORKERS
+  echo "build.sh: $FLEET_WORKERS workers, one per core within memory (set FLEET_WORKERS in .env to choose)" >&2
 }
 
 run_local() {
@@ -166,13 +209,7 @@ run_local() {
   # Not exec: the trap must stop the LocalStack this run started, also after Ctrl-C. Free LocalStack
   # keeps nothing across restarts, so it need not shut down gracefully (saves ~2 s).
   trap 'if [ -n "${localstack_starter:-}" ]; then wait "$localstack_starter" || true; LOCALSTACK_STOP_TIMEOUT_S=0 localstack/host.sh stop; fi' EXIT
-  # One single-threaded worker per core was 1.75x faster than one worker using every core
-  # (BENCHMARKS.md); each needs ~1.2 GB, so memory caps the count.
-  local cores memory_workers
-  cores=$(nproc)
-  memory_workers=$(awk '/MemAvailable/ { print int($2 / 1024 / 1500) }' /proc/meminfo)
-  [ "$memory_workers" -ge 1 ] || memory_workers=1
-  FLEET_WORKERS=${FLEET_WORKERS:-$(( cores < memory_workers ? cores : memory_workers ))} "$venv/bin/fleet" local "$@"
+  FLEET_WORKERS=${FLEET_WORKERS:-$(best_worker_count)} "$venv/bin/fleet" local "$@"
 }
 
 command=${1:-help}
@@ -182,12 +219,17 @@ case "$command" in
   director | worker) run_fleet "$command" "$@" ;;
   local) run_local "$@" ;;
   venv) install_venv "${1:?usage: ./build.sh venv DIR [EXTRAS]}" "${2:-}" ;;
+  requirements) requirements_of "${1:-}" ;;
   build) compose build "$@" ;;
   deploy)
-    # `up` reruns the one-shot director, which re-diffs: that is how an interrupted run resumes.
+    # `up` restarts the director, which re-diffs: that is also how an interrupted run resumes by hand.
+    choose_worker_count
     compose up -d --build "$@"
     ;;
-  scale) compose up -d --no-recreate --scale "worker=${1:?usage: ./build.sh scale N}" ;;
+  scale)
+    # The new count also sets each worker's share of the cores (threads = CPUs / FLEET_WORKERS).
+    FLEET_WORKERS=${1:?usage: ./build.sh scale N} compose up -d --no-recreate --scale "worker=$1"
+    ;;
   status)
     compose ps
     # fleet status inside the deployment: same queue endpoint and dest mount as the director.
@@ -197,8 +239,13 @@ case "$command" in
   down) compose down "$@" ;;
   localstack) localstack/host.sh "${1:-status}" ;;
   test)
+    # The compose lifecycle (tests/compose) runs too whenever a Docker engine answers; CI starts one.
     setup
     exec "$venv/bin/python" -m pytest "$@"
+    ;;
+  test-compose)
+    setup
+    exec "$venv/bin/python" -m pytest tests/compose "$@"
     ;;
   bench)
     setup

@@ -1,8 +1,12 @@
-"""Static checks of the Docker deployment (no Docker engine on these machines): compose, Dockerfiles, .env."""
+"""Static checks of the Docker deployment: compose (also as docker-compose 1.29 reads it), Dockerfiles, .env.
+
+The deployment itself runs on a real engine in tests/compose.
+"""
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -14,7 +18,8 @@ from tests.test_repo import settings_env_names
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml", "docker-compose.ports.yml"]
 # Variables compose itself uses, not the fleet's settings.
 COMPOSE_ONLY = {"SOURCE_DIR", "DEST_DIR", "PUID", "PGID", "WORKER_VARIANT", "FLEET_GPU", "FLEET_IMAGE_TAG", "FLEET_DASHBOARD",
-                "LOCALSTACK_PORT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HF_HUB_OFFLINE"}  # fmt: skip
+                "LOCALSTACK_PORT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HF_HUB_OFFLINE", "BASE_IMAGE",
+                "TORCH_INDEX_URL", "LOCALSTACK_IMAGE"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +37,7 @@ def test_services_images_and_the_pinned_localstack(compose):
     assert services["dashboard"]["profiles"] == ["dashboard"]
     assert all(p.startswith("127.0.0.1:") for p in services["dashboard"]["ports"])
     assert services["dashboard"]["volumes"] == ["${DEST_DIR:?set DEST_DIR in .env}:/dest:ro"]
-    assert services["localstack"]["image"] == "localstack/localstack:4.13.1"
+    assert services["localstack"]["image"] == "${LOCALSTACK_IMAGE:-localstack/localstack:4.13.1}"
     for name in COMPOSE_FILES:
         assert ":latest" not in (REPO_ROOT / name).read_text()
     for name in ("director", "worker", "preload"):
@@ -93,14 +98,37 @@ def test_every_variable_is_a_setting_or_documented_and_in_env_example(compose):
 def test_dockerfiles_share_the_ci_install_path_and_run_as_non_root():
     for name in ("director/Dockerfile", "worker/Dockerfile"):
         text = (REPO_ROOT / name).read_text()
-        assert text.startswith("#") and "FROM python:3.11-slim-bookworm" in text
+        assert text.startswith("#") and "ARG BASE_IMAGE=python:3.11-slim-bookworm\n" in text
+        assert re.findall(r"^FROM (.*)$", text, flags=re.MULTILINE) == ["${BASE_IMAGE} AS requirements", "${BASE_IMAGE}"]
         # Plain pip inside an image: the wheelhouse would only bloat the layer.
         assert "RUN FLEET_WHEELHOUSE= ./build.sh venv /opt/venv" in text
         assert re.search(r"^USER 1000:1000$", text, flags=re.MULTILINE)
     worker = (REPO_ROOT / "worker/Dockerfile").read_text()
     assert "ffmpeg" in worker and "worker,models" in worker and "ARG VARIANT=cpu" in worker
+    assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in worker
     director = (REPO_ROOT / "director/Dockerfile").read_text()
-    assert "RUN FLEET_WHEELHOUSE= ./build.sh venv /opt/venv &&" in director  # no extras: no torch
+    assert "RUN FLEET_WHEELHOUSE= ./build.sh venv /opt/venv\n" in director  # no extras: no torch
+    assert "COPY worker" not in director
+
+
+def test_compose_file_has_no_v2_only_keys_and_every_service_that_runs_for_long_has_a_healthcheck(compose):
+    assert "name" not in compose  # docker-compose 1.29 (Debian 12) rejects a top-level name
+    for service in ("localstack", "director", "worker", "dashboard"):
+        assert compose["services"][service]["restart"] == "unless-stopped"
+        assert compose["services"][service]["healthcheck"]["test"]
+    for service, command in (("director", "director"), ("worker", "worker"), ("dashboard", "dashboard")):
+        assert compose["services"][service]["healthcheck"]["test"][:4] == ["CMD", "fleet", command, "--check"]
+    assert compose["services"]["director"]["environment"]["FLEET_WATCH_INTERVAL_S"] == "${FLEET_WATCH_INTERVAL_S:-300}"
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose 1.x not installed (.ci/run installs it)")
+def test_docker_compose_v1_reads_the_files_cleanly(tmp_path):
+    env = tmp_path / "compose.env"
+    env.write_text(f"SOURCE_DIR={tmp_path}\nDEST_DIR={tmp_path}\n")
+    for extra in ([], ["-f", "docker-compose.gpu.yml"], ["-f", "docker-compose.ports.yml"]):
+        command = ["docker-compose", "--env-file", str(env), "-f", "docker-compose.yml", *extra, "--profile", "dashboard"]
+        result = subprocess.run([*command, "config", "-q"], cwd=REPO_ROOT, capture_output=True, text=True)
+        assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
 
 def test_the_director_image_install_path_works_and_stays_small(tmp_path):
