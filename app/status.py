@@ -91,7 +91,17 @@ def gather_status(settings: FleetSettings, queue: JobQueue | None, now: float | 
         counts = report.plan.get("counts", {})
         queued = counts.get("enqueue", 0) + counts.get("already queued", 0)
         remaining = (report.queue or {}).get("visible", 0) + (report.queue or {}).get("in_flight", 0)
-        report.progress = {"queued": queued, "remaining": remaining, "completed": max(0, queued - remaining)}
+        completed = max(0, queued - remaining)
+        # Against everything found, not only this round's queue: a watching director's later rounds
+        # queue nothing once all is done, and "0 of 0" would hide that the work is finished.
+        failed_since_plan = sum(1 for f in report.failures if f["failed_at"] >= report.plan.get("at", 0))
+        found, failed = report.plan.get("found", 0), counts.get("failed before", 0) + failed_since_plan
+        transcribed = counts.get("done", 0) + max(0, completed - failed_since_plan)
+        settled = transcribed + failed + counts.get("skipped", 0)
+        report.progress = {
+            "queued": queued, "remaining": remaining, "completed": completed, "found": found,
+            "transcribed": transcribed, "failed": failed, "percent": round(100 * settled / found) if found else 100,
+        }  # fmt: skip
         per_hour = report.throughput["files_per_hour"]
         report.throughput["eta_s"] = round(remaining / per_hour * 3600) if per_hour and remaining else None
     return report

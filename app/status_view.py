@@ -39,6 +39,7 @@ def worker_line(worker: dict[str, Any]) -> str:
     return (
         f"{worker['worker']}: {state}{doing}; {worker.get('files_done', 0)} done, {worker.get('files_failed', 0)} failed, "
         f"{hours:.2f} h audio; beat {_ago(worker['beat_age_s'])}"
+        + "".join(f"; {what}: {how}" for what, how in (worker.get("fallbacks") or {}).items())
     )
 
 
@@ -63,7 +64,10 @@ def status_lines(report: StatusReport) -> list[str]:
             f"failed before {c.get('failed before', 0)}, skipped {c.get('skipped', 0)}, ignored {ignored}"
         )
         p = report.progress
-        lines.append(f"progress: {p['completed']}/{p['queued']} queued files finished, {p['remaining']} to go")
+        lines.append(
+            f"progress: {p['transcribed']}/{p['found']} files transcribed, {p['remaining']} to go, "
+            f"{p['failed']} failed ({p['percent']}%)"
+        )
     else:
         lines.append("last plan: none yet (run the director)")
     t = report.throughput
@@ -83,8 +87,8 @@ def live_view(report: StatusReport) -> Group:
     parts: list[Any] = [Text(status_lines(report)[0])]
     if report.progress:
         p = report.progress
-        parts.append(Text(f"overall: {p['completed']}/{p['queued']}"))
-        parts.append(ProgressBar(total=max(1, p["queued"]), completed=p["completed"]))
+        parts.append(Text(f"overall: {p['transcribed']}/{p['found']} transcribed, {p['failed']} failed"))
+        parts.append(ProgressBar(total=100, completed=p["percent"]))
     table = Table("worker", "state", "file", "stage", "progress", "done", "beat", box=None)
     for w in report.workers:
         progress = w.get("stage_progress")

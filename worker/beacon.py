@@ -39,6 +39,8 @@ class WorkerState:
     files_failed: int = 0
     audio_s_done: float = 0.0
     last_beat: float = 0.0
+    # What this worker does without, e.g. {"word timings (en)": "whisper cross-attention (no alignment model ...)"}.
+    fallbacks: dict[str, str] = field(default_factory=dict)
 
     def on_stage(self, stage: str, progress: float | None = None) -> None:
         """Called from the job thread as stages start and report progress (plain attribute writes)."""

@@ -109,6 +109,7 @@ class Worker:
         elapsed = time.monotonic() - started
         self._settle(message, job, result)
         self.state.end_job(result.outcome is Outcome.TRANSCRIBED, result.outcome is Outcome.FAILED, result.audio_s)
+        self.state.fallbacks = self.ctx.pipeline.fallbacks
         self.beacon.beat(force=True)
         rtf = round(elapsed / result.audio_s, 3) if result.audio_s else None
         log.info(

@@ -55,6 +55,9 @@ class Pipeline:
         self.multilingual = bool(self.asr.model.model.is_multilingual)
         self.aligners = AlignModels(self.device, settings.models_dir, settings.align_cache_size)
         self.diarizer = self._load_diarizer() if settings.whisper_diarize else None
+        # What this process had to do without (shown in its worker record); replaced, never mutated,
+        # so the loop thread can read it while the job thread works.
+        self.fallbacks: dict[str, str] = {}
 
     def _compute_type(self, device: str) -> str:
         configured = self.settings.whisper_compute_type
@@ -179,8 +182,11 @@ class Pipeline:
                 segment.pop("words", None)
             failure = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             log.warning("whisper word timings failed, timestamps stay per segment", error=failure)
-            return f"unaligned: {reason}; whisper word timings failed: {failure}"
-        return f"whisper cross-attention ({reason})"
+            outcome = f"unaligned: {reason}; whisper word timings failed: {failure}"
+        else:
+            outcome = f"whisper cross-attention ({reason})"
+        self.fallbacks = {**self.fallbacks, f"word timings ({language})": outcome}
+        return outcome
 
     def _diarize(self, result: dict[str, Any], audio: np.ndarray, job: TranscriptionSettings) -> str:
         if self.diarizer is None:

@@ -111,6 +111,11 @@ def test_a_deploy_transcribes_everything_right_as_puid_with_source_read_only(dep
     total = len(deployment.references) + 1 + len(BAD)  # + hotwords.mp3
     assert f"found {total}, " in status.stdout, status.stdout
     assert f"failures ({len(BAD)}):" in status.stdout
+    transcribed = len(deployment.references) + 1
+    assert f"progress: {transcribed}/{total} files transcribed, 0 to go, {len(BAD)} failed (100%)" in status.stdout
+    # No wav2vec2 model can be fetched here: preload did not block, and the JSON and status say what was used instead
+    assert deployment.commit_record("real/jfk")["alignment"].startswith("whisper cross-attention (no alignment model for 'en'")
+    assert "word timings (en): whisper cross-attention" in status.stdout
 
 
 def _mem_available_mb() -> float:
@@ -150,12 +155,12 @@ def test_g_a_hung_worker_is_reported_unhealthy(deployment):
     container = deployment.containers("worker")[0]
     wait_for(lambda: health(deployment, container) == "healthy", 180, "a healthy worker")
     # When it hangs (frozen: no thread of it runs any more)
-    subprocess.run(["docker", "exec", container, "kill", "-STOP", "1"], check=True)
+    subprocess.run(["docker", "kill", "--signal", "STOP", container], check=True, capture_output=True)
     try:
         # Then its health check turns unhealthy
         wait_for(lambda: health(deployment, container) == "unhealthy", 240, "the frozen worker turning unhealthy")
     finally:
-        subprocess.run(["docker", "exec", container, "kill", "-CONT", "1"], check=True)
+        subprocess.run(["docker", "kill", "--signal", "CONT", container], check=True, capture_output=True)
     # And healthy again once it runs again
     wait_for(lambda: health(deployment, container) == "healthy", 120, "the thawed worker turning healthy")
 

@@ -86,9 +86,9 @@ def test_the_page_shows_counts_progress_workers_failures_and_links(dashboard):
         WebDriverWait(browser, 20).until(lambda b: b.find_element(By.ID, "found").text == "5")
         text = {i: browser.find_element(By.ID, i).text for i in ("done", "queued", "failed", "ignored", "queue-visible")}
         assert text == {"done": "1", "queued": "4", "failed": "1", "ignored": "2", "queue-visible": "2"}
-        # 4 queued, 2 still in the queue: half done
-        assert browser.find_element(By.ID, "overall-text").text.startswith("2 of 4 queued files finished (50%)")
-        assert browser.find_element(By.ID, "overall-bar").get_attribute("style") == "width: 50%;"
+        # 5 found, 1 done before, 4 queued: 2 still in the queue, 2 left it (one of them failed since the plan)
+        assert browser.find_element(By.ID, "overall-text").text.startswith("2 of 5 files transcribed, 2 to go, 1 failed (60%)")
+        assert browser.find_element(By.ID, "overall-bar").get_attribute("style") == "width: 60%;"
         card = browser.find_element(By.CSS_SELECTOR, '.worker-card[data-worker="w-1"]')
         assert "talks/long one.mp3 · transcribe" in card.text and "2 done" in card.text and "working" in card.text
         (row,) = browser.find_elements(By.CSS_SELECTOR, "#failures tbody tr")

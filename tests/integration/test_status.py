@@ -53,7 +53,8 @@ def test_status_shows_the_busy_worker_then_the_finished_run(localstack_endpoint,
     record = {w["worker"]: w for w in done["workers"]}["status-test"]
     assert record["state"] == "stopped" and record["files_done"] == 1 and record["files_failed"] == 1
     assert record["audio_s_done"] > 20
-    assert done["progress"] == {"queued": 2, "remaining": 0, "completed": 2}
+    assert done["progress"] == {"queued": 2, "remaining": 0, "completed": 2, "found": 2, "transcribed": 1, "failed": 1,
+                                "percent": 100}  # fmt: skip
     assert done["queue"]["dead_letter"] == 1
     assert [f["source"] for f in done["failures"]] == ["broken.mp3"]
     text = subprocess.run([sys.executable, "-m", "app.cli", "status"], env=fleet_env(settings), capture_output=True,

@@ -40,4 +40,18 @@ def test_progress_and_eta_come_from_the_plan_and_queue_counts(tmp_path):
     report = gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=now)
     report.queue = {"visible": 4, "in_flight": 1, "delayed": 0, "dead_letter": 0}
     # progress is recomputed from the queue by gather_status; here the queue was absent, so 0 remaining
-    assert report.progress == {"queued": 20, "remaining": 0, "completed": 20}
+    assert report.progress == {"queued": 20, "remaining": 0, "completed": 20, "found": 30, "transcribed": 20, "failed": 0,
+                               "percent": 67}  # fmt: skip
+
+
+def test_progress_of_a_watching_director_whose_last_round_queued_nothing_says_all_is_done(tmp_path):
+    # Given a watch round that found everything done or failed (it queued nothing)
+    director = tmp_path / ".fleet" / "director"
+    director.mkdir(parents=True)
+    counts = {"done": 5, "enqueue": 0, "already queued": 0, "failed before": 2, "skipped": 0}
+    (director / "last-plan.json").write_text(json.dumps({"at": 0, "found": 7, "counts": counts}))
+    # When status is gathered
+    report = gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=10.0)
+    # Then the work shows as finished, not as "0 of 0"
+    assert report.progress["percent"] == 100 and report.progress["transcribed"] == 5
+    assert "progress: 5/7 files transcribed, 0 to go, 2 failed (100%)" in status_lines(report)

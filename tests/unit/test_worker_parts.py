@@ -87,6 +87,7 @@ class OomAsr:
 def bare_pipeline(asr) -> Pipeline:
     pipeline = Pipeline.__new__(Pipeline)  # no model load: this tests the retry policy alone
     pipeline.settings, pipeline.device, pipeline.batch_size, pipeline.asr = FleetSettings(), "cuda", 8, asr
+    pipeline.fallbacks = {}
     return pipeline
 
 
@@ -116,6 +117,7 @@ def test_a_failing_word_timing_fallback_keeps_the_transcript_and_says_why(monkey
     alignment = pipeline._whisper_word_timings(result, None, "en", "transcribe", "no alignment model for 'en'")
     assert alignment == "unaligned: no alignment model for 'en'; whisper word timings failed: ctranslate2 align failed"
     assert result["segments"] == [{"start": 0.0, "end": 1.0, "text": " hello"}]  # no half-timed words left behind
+    assert pipeline.fallbacks == {"word timings (en)": alignment}  # what the worker record shows
 
 
 class StaleQueue:

@@ -32,10 +32,11 @@ function renderProgress(status) {
   $("queue-error").textContent = status.queue_error || "";
   $("files-per-hour").textContent = status.throughput.files_per_hour ?? "–";
   $("eta").textContent = duration(status.throughput.eta_s);
-  const percent = progress.queued ? Math.round((100 * progress.completed) / progress.queued) : 0;
+  const percent = plan ? progress.percent : 0;
   $("overall-bar").style.width = `${percent}%`;
-  $("overall-text").textContent = progress.queued
-    ? `${progress.completed} of ${progress.queued} queued files finished (${percent}%)`
+  $("overall-text").textContent = plan
+    ? `${progress.transcribed} of ${progress.found} files transcribed, ${progress.remaining} to go` +
+      (progress.failed ? `, ${progress.failed} failed` : "") + ` (${percent}%)`
     : "no plan yet";
 }
 
