@@ -70,6 +70,11 @@ class QueueCounts:
     delayed: int
     dead_letter: int
 
+    @property
+    def pending(self) -> int:
+        """Messages the job queue still holds: waiting, in progress or delayed."""
+        return self.visible + self.in_flight + self.delayed
+
 
 class JobQueue:
     """The job queue and its dead-letter queue, described by a QueueSpec."""
@@ -233,13 +238,32 @@ class JobQueue:
         )
         self.delete(message.receipt_handle)
 
+    def hand_back(self, message: ReceivedMessage, group_id: str) -> None:
+        """Give an unfinished message back for another worker, without it counting as a failed attempt.
+
+        Making it visible again would raise its receive count, and a few redeploys during one long
+        file would dead-letter it. A fresh copy starts at zero. Its deduplication id is this delivery's
+        message id, so a retried send is deduplicated; the copy queues behind the original in its
+        group, which is deleted second: a crash in between leaves a duplicate (the second delivery
+        finds the outputs done), never a loss.
+        """
+        self._call(
+            "hand back",
+            self._client.send_message,
+            QueueUrl=self.info.url,
+            MessageBody=message.body,
+            MessageGroupId=group_id,
+            MessageDeduplicationId=f"handback-{message.message_id}",
+        )
+        self.delete(message.receipt_handle)
+
     def drained(self) -> bool:
         """Nothing waiting, in flight or delayed; False when the queue cannot be asked."""
         try:
             counts = self.counts()
         except QueueError:
             return False
-        return counts.visible + counts.in_flight + counts.delayed == 0
+        return counts.pending == 0
 
     def counts(self) -> QueueCounts:
         """Visible, in-flight, delayed and dead-letter counts from queue attributes."""

@@ -144,7 +144,7 @@ class Worker:
                 self.state.state = "stopping"
                 grace_deadline = grace_deadline or now + self.settings.grace_period_s
                 if now >= grace_deadline:
-                    self._release_and_exit(message, lease)
+                    self._release_and_exit(message, job, lease)
         return outcome[0] if outcome else JobResult(Outcome.RETRY, "job thread ended without a result")
 
     def _extend(self, message: ReceivedMessage, lease: Lease, last_extended: float, now: float) -> float:
@@ -160,14 +160,14 @@ class Worker:
                 log.warning("heartbeat failed, retrying", error=str(exc))
             return last_extended
 
-    def _release_and_exit(self, message: ReceivedMessage, lease: Lease) -> None:
-        """Grace period over: hand the message back at once (visibility 0) and leave."""
+    def _release_and_exit(self, message: ReceivedMessage, job: TranscriptionJob, lease: Lease) -> None:
+        """Grace period over: hand the message back at once, as a fresh copy that spends no retry, and leave."""
         lease.lose()
         try:
-            self.queue.change_visibility(message.receipt_handle, 0)
-            log.warning("grace period over: message released for another worker", stage=self.state.stage)
+            self.queue.hand_back(message, job_group_id(job.path))
+            log.warning("grace period over: message handed back for another worker", stage=self.state.stage)
         except QueueError as exc:
-            log.error("could not release the message; it reappears after its visibility timeout", error=str(exc))
+            log.error("could not hand the message back; it reappears after its visibility timeout", error=str(exc))
         self.state.state = "stopped"
         self.beacon.beat(force=True)
         exit_now(0)  # the job thread is busy in native code and cannot be stopped otherwise
