@@ -21,7 +21,7 @@ from director.scan import ScanResult, scan_sources
 from fleet import exits
 from fleet.atomic import write_atomic
 from fleet.done import probe_outputs
-from fleet.layout import last_plan_path
+from fleet.layout import FLEET_DIR, SourceError, last_plan_path, source_unavailable
 from fleet.queue import JobQueue, QueueError
 from fleet.records import read_failures
 from fleet.settings import FleetSettings
@@ -48,9 +48,11 @@ def run_director(
     source, dest = settings.source_dir, settings.dest_dir
     with scan_progress() as on_folder:
         scan = scan_sources(source, exclude=dest, on_folder=on_folder)  # SourceError (exit 2) before any queue call
+    _refuse_unmounted_source(source, dest, scan)
     _log_scan_warnings(scan)
     queue = JobQueue.connect(settings, spec)
     identity: str | None
+    queue_empty = False
     if dry_run:
         try:
             info = queue.lookup()
@@ -61,8 +63,9 @@ def run_director(
     else:
         _ensure_dest(dest)
         identity = queue.ensure().identity
+        queue_empty = queue.counts().pending == 0
     now = clock()
-    plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed)
+    plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, queue_empty)
     if dry_run:
         print_plan(plan, scan, settings, spec.queue_name, show, out)
         print(summary_line(plan, scan, dry_run=True), file=out)
@@ -84,16 +87,25 @@ def scan_progress() -> Iterator[Callable[[int], None] | None]:
 
 
 def build_plan(
-    settings: FleetSettings, scan: ScanResult, queue_identity: str | None, retention_s: float, now: float, retry_failed: bool
+    settings: FleetSettings, scan: ScanResult, queue_identity: str | None, retention_s: float, now: float, retry_failed: bool,
+    queue_empty: bool = False,
 ) -> Plan:
-    """Read what exists under dest (outputs, failures, ledger) and plan every scanned source."""
+    """Read what exists under dest (outputs, failures, ledger) and plan every scanned source.
+
+    An empty queue holds none of the ledger's messages: they were consumed without a transcript
+    (or lost), so nothing may wait for them as "already queued".
+    """
     dest = settings.dest_dir
+    ledger = load_ledger(dest, queue_identity)
+    if queue_empty and ledger:
+        log.info("the queue holds no message: ledger entries dropped, unfinished files are queued again", entries=len(ledger))
+        ledger = {}
     return plan_sources(
         PlanInputs(
             sources=scan.files,
             outputs=probe_outputs(dest, candidate_bases(scan.files), settings.output_formats),
             failures=read_failures(dest),
-            ledger=load_ledger(dest, queue_identity),
+            ledger=ledger,
             settings=settings.transcription(),
             formats=settings.output_formats,
             now=now,
@@ -142,6 +154,17 @@ def _enqueue_and_record(
     )
     print(summary_line(plan, scan, enqueued=len(result.sent)), file=out)
     return exit_code
+
+
+def _refuse_unmounted_source(source: Path, dest: Path, scan: ScanResult) -> None:
+    """An empty source beside a destination full of transcripts is a disk not mounted, not a library emptied."""
+    if scan.files or source_unavailable(source, "") is None:
+        return
+    transcripts = (p for p in dest.rglob("*.json") if FLEET_DIR not in p.relative_to(dest).parts) if dest.is_dir() else iter(())
+    if next(transcripts, None) is not None:
+        raise SourceError(
+            f"source folder {source} is empty but {dest} holds transcripts: is the disk mounted? nothing was planned"
+        )
 
 
 def _ensure_dest(dest: Path) -> None:

@@ -24,6 +24,25 @@ def check_source_root(root: Path) -> Path:
     return Path(os.path.realpath(root))
 
 
+def source_unavailable(root: Path, rel_path: str) -> str | None:
+    """Why a missing source file may be the disk, not the file: root gone or emptied, its top folder gone.
+
+    An unplugged USB disk or an NFS share not mounted yet looks, file by file, exactly like deleted
+    recordings. Only a file whose root and top folder are both there can be called gone.
+    """
+    try:
+        check_source_root(root)
+        with os.scandir(root) as entries:
+            if next(entries, None) is None:
+                return f"source folder {root} is empty (a disk not mounted?)"
+    except (SourceError, OSError) as exc:
+        return str(exc) if isinstance(exc, SourceError) else f"source folder {root} cannot be read: {exc.strerror}"
+    top, sep, _ = rel_path.partition("/")
+    if sep and not os.path.isdir(root / top):
+        return f"folder {top} is missing from the source folder (a disk not mounted?)"
+    return None
+
+
 def stem_base(rel_path: str) -> str:
     """`talks/take.mp3` -> `talks/take`: the output base a media player expects."""
     # String operations with PurePosixPath.suffix semantics: this runs once per source per plan.

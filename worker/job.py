@@ -16,7 +16,7 @@ import structlog
 
 from fleet import __version__
 from fleet.done import done_check, probe_outputs
-from fleet.layout import resolve_inside
+from fleet.layout import resolve_inside, source_unavailable
 from fleet.messages import SourceFingerprint, TranscriptionJob
 from fleet.records import CommitRecord
 from fleet.settings import FleetSettings
@@ -80,6 +80,9 @@ def run_job(job: TranscriptionJob, ctx: JobContext, lease: Lease, on_stage: Call
     try:
         source, fingerprint = _locate_source(job, ctx.settings.source_dir)
         if source is None:
+            unavailable = source_unavailable(ctx.settings.source_dir, job.path)
+            if unavailable:  # the disk, not the file: try again later, never drop the message
+                raise TransientFailure(f"source not available: {unavailable}")
             return JobResult(Outcome.SOURCE_GONE, "source file no longer exists")
         if _already_done(job, ctx.settings.dest_dir, fingerprint):
             return JobResult(Outcome.ALREADY_DONE, fingerprint=fingerprint)

@@ -115,8 +115,41 @@ def test_redeploy_with_a_new_queue_enqueues_what_is_not_done_exactly_once(
     assert code == 0 and "done 1, enqueued 5, already queued 0" in summary
     again = drain(open_queue(settings))
     assert sorted(j.path for j in again) == sorted(set(ODD_NAMES) - {"plain.mp3"})
-    code, summary = run(settings)
-    assert "done 1, enqueued 0, already queued 5" in summary
+
+
+def test_a_ledger_whose_messages_are_gone_from_the_queue_waits_for_nothing(
+    localstack_endpoint, make_settings, open_queue, corpus, sends
+):
+    # Given files queued, then their messages consumed without any transcript (e.g. a worker that
+    # saw an unmounted disk and called every file gone), the queue now empty
+    settings = make_settings(localstack_endpoint)
+    run(settings, clock=lambda: 1_000_000.0)
+    drain(open_queue(settings))
+    # When the director runs again (past SQS's 5-minute deduplication window)
+    code, summary = run(settings, clock=lambda: 1_000_000.0 + 3600)
+    # Then the files are queued again instead of "already queued" until retention runs out
+    assert code == 0 and "enqueued 6, already queued 0" in summary, summary
+    assert len(sends) == 12
+    # (SQS itself drops these re-sends while its 5-minute deduplication window lasts, in real time;
+    # the queue stays empty, so a watching director sends again next round until one gets through.)
+
+
+def test_the_director_refuses_an_empty_source_beside_transcripts(
+    localstack_endpoint, make_settings, open_queue, corpus
+):
+    settings = make_settings(localstack_endpoint)
+    run(settings)
+    mark_done(settings, drain(open_queue(settings))[0])
+    # Given the source disk is not mounted: its mount point is an empty folder
+    for path in sorted(settings.source_dir.rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    # Then the director plans nothing and says why, with exit code 2
+    env = {"AWS_ENDPOINT_URL": localstack_endpoint, "FLEET_QUEUE_NAME": settings.queue_name}
+    result = cli("director", "--source", str(settings.source_dir), "--dest", str(settings.dest_dir), env_extra=env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"fleet: source folder {settings.source_dir} is empty but {settings.dest_dir} "
+                                     "holds transcripts: is the disk mounted? nothing was planned")  # fmt: skip
+    assert open_queue(settings).counts().pending == 0
 
 
 def test_changed_source_is_enqueued_again(localstack_endpoint, make_settings, open_queue, corpus):

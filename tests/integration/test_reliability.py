@@ -335,3 +335,23 @@ def test_soak_two_workers_one_killed_and_restarted_repeatedly(localstack_endpoin
     assert max(every.values()) == 1 and sum(every.values()) >= 120 - killed_mid_file
     assert temp_files(settings.dest_dir) == [] and open_queue(settings).counts().dead_letter == 0
     assert "done 120, enqueued 0" in direct(settings)
+
+
+def test_an_unmounted_source_disk_is_retried_never_called_gone(localstack_endpoint, make_settings, speech_corpus, models_dir,
+                                                               tmp_path):  # fmt: skip
+    # Given two recordings queued from the source disk
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    shutil.copytree(speech_corpus / "english" / "stories", settings.source_dir / "stories")
+    direct(settings)
+    # When the disk goes away before a worker gets to them (the mount point stays, empty)
+    unplugged = tmp_path / "unplugged"
+    shutil.move(settings.source_dir / "stories", unplugged)
+    worker = FleetProcess.start(["worker", "--until-empty"], fleet_env(settings, FLEET_RETRY_BACKOFF_S="1"), tmp_path / "w.log")
+    # Then each file is retried as "source not available", never dropped as gone
+    retried = worker.wait_for_event("will retry", timeout_s=180)
+    assert retried["reason"].startswith(f"source not available: source folder {settings.source_dir} is empty"), retried
+    # And once the disk is back, both are transcribed
+    shutil.move(unplugged, settings.source_dir / "stories")
+    assert worker.wait() == 0
+    assert worker.outcomes() == {"stories/fox.mp3": "transcribed", "stories/river.m4a": "transcribed"}
+    assert not [e for e in worker.events() if e.get("outcome") == "source gone"]
