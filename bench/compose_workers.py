@@ -32,7 +32,7 @@ def run_layout(workers: int, threads: int, source: Path, images: dict[str, str])
     os.chown(dest, PUID, PGID)
     settings = {**images, "COMPOSE_PROJECT_NAME": f"{PROJECT}-bench", "SOURCE_DIR": str(source), "DEST_DIR": str(dest),
                 "PUID": str(PUID), "PGID": str(PGID), "FLEET_WORKERS": str(workers), "FLEET_THREADS": str(threads),
-                "FLEET_LOG_FORMAT": "json"}  # fmt: skip
+                "FLEET_LOG_FORMAT": "json", "FLEET_MIN_AGE_S": "0"}  # fmt: skip
     write_env_file(state / "compose.env", settings)
     deployment = Deployment(source=source, dest=dest, env_file=state / "compose.env", settings=settings)
     deployment.compose_run("down", "-v")

@@ -111,6 +111,7 @@ def build_plan(
             now=now,
             retention_s=retention_s,
             retry_failed=retry_failed,
+            min_age_s=settings.min_age_s,
         )
     )
 
@@ -191,7 +192,7 @@ def summary_line(plan: Plan, scan: ScanResult, *, enqueued: int | None = None, d
     return (
         f"director: found {len(scan.files)}, done {counts[Action.DONE]}, {verb} {sent}, "
         f"already queued {counts[Action.QUEUED]}, failed before {counts[Action.FAILED]}, "
-        f"skipped {counts[Action.SKIPPED]}, ignored {sum(scan.ignored.values())}"
+        f"skipped {counts[Action.SKIPPED]}, settling {counts[Action.SETTLING]}, ignored {sum(scan.ignored.values())}"
     )
 
 
@@ -202,7 +203,7 @@ def print_plan(plan: Plan, scan: ScanResult, settings: FleetSettings, queue_name
         f"model {settings.whisper_model}, settings {settings.transcription().key()})",
         file=out,
     )
-    for action in (Action.ENQUEUE, Action.QUEUED, Action.FAILED, Action.SKIPPED):
+    for action in (Action.ENQUEUE, Action.QUEUED, Action.FAILED, Action.SKIPPED, Action.SETTLING):
         decisions = plan.of(action)
         if decisions:
             print(f"{action.value} ({len(decisions)}):", file=out)

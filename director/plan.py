@@ -24,6 +24,7 @@ class Action(StrEnum):
     QUEUED = "already queued"
     FAILED = "failed before"
     SKIPPED = "skipped"
+    SETTLING = "settling"  # modified moments ago: maybe still being copied in, left for a later round
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class PlanInputs:
     now: float
     retention_s: float
     retry_failed: bool = False
+    min_age_s: float = 0.0
 
 
 def candidate_bases(sources: Sequence[SourceFile]) -> set[str]:
@@ -93,12 +95,15 @@ def candidate_bases(sources: Sequence[SourceFile]) -> set[str]:
 
 
 def plan_sources(inputs: PlanInputs) -> Plan:
-    """Decide done / enqueue / already queued / failed before / skipped for every source."""
+    """Decide done / enqueue / already queued / failed before / skipped / settling for every source."""
     owners = {base: state.record.source for base, state in inputs.outputs.items() if state.record}
     naming = assign_output_bases((s.rel for s in inputs.sources), owners)
     settings_key = inputs.settings.key()
     wanted = frozenset(inputs.formats)
     oldest_live = inputs.now - inputs.retention_s
+    # Fresh: modified within min_age_s of now, either side (a file server's clock may run a little ahead).
+    # A date far in the future (a camera's wrong clock) says nothing about copying: that file is taken.
+    fresh_ns = ((inputs.now - inputs.min_age_s) * 1e9, (inputs.now + inputs.min_age_s) * 1e9)
     decisions = []
     for source in inputs.sources:
         if source.rel in naming.conflicts:
@@ -109,6 +114,9 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         needed, redo = done_check(source.rel, fingerprint, settings_key, wanted, inputs.outputs.get(base))
         if needed is None:
             decisions.append(Decision(source, Action.DONE, "outputs match source and settings"))
+            continue
+        if fresh_ns[0] < source.mtime_ns <= fresh_ns[1]:
+            decisions.append(Decision(source, Action.SETTLING, f"modified less than {inputs.min_age_s:g} s ago"))
             continue
         failure = inputs.failures.get(source.rel)
         failed_now = failure is not None and same_job(failure.summary(), source.rel, fingerprint, settings_key)

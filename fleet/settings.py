@@ -88,6 +88,8 @@ class FleetSettings(BaseSettings):
     # Director.
     enqueue_threads: int = Field(4, ge=1, le=64, validation_alias="FLEET_ENQUEUE_THREADS")
     watch_interval_s: float = Field(0.0, ge=0, validation_alias="FLEET_WATCH_INTERVAL_S")
+    # A file modified more recently may still be being copied in: the director leaves it for a later round.
+    min_age_s: float = Field(60.0, ge=0, validation_alias="FLEET_MIN_AGE_S")
     preload_languages: Annotated[tuple[str, ...], NoDecode] = Field(("en",), validation_alias="FLEET_PRELOAD_LANGUAGES")
 
     # Worker.

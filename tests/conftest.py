@@ -15,6 +15,9 @@ from fleet.queue import JobQueue
 from fleet.settings import REPO_ROOT, FleetSettings
 
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
+# Test corpora are written moments before the director runs: none of them is a copy still in progress.
+# The settling tests set FLEET_MIN_AGE_S (or min_age_s) themselves.
+os.environ.setdefault("FLEET_MIN_AGE_S", "0")
 
 
 def free_port() -> int:

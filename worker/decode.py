@@ -12,7 +12,7 @@ STDERR_TAIL_CHARS = 2_000
 
 
 class DecodeError(Exception):
-    """The file cannot be turned into audio; always permanent (the same bytes fail the same way)."""
+    """The file cannot be turned into audio: permanent, unless the bytes changed while they were read (job.py)."""
 
     def __init__(self, reason: str, stderr_tail: str = "") -> None:
         super().__init__(reason)

@@ -166,13 +166,23 @@ def _decode(source: Path, fingerprint: SourceFingerprint, timeout_s: float):
     try:
         audio = decode_audio(source, timeout_s)
     except DecodeError as exc:
-        if exc.reason == "source file disappeared":
-            raise TransientFailure(exc.reason, exc.stderr_tail) from exc
+        # A file still being copied in decodes as a broken one: only an unchanged file has really failed.
+        changed = "source file disappeared" if exc.reason == "source file disappeared" else _changed_since(source, fingerprint)
+        if changed:
+            raise TransientFailure(changed, exc.stderr_tail) from exc
         raise PermanentFailure(exc.reason, exc.stderr_tail) from exc
+    changed = _changed_since(source, fingerprint)
+    if changed:
+        raise TransientFailure(changed)
+    return audio
+
+
+def _changed_since(source: Path, fingerprint: SourceFingerprint) -> str | None:
+    """Why the file is not the version that was fingerprinted before decoding, if it is not."""
     try:
         after = os.stat(source)
-    except FileNotFoundError as exc:
-        raise TransientFailure("source file disappeared while it was read") from exc
+    except FileNotFoundError:
+        return "source file disappeared while it was read"
     if (after.st_size, after.st_mtime_ns) != (fingerprint.size, fingerprint.mtime_ns):
-        raise TransientFailure("source file changed while it was read")
-    return audio
+        return "source file changed while it was read"
+    return None

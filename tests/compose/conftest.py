@@ -72,6 +72,8 @@ def deployment() -> Iterator[Deployment]:
         "FLEET_WATCH_INTERVAL_S": "5",
         "FLEET_VISIBILITY_TIMEOUT_S": "20",
         "FLEET_HEARTBEAT_INTERVAL_S": "5",
+        # Files added during the test wait a few seconds as "settling", then the next round takes them.
+        "FLEET_MIN_AGE_S": "3",
         "FLEET_DASHBOARD": "1",
         "FLEET_DASHBOARD_PORT": str(free_port()),
         "FLEET_LOG_FORMAT": "json",

@@ -51,7 +51,6 @@ def add_source(deployment: Deployment, rel: str, original: Path = LONG_FILE) -> 
     target = deployment.source / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     target.parent.chmod(0o755)
-    # Older than a minute, as a finished copy would be: the director must not wait for it to settle.
     shutil.copy(original, target)
     target.chmod(0o644)
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -77,7 +78,7 @@ def test_enqueues_every_file_once_with_relative_paths(localstack_endpoint, make_
     code, summary = run(settings)
     # Then every media file is on the queue once, by relative path, each in its own group
     assert code == 0
-    assert summary == "director: found 6, done 0, enqueued 6, already queued 0, failed before 0, skipped 0, ignored 1"
+    assert summary == "director: found 6, done 0, enqueued 6, already queued 0, failed before 0, skipped 0, settling 0, ignored 1"
     jobs = drain(open_queue(settings))
     assert sorted(j.path for j in jobs) == sorted(ODD_NAMES)
     assert len({j.group_id() for j in jobs}) == 6
@@ -213,3 +214,15 @@ def test_cli_unreachable_queue_retries_then_fails_in_one_line(corpus, tmp_path):
     assert result.returncode == 3
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("fleet:")]
     assert len(error_lines) == 1 and "unreachable after 3 attempts" in error_lines[0]
+
+
+def test_files_still_being_copied_in_wait_for_a_later_round(localstack_endpoint, make_settings, open_queue, corpus):
+    # Given files just written (as if still being copied in) and one finished long ago
+    settings = make_settings(localstack_endpoint, min_age_s=60)
+    old = time.time() - 3600
+    os.utime(corpus / "plain.mp3", (old, old))
+    # When the director runs
+    code, summary = run(settings)
+    # Then only the settled one is queued, the others are counted as settling
+    assert code == 0 and "enqueued 1, already queued 0, failed before 0, skipped 0, settling 5," in summary, summary
+    assert [j.path for j in drain(open_queue(settings))] == ["plain.mp3"]

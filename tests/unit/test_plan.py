@@ -177,3 +177,16 @@ def test_planning_twice_with_the_ledger_enqueues_nothing_new(sources):
     second = plan(sources, ledger=ledger, now=NOW + 3600)
     assert not second.of(Action.ENQUEUE)
     assert len(second.of(Action.QUEUED)) == len(first.of(Action.ENQUEUE))
+
+
+def test_a_file_modified_moments_ago_is_left_to_settle_and_taken_once_it_has():
+    # Given a file written 10 s ago (maybe still being copied in) and a minute's minimum age
+    fresh = source(mtime_ns=int((NOW - 10) * 1e9))
+    # Then it waits, and is taken once it is a minute old
+    decision = only(plan([fresh], min_age_s=60))
+    assert decision.action is Action.SETTLING and decision.reason == "modified less than 60 s ago"
+    assert only(plan([fresh], min_age_s=60, now=NOW + 51)).action is Action.ENQUEUE
+    # And a file dated far in the future (a wrong clock) is not held back for ever
+    assert only(plan([source(mtime_ns=int((NOW + 86400) * 1e9))], min_age_s=60)).action is Action.ENQUEUE
+    # And a finished transcript of the same version is done whatever its age
+    assert only(plan([fresh], {"a/ep1": done_state(fresh)}, min_age_s=60)).action is Action.DONE

@@ -166,3 +166,30 @@ def test_a_symlink_in_dest_cannot_make_the_worker_write_elsewhere(tmp_path):
         with pytest.raises(OutputPathError):
             write_outputs(dest, base, ("txt", "json"), RESULT, RECORD, OPTIONS, lambda: True)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_file_that_grows_while_it_is_decoded_is_retried_not_failed(monkeypatch, tmp_path):
+    from worker import job
+    from worker.decode import DecodeError
+    from worker.failures import PermanentFailure, TransientFailure
+
+    # Given a recording still being copied in: ffmpeg sees a broken file, and meanwhile it grows
+    source = tmp_path / "copying.mp3"
+    source.write_bytes(b"\xff\xfb" * 100)
+    before = source.stat()
+    fingerprint = SourceFingerprint(size=before.st_size, mtime_ns=before.st_mtime_ns)
+
+    def decode_while_it_grows(path, timeout_s):
+        with open(path, "ab") as growing:
+            growing.write(b"\x00" * 4096)
+        raise DecodeError("not decodable (corrupt or not a media file)")
+
+    monkeypatch.setattr(job, "decode_audio", decode_while_it_grows)
+    # Then it is a transient failure (retried later), not a permanent one
+    with pytest.raises(TransientFailure, match="source file changed while it was read"):
+        job._decode(source, fingerprint, 10)
+    # And the same failure on an unchanged file stays permanent
+    monkeypatch.setattr(job, "decode_audio", lambda path, timeout_s: (_ for _ in ()).throw(DecodeError("not decodable")))
+    now = source.stat()
+    with pytest.raises(PermanentFailure):
+        job._decode(source, SourceFingerprint(size=now.st_size, mtime_ns=now.st_mtime_ns), 10)
