@@ -7,9 +7,12 @@ queue was recreated (LocalStack restarted, a redeploy), its identity changes and
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import structlog
+from filelock import FileLock, Timeout
 
 from fleet.atomic import write_atomic
 from fleet.layout import director_dir
@@ -40,6 +43,23 @@ def load_ledger(dest: Path, queue_identity: str | None) -> dict[str, float]:
         log.info("queue was recreated since the last run; ledger discarded", was=stored_identity, now=queue_identity)
         return {}
     return entries
+
+
+@contextmanager
+def ledger_lock(dest: Path) -> Iterator[None]:
+    """Hold the ledger for one whole round; a second director waits (and says so) instead of losing entries."""
+    path = director_dir(dest) / "ledger.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("another director is planning against this destination: waiting for it", lock=str(path))
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def save_ledger(dest: Path, queue_identity: str, entries: dict[str, float]) -> None:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from director.enqueue import PartialEnqueue, enqueue_jobs
-from director.ledger import load_ledger, save_ledger
+from director.ledger import ledger_lock, load_ledger, save_ledger
 from director.plan import Action, Plan, PlanInputs, candidate_bases, plan_sources
 from director.scan import ScanResult, scan_sources
 from fleet import exits
@@ -51,26 +51,26 @@ def run_director(
     _refuse_unmounted_source(source, dest, scan)
     _log_scan_warnings(scan)
     queue = JobQueue.connect(settings, spec)
-    identity: str | None
-    queue_empty = False
     if dry_run:
+        identity: str | None
         try:
             info = queue.lookup()
             identity = info.identity if info else "(queue not created yet)"
         except QueueError as exc:
             log.warning("queue not reachable, plan trusts the ledger", error=str(exc))
             identity = None
-    else:
-        _ensure_dest(dest)
-        identity = queue.ensure().identity
-        queue_empty = queue.counts().pending == 0
-    now = clock()
-    plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, queue_empty)
-    if dry_run:
+        plan = build_plan(settings, scan, identity, spec.retention_s, clock(), retry_failed)
         print_plan(plan, scan, settings, spec.queue_name, show, out)
         print(summary_line(plan, scan, dry_run=True), file=out)
         return exits.OK
-    return _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
+    _ensure_dest(dest)
+    # Ledger read, enqueue, ledger written: one director at a time (the watch service and a manual run).
+    with ledger_lock(dest):
+        identity = queue.ensure().identity
+        queue_empty = queue.counts().pending == 0
+        now = clock()
+        plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, queue_empty)
+        return _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
 
 
 @contextmanager

@@ -226,3 +226,39 @@ def test_files_still_being_copied_in_wait_for_a_later_round(localstack_endpoint,
     # Then only the settled one is queued, the others are counted as settling
     assert code == 0 and "enqueued 1, already queued 0, failed before 0, skipped 0, settling 5," in summary, summary
     assert [j.path for j in drain(open_queue(settings))] == ["plain.mp3"]
+
+
+def test_two_directors_at_once_take_turns_on_the_ledger(localstack_endpoint, make_settings, open_queue, corpus, monkeypatch):
+    import threading
+
+    from fleet.queue import JobQueue
+
+    # Given a director that is in the middle of sending (the watch service)
+    settings = make_settings(localstack_endpoint)
+    sending, release = threading.Event(), threading.Event()
+    sent: list[str] = []
+    original = JobQueue.send_batch
+
+    def slow_send(self, messages):
+        sending.set()
+        release.wait(60)
+        sent.extend(m.dedup_id for m in messages)
+        return original(self, messages)
+
+    monkeypatch.setattr(JobQueue, "send_batch", slow_send)
+    results: dict[str, tuple[int, str]] = {}
+    first = threading.Thread(target=lambda: results.update(first=run(settings)))
+    first.start()
+    assert sending.wait(60)
+    # When a second one starts meanwhile (a manual ./build.sh director)
+    second_done = threading.Event()
+    second = threading.Thread(target=lambda: (results.update(second=run(settings)), second_done.set()))
+    second.start()
+    # Then it waits for the first to record what it sent, then finds everything already queued
+    assert not second_done.wait(1.0), "the second director planned while the first held the ledger"
+    release.set()
+    first.join(60)
+    second.join(60)
+    assert "enqueued 6, already queued 0" in results["first"][1]
+    assert "enqueued 0, already queued 6" in results["second"][1], results
+    assert len(sent) == 6 and open_queue(settings).counts().visible == 6
