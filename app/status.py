@@ -39,13 +39,19 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+WORKER_RECORD_TTL_S = 86_400
+
+
 def worker_records(dest: Path, now: float) -> list[dict[str, Any]]:
-    """Every worker's heartbeat record, marked lost when it has been silent too long."""
+    """Every recent worker's heartbeat record, marked lost when it has been silent too long.
+
+    Records of workers silent for a day (replaced containers, other machines long gone) age out.
+    """
     records = []
     folder = workers_dir(dest)
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         record = read_json(path)
-        if not record:
+        if not record or now - record.get("last_beat", 0) > WORKER_RECORD_TTL_S:
             continue
         record["beat_age_s"] = round(now - record.get("last_beat", 0), 1)
         silent = record["beat_age_s"] > record.get("lost_after_s", 60)

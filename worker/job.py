@@ -83,8 +83,10 @@ def run_job(job: TranscriptionJob, ctx: JobContext, lease: Lease, on_stage: Call
             unavailable = source_unavailable(ctx.settings.source_dir, job.path)
             if unavailable:  # the disk, not the file: try again later, never drop the message
                 raise TransientFailure(f"source not available: {unavailable}")
+            clear_failure_record(ctx.settings.dest_dir, job.path)  # e.g. a last-attempt mark: nothing left to fail
             return JobResult(Outcome.SOURCE_GONE, "source file no longer exists")
         if _already_done(job, ctx.settings.dest_dir, fingerprint):
+            clear_failure_record(ctx.settings.dest_dir, job.path)
             return JobResult(Outcome.ALREADY_DONE, fingerprint=fingerprint)
         if fingerprint.size == 0:
             raise PermanentFailure("empty file")

@@ -193,3 +193,35 @@ def test_a_file_that_grows_while_it_is_decoded_is_retried_not_failed(monkeypatch
     now = source.stat()
     with pytest.raises(PermanentFailure):
         job._decode(source, SourceFingerprint(size=now.st_size, mtime_ns=now.st_mtime_ns), 10)
+
+
+def test_a_source_gone_for_good_clears_its_failure_record(tmp_path):
+    from fleet.layout import failure_record_path
+    from worker.failures import write_failure_record
+    from worker.job import JobContext, Lease, run_job
+
+    # Given a last-attempt failure record for a file that was then deleted (the disk itself is there)
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    (source / "other.mp3").write_bytes(b"x")
+    job = TranscriptionJob(path="gone.mp3", output_base="gone", fingerprint=SourceFingerprint(size=1, mtime_ns=1),
+                           settings=TranscriptionSettings(), formats=("json",), enqueued_at=0.0)  # fmt: skip
+    write_failure_record(dest, job, job.fingerprint, "last attempt of 5", "", "w", None)
+    assert failure_record_path(dest, "gone.mp3").exists()
+    # When a worker takes its message
+    ctx = JobContext(settings=FleetSettings(source_dir=source, dest_dir=dest), pipeline=None, worker_id="w")
+    result = run_job(job, ctx, Lease(), lambda *_: None)
+    # Then the file is gone, and so is the record that said it failed
+    assert result.outcome is Outcome.SOURCE_GONE
+    assert not failure_record_path(dest, "gone.mp3").exists()
+
+
+def test_worker_records_silent_for_a_day_age_out_of_status(tmp_path):
+    from app.status import WORKER_RECORD_TTL_S, worker_records
+
+    folder = tmp_path / ".fleet" / "workers"
+    folder.mkdir(parents=True)
+    now = 10 * WORKER_RECORD_TTL_S
+    for name, age_s in (("replaced-container", WORKER_RECORD_TTL_S + 1), ("recent", 60)):
+        (folder / f"{name}.json").write_text(f'{{"worker": "{name}", "state": "stopped", "last_beat": {now - age_s}}}')
+    assert [r["worker"] for r in worker_records(tmp_path, now)] == ["recent"]
