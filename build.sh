@@ -25,6 +25,7 @@ usage: ./build.sh COMMAND [ARGS]
   local SRC DEST [--workers N]   no Docker: LocalStack, director and N workers until done, with
                              progress and a summary; stops what it started; exit 1 if a file failed
   build | deploy | scale N | status | logs | down   Docker Compose (settings in .env, FLEET_GPU=1 for GPUs)
+  dlq list|redrive|purge [--yes]   the deployment's dead-letter queue: what failed and why; send it back
   test-compose [PYTEST ARGS] the deployment on a real Docker engine: build, deploy, scale, kill, reboot
   venv DIR [EXTRAS]          install the project into a virtual environment (used by the Dockerfiles)
   requirements [EXTRAS]      print the dependencies pyproject.toml lists (the Dockerfiles' cached layer)
@@ -236,6 +237,7 @@ case "$command" in
     compose run --rm --no-deps --entrypoint fleet director status "$@"
     ;;
   logs) compose logs -f "$@" ;;
+  dlq) compose run --rm --no-deps --entrypoint fleet director dlq "$@" ;;
   down) compose down "$@" ;;
   localstack) localstack/host.sh "${1:-status}" ;;
   test)

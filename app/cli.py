@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     preload = commands.add_parser("preload", help="fetch every model the workers will need, so they run offline")
     preload.add_argument("--languages", help="alignment languages, comma separated (default: FLEET_PRELOAD_LANGUAGES)")
 
+    dlq = commands.add_parser("dlq", help="the dead-letter queue: list what failed and why, redrive it once fixed, purge")
+    dlq.add_argument("action", choices=["list", "redrive", "purge"])
+    dlq.add_argument("--yes", action="store_true", help="confirm purge")
+
     local = commands.add_parser("local", help="director + N draining workers on this machine, with progress and a summary")
     local.add_argument("source", type=Path, help="source folder")
     local.add_argument("dest", type=Path, help="destination folder")
@@ -125,6 +129,10 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
         return run_dashboard(settings)
     if args.command in ("worker", "preload"):
         return _run_worker_side(args, settings)
+    if args.command == "dlq":
+        from app.dlq import run_dlq
+
+        return run_dlq(settings, args.action, yes=args.yes)
 
     def direct() -> int:
         return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show)

@@ -62,6 +62,16 @@ class ReceivedMessage:
 
 
 @dataclass(frozen=True)
+class DeadLetter:
+    """A message in the dead-letter queue, received for listing or redriving."""
+
+    message: ReceivedMessage
+    group_id: str
+    reason: str
+    dead_lettered_at: float
+
+
+@dataclass(frozen=True)
 class QueueCounts:
     """Approximate counts from queue attributes (never from a receive)."""
 
@@ -256,6 +266,41 @@ class JobQueue:
             MessageDeduplicationId=f"handback-{message.message_id}",
         )
         self.delete(message.receipt_handle)
+
+    def receive_dead_letters(self, hide_s: int) -> list[DeadLetter]:
+        """Up to 10 dead-lettered messages with their reasons, hidden for `hide_s` (so the next call gets others)."""
+        response = self._call(
+            "receive dead letters", self._client.receive_message, QueueUrl=self.info.dlq_url, MaxNumberOfMessages=10,
+            WaitTimeSeconds=0, VisibilityTimeout=hide_s, MessageAttributeNames=["failure_reason"],
+            MessageSystemAttributeNames=["MessageGroupId", "SentTimestamp", "ApproximateReceiveCount"],
+        )  # fmt: skip
+        letters = []
+        for raw in response.get("Messages", []):
+            attributes = raw.get("Attributes", {})
+            reason = raw.get("MessageAttributes", {}).get("failure_reason", {}).get("StringValue")
+            message = ReceivedMessage(raw["MessageId"], raw["ReceiptHandle"], raw["Body"],
+                                      int(attributes.get("ApproximateReceiveCount", 1)))  # fmt: skip
+            letters.append(DeadLetter(
+                message, attributes.get("MessageGroupId", ""),
+                reason or "no reason recorded (SQS redrive after too many receives: crash, out of memory, kill)",
+                int(attributes.get("SentTimestamp", 0)) / 1000,
+            ))  # fmt: skip
+        return letters
+
+    def settle_dead_letter(self, letter: DeadLetter, *, redrive: bool) -> None:
+        """Send a dead letter back to the job queue (a fresh message, no receives counted), or only show it again."""
+        url = self.info.dlq_url
+        if not redrive:
+            self._call("release dead letter", self._client.change_message_visibility, QueueUrl=url,
+                       ReceiptHandle=letter.message.receipt_handle, VisibilityTimeout=0)  # fmt: skip
+            return
+        self._call("redrive", self._client.send_message, QueueUrl=self.info.url, MessageBody=letter.message.body,
+                   MessageGroupId=letter.group_id, MessageDeduplicationId=f"redrive-{letter.message.message_id}")  # fmt: skip
+        self._call("redrive", self._client.delete_message, QueueUrl=url, ReceiptHandle=letter.message.receipt_handle)
+
+    def purge_dead_letters(self) -> None:
+        """Drop every dead-lettered message (their failure records stay)."""
+        self._call("purge dead letters", self._client.purge_queue, QueueUrl=self.info.dlq_url)
 
     def drained(self) -> bool:
         """Nothing waiting, in flight or delayed; False when the queue cannot be asked."""
