@@ -17,7 +17,7 @@ from fleet.settings import FleetSettings
 from worker.beacon import Beacon, WorkerState, lost_after_s
 from worker.failures import write_failure_record
 from worker.job import JobContext, JobResult, Lease, Outcome, run_job
-from worker.shutdown import Shutdown, StopReceiving, exit_now
+from worker.shutdown import Shutdown, exit_now
 
 log = structlog.get_logger()
 WAIT_SLICE_S = 0.25  # how often the loop looks at the job, the heartbeat and the stop flag
@@ -64,17 +64,17 @@ class Worker:
             if self._recycle_due(max_files):
                 break
             try:
-                self.shutdown.idle = True
+                # Not interrupted by a stop signal: a message already on its way back would be lost for a
+                # whole visibility timeout. A stop waits for this poll (at most FLEET_RECEIVE_WAIT_S).
                 message = self.queue.receive_one(wait_s, self.settings.visibility_timeout_s)
                 queue_errors = 0
-            except StopReceiving:
-                break
             except QueueError as exc:
                 queue_errors += 1
                 self._wait_for_queue(exc, queue_errors)
                 continue
-            finally:
-                self.shutdown.idle = False
+            if message is not None and self.shutdown.requested.is_set():
+                self._hand_back_unstarted(message)
+                break
             if message is None:
                 if until_empty:
                     if self.queue.drained():
@@ -117,6 +117,16 @@ class Worker:
             audio_s=round(result.audio_s, 2), realtime_factor=rtf,
         )  # fmt: skip
         structlog.contextvars.clear_contextvars()
+
+    def _hand_back_unstarted(self, message: ReceivedMessage) -> None:
+        """A message that arrived with the stop signal goes back at once, as a first delivery for the next worker."""
+        try:
+            group_id = job_group_id(TranscriptionJob.model_validate_json(message.body).path)
+        except ValidationError:
+            self._ack(lambda: self.queue.change_visibility(message.receipt_handle, 0))  # the next worker rejects it
+            return
+        self._ack(lambda: self.queue.hand_back(message, group_id))
+        log.info("stop requested: the message just received was handed back", message_id=message.message_id)
 
     def _run_with_heartbeat(self, message: ReceivedMessage, job: TranscriptionJob) -> JobResult:
         """Run the job in its own thread; extend the message's visibility until it ends (rq style)."""

@@ -22,19 +22,11 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-class StopReceiving(BaseException):
-    """Raised from the signal handler to break out of an idle long poll.
-
-    A BaseException, so no library's `except Exception` on the way swallows it.
-    """
-
-
 class Shutdown:
     """Graceful-stop state shared by the signal handlers and the worker loop."""
 
     def __init__(self) -> None:
         self.requested = threading.Event()
-        self.idle = False  # True while the loop waits on an empty queue: safe to interrupt
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._handle)
@@ -46,5 +38,3 @@ class Shutdown:
             exit_now(exits.INTERRUPTED)
         self.requested.set()
         log.info("stop requested: finishing the current file, taking no new one", signal=signal.Signals(signum).name)
-        if self.idle:
-            raise StopReceiving()

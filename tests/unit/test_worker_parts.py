@@ -225,3 +225,32 @@ def test_worker_records_silent_for_a_day_age_out_of_status(tmp_path):
     for name, age_s in (("replaced-container", WORKER_RECORD_TTL_S + 1), ("recent", 60)):
         (folder / f"{name}.json").write_text(f'{{"worker": "{name}", "state": "stopped", "last_beat": {now - age_s}}}')
     assert [r["worker"] for r in worker_records(tmp_path, now)] == ["recent"]
+
+
+class SignalDuringPoll:
+    """A queue whose long poll returns a message while the stop signal arrives (the race at a redeploy)."""
+
+    def __init__(self, shutdown: Shutdown, body: str) -> None:
+        self.shutdown, self.body, self.calls = shutdown, body, []
+
+    def receive_one(self, wait_s, visibility_timeout_s=None):
+        import signal
+
+        self.shutdown._handle(signal.SIGTERM, None)  # the signal lands while the response is on its way
+        return ReceivedMessage("m1", "handle", self.body, 1)
+
+    def hand_back(self, message, group_id):
+        self.calls.append(("hand back", message.message_id, group_id))
+
+
+def test_a_message_received_as_the_stop_signal_arrives_is_handed_back_at_once(tmp_path):
+    # Given a worker idle in its long poll
+    job = TranscriptionJob(path="talks/a.mp3", output_base="talks/a", fingerprint=SourceFingerprint(size=1, mtime_ns=1),
+                           settings=TranscriptionSettings(), enqueued_at=0)  # fmt: skip
+    shutdown = Shutdown()
+    queue = SignalDuringPoll(shutdown, job.model_dump_json())
+    worker = Worker(FleetSettings(dest_dir=tmp_path), queue, ctx=None, shutdown=shutdown, rss_mb=lambda: 0)
+    # When the stop signal arrives just as a message comes back from the poll
+    assert worker.run() == 0
+    # Then the message is handed back at once (a fresh copy, visible now), not hidden for a visibility timeout
+    assert queue.calls == [("hand back", "m1", job.group_id())]
