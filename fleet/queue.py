@@ -21,7 +21,18 @@ _IMMUTABLE_ATTRIBUTES = {"FifoQueue"}
 
 
 class QueueError(Exception):
-    """A queue operation failed; str() is one line fit for the user."""
+    """A queue operation failed; str() is one line fit for the user, `code` the server's error code if it gave one."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# The queue itself no longer exists (LocalStack restarted, someone deleted it).
+QUEUE_GONE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+# A heartbeat answer like this means: do not extend, the lease is short and another worker may be next.
+HEARTBEAT_TIMEOUT_S = 3.0
+HEARTBEAT_ATTEMPTS = 2
 
 
 class QueueUnavailable(QueueError):
@@ -97,21 +108,28 @@ class JobQueue:
         self._info: QueueInfo | None = None
 
     @classmethod
-    def connect(cls, settings: FleetSettings, spec: QueueSpec) -> JobQueue:
-        """A client with botocore's standard retry mode (exponential backoff with jitter)."""
+    def connect(cls, settings: FleetSettings, spec: QueueSpec, *, for_heartbeats: bool = False) -> JobQueue:
+        """A client with botocore's standard retry mode (exponential backoff with jitter).
+
+        `for_heartbeats`: short timeouts and few attempts. A heartbeat must answer well within the
+        visibility timeout; one call that retries for minutes would hold a message that others already see.
+        """
         session = boto3.session.Session(region_name=settings.aws_region)
         credentials = {}
         if session.get_credentials() is None and settings.aws_endpoint_url:
             # LocalStack accepts any key; real AWS never gets here because it has no endpoint override.
             credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-        config = Config(
-            retries={"mode": "standard", "max_attempts": settings.queue_max_attempts},
-            connect_timeout=settings.queue_timeout_s,
-            read_timeout=settings.queue_timeout_s + 25,  # long polls hold the request up to 20 s
-        )
+        attempts, timeout_s = settings.queue_max_attempts, settings.queue_timeout_s
+        read_timeout_s = timeout_s + 25  # long polls hold the request up to 20 s
+        if for_heartbeats:
+            attempts, timeout_s = HEARTBEAT_ATTEMPTS, min(timeout_s, HEARTBEAT_TIMEOUT_S)
+            read_timeout_s = timeout_s
+        # total_max_attempts counts the first try too (botocore's max_attempts would add one more).
+        config = Config(retries={"mode": "standard", "total_max_attempts": attempts}, connect_timeout=timeout_s,
+                        read_timeout=read_timeout_s)  # fmt: skip
         # None lets boto3 resolve the endpoint as usual (AWS_ENDPOINT_URL_SQS, config files, AWS).
         client = session.client("sqs", endpoint_url=settings.aws_endpoint_url, config=config, **credentials)
-        return cls(client, spec, client.meta.endpoint_url, settings.queue_max_attempts)
+        return cls(client, spec, client.meta.endpoint_url, attempts)
 
     def _call(self, operation: str, fn: Callable[..., T], **kwargs: Any) -> T:
         try:
@@ -122,7 +140,7 @@ class JobQueue:
             ) from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            raise QueueError(f"{operation} failed: {error.get('Code')}: {error.get('Message')}") from exc
+            raise QueueError(f"{operation} failed: {error.get('Code')}: {error.get('Message')}", error.get("Code")) from exc
         except BotoCoreError as exc:
             raise QueueUnavailable(
                 f"queue endpoint {self.endpoint} unreachable after {self.max_attempts} attempts ({operation}): {exc}"

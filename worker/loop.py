@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from fleet.backoff import retry_delay_s
 from fleet.messages import TranscriptionJob, job_group_id
-from fleet.queue import JobQueue, QueueError, ReceivedMessage
+from fleet.queue import QUEUE_GONE_CODES, JobQueue, QueueError, ReceivedMessage
 from fleet.settings import FleetSettings
 from worker.beacon import Beacon, WorkerState, lost_after_s
 from worker.failures import write_failure_record
@@ -22,7 +22,7 @@ from worker.shutdown import Shutdown, exit_now
 log = structlog.get_logger()
 WAIT_SLICE_S = 0.25  # how often the loop looks at the job, the heartbeat and the stop flag
 # Receipt handles that SQS no longer honours: someone else received the message since.
-LOST_LEASE_CODES = ("ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue")
+LOST_LEASE_CODES = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue"})
 INVALID_GROUP = "invalid-messages"
 DRAIN_POLL_S = 0.5
 # A lost queue (LocalStack restarting) is asked again after 2, 4, 8 ... seconds, at most a minute apart.
@@ -41,9 +41,12 @@ class Worker:
         shutdown: Shutdown,
         rss_mb: Callable[[], float],
         beacon: Beacon | None = None,
+        heartbeat_queue: JobQueue | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue
+        # Short timeouts, few attempts (JobQueue.connect(for_heartbeats=True)); the same client in unit tests.
+        self.heartbeat_queue = heartbeat_queue or queue
         self.ctx = ctx
         self.shutdown = shutdown
         self.rss_mb = rss_mb
@@ -105,9 +108,9 @@ class Worker:
         if message.receive_count >= self.queue.spec.max_receive_count > 1:
             self._mark_last_attempt(job, message.receive_count)
         started = time.monotonic()
-        result = self._run_with_heartbeat(message, job)
+        result, lease = self._run_with_heartbeat(message, job)
         elapsed = time.monotonic() - started
-        self._settle(message, job, result)
+        self._settle(message, job, result, lease.orphaned)
         self.state.end_job(result.outcome is Outcome.TRANSCRIBED, result.outcome is Outcome.FAILED, result.audio_s)
         self.state.fallbacks = self.ctx.pipeline.fallbacks
         self.beacon.beat(force=True)
@@ -128,9 +131,10 @@ class Worker:
         self._ack(lambda: self.queue.hand_back(message, group_id))
         log.info("stop requested: the message just received was handed back", message_id=message.message_id)
 
-    def _run_with_heartbeat(self, message: ReceivedMessage, job: TranscriptionJob) -> JobResult:
+    def _run_with_heartbeat(self, message: ReceivedMessage, job: TranscriptionJob) -> tuple[JobResult, Lease]:
         """Run the job in its own thread; extend the message's visibility until it ends (rq style)."""
-        lease = Lease()
+        lease = Lease(self.settings.visibility_timeout_s)
+        queue_identity = self._queue_identity()
         outcome: list[JobResult] = []
         context = contextvars.copy_context()  # carries the bound message id and file into the thread
         thread = threading.Thread(
@@ -141,34 +145,56 @@ class Worker:
         thread.start()
         interval = self.settings.heartbeat_interval_s
         next_beat = time.monotonic() + interval
-        last_extended = time.monotonic()
         grace_deadline: float | None = None
         while thread.is_alive():
             thread.join(WAIT_SLICE_S)
             self.beacon.beat()
             now = time.monotonic()
-            if thread.is_alive() and now >= next_beat and lease.held():
-                last_extended = self._extend(message, lease, last_extended, now)
+            if thread.is_alive() and now >= next_beat and not lease.orphaned:
+                self._extend(message, lease, queue_identity, now)
                 next_beat = now + interval
             if self.shutdown.requested.is_set() and thread.is_alive():
                 self.state.state = "stopping"
                 grace_deadline = grace_deadline or now + self.settings.grace_period_s
                 if now >= grace_deadline:
                     self._release_and_exit(message, job, lease)
-        return outcome[0] if outcome else JobResult(Outcome.RETRY, "job thread ended without a result")
+        return (outcome[0] if outcome else JobResult(Outcome.RETRY, "job thread ended without a result")), lease
 
-    def _extend(self, message: ReceivedMessage, lease: Lease, last_extended: float, now: float) -> float:
-        """One heartbeat; a refused receipt handle means another worker owns the message now."""
+    def _extend(self, message: ReceivedMessage, lease: Lease, queue_identity: str | None, now: float) -> None:
+        """One heartbeat: extended, lost (another worker may own the message), or orphaned (its queue is gone)."""
+        was_held = lease.held()
         try:
-            self.queue.change_visibility(message.receipt_handle, self.settings.visibility_timeout_s)
-            return now
+            self.heartbeat_queue.change_visibility(message.receipt_handle, self.settings.visibility_timeout_s)
+            lease.extended(now)
+            return
         except QueueError as exc:
-            if any(code in str(exc) for code in LOST_LEASE_CODES) or now - last_extended >= self.settings.visibility_timeout_s:
-                lease.lose()
-                log.error("lease lost: the message may be with another worker; its outputs will not be written", error=str(exc))
-            else:
-                log.warning("heartbeat failed, retrying", error=str(exc))
-            return last_extended
+            error = exc
+        if error.code in QUEUE_GONE_CODES or (error.code in LOST_LEASE_CODES and self._queue_recreated(queue_identity)):
+            lease.orphan()
+            log.warning("the queue that held this message is gone: its outputs are still written, nothing to acknowledge",
+                        error=str(error))  # fmt: skip
+        elif error.code in LOST_LEASE_CODES:
+            lease.lose()
+            log.error("lease lost: the message may be with another worker; its outputs will not be written", error=str(error))
+        elif was_held and not lease.held():
+            log.error("lease expired without a heartbeat: the message may be with another worker; its outputs will not "
+                      "be written", error=str(error))  # fmt: skip
+        else:
+            log.warning("heartbeat failed, retrying", error=str(error))
+
+    def _queue_identity(self) -> str | None:
+        try:
+            return self.queue.info.identity
+        except QueueError:
+            return None
+
+    def _queue_recreated(self, identity_at_receive: str | None) -> bool:
+        """Whether the queue was deleted and created again since the message was received (LocalStack restarted)."""
+        try:
+            now = self.heartbeat_queue.lookup()
+        except QueueError:
+            return False
+        return identity_at_receive is not None and (now is None or now.identity != identity_at_receive)
 
     def _release_and_exit(self, message: ReceivedMessage, job: TranscriptionJob, lease: Lease) -> None:
         """Grace period over: hand the message back at once, as a fresh copy that spends no retry, and leave."""
@@ -182,11 +208,14 @@ class Worker:
         self.beacon.beat(force=True)
         exit_now(0)  # the job thread is busy in native code and cannot be stopped otherwise
 
-    def _settle(self, message: ReceivedMessage, job: TranscriptionJob, result: JobResult) -> None:
+    def _settle(self, message: ReceivedMessage, job: TranscriptionJob, result: JobResult, lease_orphaned: bool = False) -> None:
         """Delete, dead-letter or back off the message; never delete before the outputs are on disk."""
         outcome = result.outcome
         if outcome is Outcome.LEASE_LOST:
             return  # not ours any more: the other worker acknowledges it
+        if lease_orphaned:
+            log.info("the queue that held this message is gone: nothing to acknowledge", outcome=outcome.value)
+            return
         if outcome in (Outcome.TRANSCRIBED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE):
             self._ack(lambda: self.queue.delete(message.receipt_handle))
             return

@@ -49,6 +49,8 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     # After the model load: a queue that starts alongside the workers has had time to come up.
     queue = JobQueue.connect(settings, spec)
     queue.ensure()
+    heartbeat_queue = JobQueue.connect(settings, spec, for_heartbeats=True)
+    heartbeat_queue.lookup()
     owner = None
     if settings.output_uid is not None or settings.output_gid is not None:
         owner = (settings.output_uid if settings.output_uid is not None else -1,
@@ -60,4 +62,5 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
         device=pipeline.device, threads=threads,
     )  # fmt: skip
     beacon = Beacon(settings.dest_dir, state)
-    return Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon).run(until_empty=until_empty, max_files=max_files)
+    worker = Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon, heartbeat_queue)
+    return worker.run(until_empty=until_empty, max_files=max_files)

@@ -355,3 +355,22 @@ def test_an_unmounted_source_disk_is_retried_never_called_gone(localstack_endpoi
     assert worker.wait() == 0
     assert worker.outcomes() == {"stories/fox.mp3": "transcribed", "stories/river.m4a": "transcribed"}
     assert not [e for e in worker.events() if e.get("outcome") == "source gone"]
+
+
+def test_a_transcript_finished_after_its_queue_vanished_is_still_written(localstack_endpoint, make_settings, open_queue,
+                                                                         speech_corpus, models_dir, tmp_path):  # fmt: skip
+    # Given a worker in the middle of a long file, with a short lease
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    copy_tree(speech_corpus / "long", settings.source_dir)
+    direct(settings)
+    worker = start_worker(settings, tmp_path, "w", FLEET_VISIBILITY_TIMEOUT_S="6", FLEET_HEARTBEAT_INTERVAL_S="1")
+    worker.wait_for_event("file started")
+    # When the queue vanishes (LocalStack restarted: free LocalStack keeps nothing)
+    queue = open_queue(settings)
+    for url in (queue.info.url, queue.info.dlq_url):
+        queue._client.delete_queue(QueueUrl=url)
+    # Then the heartbeat sees that nobody else can own the message, and the finished transcript is written
+    worker.wait_for_event("the queue that held this message is gone: its outputs are still written, nothing to acknowledge")
+    assert worker.wait() == 0
+    assert worker.outcomes() == {"long talk.wav": "transcribed"}
+    assert (settings.dest_dir / "long talk.json").exists() and temp_files(settings.dest_dir) == []

@@ -123,12 +123,17 @@ def test_a_failing_word_timing_fallback_keeps_the_transcript_and_says_why(monkey
 class StaleQueue:
     """A queue whose heartbeat is refused: the receipt handle now belongs to someone else."""
 
+    info = SimpleNamespace(identity="queue@1")
+
     def __init__(self) -> None:
         self.calls: list[str] = []
 
     def change_visibility(self, handle, timeout_s):
         self.calls.append(f"visibility {timeout_s}")
-        raise QueueError("change visibility failed: ReceiptHandleIsInvalid: gone")
+        raise QueueError("change visibility failed: ReceiptHandleIsInvalid: gone", "ReceiptHandleIsInvalid")
+
+    def lookup(self):
+        return self.info  # the same queue: the handle was refused because another worker has the message
 
     def delete(self, handle):
         self.calls.append("delete")
@@ -151,8 +156,8 @@ def test_a_refused_heartbeat_means_the_worker_neither_writes_nor_deletes(monkeyp
     message = ReceivedMessage("m1", "handle", "{}", 1)
     job = TranscriptionJob(path="a.mp3", output_base="a", fingerprint=SourceFingerprint(size=1, mtime_ns=1),
                            settings=TranscriptionSettings(), enqueued_at=0)  # fmt: skip
-    result = worker._run_with_heartbeat(message, job)
-    worker._settle(message, job, result)
+    result, lease = worker._run_with_heartbeat(message, job)
+    worker._settle(message, job, result, lease.orphaned)
     assert seen_lease == [False] and result.outcome is Outcome.LEASE_LOST
     assert "delete" not in queue.calls and queue.calls[0] == "visibility 5"
 
@@ -254,3 +259,35 @@ def test_a_message_received_as_the_stop_signal_arrives_is_handed_back_at_once(tm
     assert worker.run() == 0
     # Then the message is handed back at once (a fresh copy, visible now), not hidden for a visibility timeout
     assert queue.calls == [("hand back", "m1", job.group_id())]
+
+
+def test_a_lease_is_held_by_time_not_by_hope_and_an_orphaned_one_may_still_write():
+    from worker.job import Lease
+
+    now = [100.0]
+    lease = Lease(visibility_timeout_s=60, clock=lambda: now[0])
+    # Held for the visibility timeout less a margin after each successful heartbeat
+    now[0] = 154.9
+    assert lease.held()
+    lease.extended(150.0)
+    now[0] = 204.9
+    assert lease.held()
+    # Past that, however long the heartbeat call keeps retrying, the message may be someone else's
+    now[0] = 205.0
+    assert not lease.held()
+    lease.extended(205.0)  # a late success does not revive it
+    assert not lease.held()
+    # But when the queue that held the message is gone, nobody else can own it: writing is safe
+    lease.orphan()
+    assert lease.held() and lease.orphaned
+
+
+def test_heartbeats_use_a_client_with_short_timeouts_and_few_attempts():
+    from fleet.queue import HEARTBEAT_ATTEMPTS, HEARTBEAT_TIMEOUT_S, JobQueue
+
+    settings = FleetSettings(aws_endpoint_url="http://127.0.0.1:9", queue_timeout_s=10, queue_max_attempts=6)
+    config = JobQueue.connect(settings, settings.queue_spec(), for_heartbeats=True)._client.meta.config
+    assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (
+        HEARTBEAT_TIMEOUT_S, HEARTBEAT_TIMEOUT_S, HEARTBEAT_ATTEMPTS)  # fmt: skip
+    long_poll = JobQueue.connect(settings, settings.queue_spec())._client.meta.config
+    assert long_poll.read_timeout == 35 and long_poll.retries["total_max_attempts"] == 6
