@@ -111,6 +111,10 @@ class FleetSettings(BaseSettings):
     )
     align_cache_size: int = Field(3, ge=1, validation_alias="FLEET_ALIGN_CACHE_SIZE")
     decode_timeout_s: float = Field(1800.0, gt=0, validation_alias="FLEET_DECODE_TIMEOUT_S")
+    # A job is abandoned past base + factor x audio duration (a hung native call would hold its message
+    # for ever): the message goes back, counted as an attempt, and the worker exits to be restarted.
+    job_time_limit_base_s: float = Field(900.0, ge=0, validation_alias="FLEET_JOB_TIME_LIMIT_BASE_S")
+    job_time_limit_factor: float = Field(10.0, ge=0, validation_alias="FLEET_JOB_TIME_LIMIT_FACTOR")
 
     # Transcription (the output-changing ones feed TranscriptionSettings).
     whisper_model: str = Field("base", validation_alias="WHISPER_MODEL")

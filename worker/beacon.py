@@ -35,6 +35,7 @@ class WorkerState:
     stage_progress: float | None = None
     job_started_at: float | None = None
     receive_count: int | None = None
+    job_audio_s: float | None = None
     files_done: int = 0
     files_failed: int = 0
     audio_s_done: float = 0.0
@@ -50,6 +51,11 @@ class WorkerState:
     def start_job(self, file: str, receive_count: int) -> None:
         self.state, self.file, self.receive_count = "working", file, receive_count
         self.stage, self.stage_progress, self.job_started_at = "queued", None, time.time()
+        self.job_audio_s = None
+
+    def on_decoded(self, audio_s: float) -> None:
+        """Called from the job thread once the length of the audio is known (it sets the job's time limit)."""
+        self.job_audio_s = audio_s
 
     def end_job(self, transcribed: bool, failed: bool, audio_s: float) -> None:
         self.files_done += int(transcribed)

@@ -104,7 +104,10 @@ class JobContext:
     owner: tuple[int, int] | None = None
 
 
-def run_job(job: TranscriptionJob, ctx: JobContext, lease: Lease, on_stage: Callable[[str], None]) -> JobResult:
+def run_job(
+    job: TranscriptionJob, ctx: JobContext, lease: Lease, on_stage: Callable[[str], None],
+    on_decoded: Callable[[float], None] = lambda audio_s: None,
+) -> JobResult:  # fmt: skip
     """Process one job; never raises for the job's own failures, they come back as a JobResult."""
     fingerprint = None
     try:
@@ -124,6 +127,7 @@ def run_job(job: TranscriptionJob, ctx: JobContext, lease: Lease, on_stage: Call
         started = time.perf_counter()
         audio = _decode(source, fingerprint, ctx.settings.decode_timeout_s)
         decode_s = round(time.perf_counter() - started, 3)
+        on_decoded(len(audio) / SAMPLE_RATE)
         transcript = ctx.pipeline.run(audio, job.settings, on_stage)
         on_stage("write")
         record = CommitRecord(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import structlog
 from pydantic import ValidationError
 
+from fleet import exits
 from fleet.backoff import retry_delay_s
 from fleet.messages import TranscriptionJob, job_group_id
 from fleet.queue import QUEUE_GONE_CODES, JobQueue, QueueError, ReceivedMessage
@@ -138,7 +139,9 @@ class Worker:
         outcome: list[JobResult] = []
         context = contextvars.copy_context()  # carries the bound message id and file into the thread
         thread = threading.Thread(
-            target=lambda: outcome.append(context.run(run_job, job, self.ctx, lease, self.state.on_stage)),
+            target=lambda: outcome.append(
+                context.run(run_job, job, self.ctx, lease, self.state.on_stage, self.state.on_decoded)
+            ),
             name="job",
             daemon=True,
         )
@@ -146,10 +149,14 @@ class Worker:
         interval = self.settings.heartbeat_interval_s
         next_beat = time.monotonic() + interval
         grace_deadline: float | None = None
+        started = time.monotonic()
         while thread.is_alive():
             thread.join(WAIT_SLICE_S)
             self.beacon.beat()
             now = time.monotonic()
+            limit_s = self._time_limit_s()
+            if thread.is_alive() and limit_s is not None and now - started > limit_s:
+                self._abandon_and_exit(message, lease, limit_s)
             if thread.is_alive() and now >= next_beat and not lease.orphaned:
                 self._extend(message, lease, queue_identity, now)
                 next_beat = now + interval
@@ -207,6 +214,30 @@ class Worker:
         self.state.state = "stopped"
         self.beacon.beat(force=True)
         exit_now(0)  # the job thread is busy in native code and cannot be stopped otherwise
+
+    def _time_limit_s(self) -> float | None:
+        """How long this job may run: base + factor x audio once decoded; before that, decoding's own limit too."""
+        settings = self.settings
+        if not settings.job_time_limit_factor:
+            return None
+        audio_s = self.state.job_audio_s
+        if audio_s is None:
+            return settings.decode_timeout_s + settings.job_time_limit_base_s
+        return settings.job_time_limit_base_s + settings.job_time_limit_factor * audio_s
+
+    def _abandon_and_exit(self, message: ReceivedMessage, lease: Lease, limit_s: float) -> None:
+        """A job past its time limit is hung in native code: release the message (an attempt spent: a hang may
+        repeat, and must reach the dead-letter queue), then leave so the container restarts a fresh process."""
+        lease.lose()
+        log.error("job time limit exceeded: message released, worker exits to restart", limit_s=round(limit_s, 1),
+                  stage=self.state.stage, audio_s=self.state.job_audio_s)  # fmt: skip
+        try:
+            self.queue.change_visibility(message.receipt_handle, 0)
+        except QueueError as exc:
+            log.error("could not release the message; it reappears after its visibility timeout", error=str(exc))
+        self.state.state = "stopped"
+        self.beacon.beat(force=True)
+        exit_now(exits.JOB_TIME_LIMIT)
 
     def _settle(self, message: ReceivedMessage, job: TranscriptionJob, result: JobResult, lease_orphaned: bool = False) -> None:
         """Delete, dead-letter or back off the message; never delete before the outputs are on disk."""

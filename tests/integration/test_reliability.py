@@ -374,3 +374,24 @@ def test_a_transcript_finished_after_its_queue_vanished_is_still_written(localst
     assert worker.wait() == 0
     assert worker.outcomes() == {"long talk.wav": "transcribed"}
     assert (settings.dest_dir / "long talk.json").exists() and temp_files(settings.dest_dir) == []
+
+
+def test_a_job_past_its_time_limit_is_released_and_the_worker_exits_to_restart(
+    localstack_endpoint, make_settings, open_queue, speech_corpus, models_dir, tmp_path
+):
+    # Given a time limit far below what the long file needs (a hung native call looks the same from outside)
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    copy_tree(speech_corpus / "long", settings.source_dir)
+    direct(settings)
+    worker = start_worker(settings, tmp_path, "w", FLEET_JOB_TIME_LIMIT_BASE_S="1", FLEET_JOB_TIME_LIMIT_FACTOR="0.01",
+                          FLEET_VISIBILITY_TIMEOUT_S="120")  # fmt: skip
+    # When the job overruns it
+    abandoned = worker.wait_for_event("job time limit exceeded: message released, worker exits to restart")
+    # Then the worker leaves with its own exit code (compose restarts it), nothing written,
+    assert worker.wait(30) == 4
+    assert abandoned["audio_s"] > 20 and abandoned["limit_s"] < 2
+    assert not (settings.dest_dir / "long talk.json").exists() and temp_files(settings.dest_dir) == []
+    # and the message is back at once, the attempt counted (a hang that repeats must reach the dead-letter queue)
+    queue = open_queue(settings)
+    again = queue.receive_one(wait_s=1, visibility_timeout_s=30)
+    assert again is not None and again.receive_count == 2

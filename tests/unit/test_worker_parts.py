@@ -145,7 +145,7 @@ def test_a_refused_heartbeat_means_the_worker_neither_writes_nor_deletes(monkeyp
     worker = Worker(settings, queue, ctx=None, shutdown=Shutdown(), rss_mb=lambda: 0)
     seen_lease = []
 
-    def slow_job(job, ctx, lease, on_stage):
+    def slow_job(job, ctx, lease, on_stage, on_decoded):
         deadline = time.monotonic() + 3
         while lease.held() and time.monotonic() < deadline:
             time.sleep(0.05)
