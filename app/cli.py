@@ -146,6 +146,7 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
 
 def _run_worker_side(args: argparse.Namespace, settings: FleetSettings) -> int:
     """`fleet worker` and `fleet preload`: the only subcommands that need worker/ (and torch)."""
+    from worker.ffmpeg import FfmpegMissing
     from worker.models import ModelError
 
     try:
@@ -159,7 +160,7 @@ def _run_worker_side(args: argparse.Namespace, settings: FleetSettings) -> int:
         # Every output is fsynced and every queue call answered by now; skipping the interpreter's
         # teardown of torch and CTranslate2 saves ~2 s per worker exit (it matters for short runs).
         exit_now(run_worker(settings, until_empty=args.until_empty, max_files=args.max_files))
-    except ModelError as exc:
+    except (ModelError, FfmpegMissing) as exc:
         print(f"fleet: {exc}", file=sys.stderr)
         return exits.BAD_INPUT
 

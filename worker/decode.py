@@ -11,13 +11,18 @@ SAMPLE_RATE = 16_000
 STDERR_TAIL_CHARS = 2_000
 
 
-class DecodeError(Exception):
-    """The file cannot be turned into audio: permanent, unless the bytes changed while they were read (job.py)."""
+# Failures of the file's surroundings, not of its bytes: a slow or stale network share, permissions.
+TRANSIENT_REASONS = frozenset({"source file disappeared", "source file not readable", "source I/O error"})
 
-    def __init__(self, reason: str, stderr_tail: str = "") -> None:
+
+class DecodeError(Exception):
+    """The file cannot be turned into audio. `transient`: it may work later (timeout, permissions, I/O)."""
+
+    def __init__(self, reason: str, stderr_tail: str = "", transient: bool | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.stderr_tail = stderr_tail
+        self.transient = reason in TRANSIENT_REASONS if transient is None else transient
 
 
 def decode_audio(path: Path, timeout_s: float) -> np.ndarray:
@@ -30,7 +35,7 @@ def decode_audio(path: Path, timeout_s: float) -> np.ndarray:
     try:
         result = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise DecodeError(f"decoding took longer than {timeout_s:.0f} s") from exc
+        raise DecodeError(f"decoding took longer than {timeout_s:.0f} s", transient=True) from exc
     stderr = result.stderr.decode("utf-8", "replace")[-STDERR_TAIL_CHARS:]
     if result.returncode != 0:
         raise DecodeError(_reason(stderr), stderr)
@@ -49,4 +54,6 @@ def _reason(stderr: str) -> str:
         return "source file disappeared"
     if "Permission denied" in stderr:
         return "source file not readable"
+    if "Input/output error" in stderr or "Stale file handle" in stderr:
+        return "source I/O error"
     return "not decodable (corrupt or not a media file)"

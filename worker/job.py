@@ -38,6 +38,7 @@ class Outcome(StrEnum):
     LEASE_LOST = "lease lost"
     FAILED = "failed"
     RETRY = "retry"
+    CRASHED = "crashed"  # an unexpected exception: a bug, likely to repeat
 
 
 @dataclass
@@ -166,9 +167,9 @@ def run_job(
     except OSError as exc:  # dest full, read-only, unwritable: fixable by the user, so retry later
         reason = f"cannot write outputs: {exc.strerror or exc}"
         return JobResult(Outcome.RETRY, reason, str(exc), fingerprint=fingerprint)
-    except Exception as exc:  # noqa: BLE001 - an unexpected bug must not kill the worker; retries, then DLQ
+    except Exception as exc:  # noqa: BLE001 - an unexpected bug must not kill the worker; retried once, then DLQ
         log.exception("job crashed")
-        return JobResult(Outcome.RETRY, f"unexpected error: {exc!r}"[:300], fingerprint=fingerprint)
+        return JobResult(Outcome.CRASHED, f"unexpected error: {exc!r}"[:300], fingerprint=fingerprint)
 
 
 def _locate_source(job: TranscriptionJob, source_root: Path) -> tuple[Path | None, SourceFingerprint | None]:
@@ -182,6 +183,8 @@ def _locate_source(job: TranscriptionJob, source_root: Path) -> tuple[Path | Non
         info = os.stat(source)
     except FileNotFoundError:
         return None, None
+    except OSError as exc:  # EIO, ESTALE, EACCES: the share or its permissions, not our outputs
+        raise TransientFailure(f"source not readable: {exc.strerror or exc}") from exc
     if not stat.S_ISREG(info.st_mode):
         raise PermanentFailure("not a regular file")
     fingerprint = SourceFingerprint(size=info.st_size, mtime_ns=info.st_mtime_ns)
@@ -202,8 +205,10 @@ def _decode(source: Path, fingerprint: SourceFingerprint, timeout_s: float):
     try:
         audio = decode_audio(source, timeout_s)
     except DecodeError as exc:
+        if exc.transient:
+            raise TransientFailure(exc.reason, exc.stderr_tail) from exc
         # A file still being copied in decodes as a broken one: only an unchanged file has really failed.
-        changed = "source file disappeared" if exc.reason == "source file disappeared" else _changed_since(source, fingerprint)
+        changed = _changed_since(source, fingerprint)
         if changed:
             raise TransientFailure(changed, exc.stderr_tail) from exc
         raise PermanentFailure(exc.reason, exc.stderr_tail) from exc

@@ -25,6 +25,7 @@ WAIT_SLICE_S = 0.25  # how often the loop looks at the job, the heartbeat and th
 # Receipt handles that SQS no longer honours: someone else received the message since.
 LOST_LEASE_CODES = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue"})
 INVALID_GROUP = "invalid-messages"
+CRASH_ATTEMPTS = 2
 DRAIN_POLL_S = 0.5
 # A lost queue (LocalStack restarting) is asked again after 2, 4, 8 ... seconds, at most a minute apart.
 QUEUE_RETRY_BASE_S = 2
@@ -250,13 +251,16 @@ class Worker:
         if outcome in (Outcome.TRANSCRIBED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE):
             self._ack(lambda: self.queue.delete(message.receipt_handle))
             return
-        if outcome is Outcome.RETRY and message.receive_count < self.queue.spec.max_receive_count:
+        # Transient failures get every attempt the queue allows; a crash (a bug) repeats, so one more try only.
+        attempts = {Outcome.RETRY: self.queue.spec.max_receive_count, Outcome.CRASHED: min(CRASH_ATTEMPTS,
+                    self.queue.spec.max_receive_count)}.get(outcome, 0)  # fmt: skip
+        if message.receive_count < attempts:
             delay = retry_delay_s(message.receive_count, self.settings.retry_backoff_s)
             log.warning("will retry", reason=result.reason, retry_in_s=delay, attempt=message.receive_count)
             self._ack(lambda: self.queue.change_visibility(message.receipt_handle, delay))
             return
         reason = result.reason
-        if outcome is Outcome.RETRY:
+        if attempts:
             reason = f"gave up after {message.receive_count} attempts: {reason}"
         self._record_failure(job, result, reason)
         self._ack(lambda: self.queue.dead_letter(message, job_group_id(job.path), reason))

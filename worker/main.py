@@ -11,6 +11,7 @@ from fleet.atomic import remove_stale_temps
 from fleet.layout import check_source_root
 from fleet.queue import JobQueue
 from fleet.settings import FleetSettings
+from worker.ffmpeg import require_ffmpeg
 from worker.shutdown import Shutdown
 from worker.threads import cpu_quota, pin_native_threads, pin_torch_threads, threads_per_worker
 
@@ -28,6 +29,7 @@ def current_rss_mb() -> float:
 
 def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: int = 0) -> int:
     """Start one worker process; returns its exit code."""
+    require_ffmpeg()
     threads = threads_per_worker(settings.threads, settings.workers, cpu_quota())
     pin_native_threads(threads)  # before torch is imported by the pipeline
     shutdown = Shutdown()

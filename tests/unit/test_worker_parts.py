@@ -291,3 +291,57 @@ def test_heartbeats_use_a_client_with_short_timeouts_and_few_attempts():
         HEARTBEAT_TIMEOUT_S, HEARTBEAT_TIMEOUT_S, HEARTBEAT_ATTEMPTS)  # fmt: skip
     long_poll = JobQueue.connect(settings, settings.queue_spec())._client.meta.config
     assert long_poll.read_timeout == 35 and long_poll.retries["total_max_attempts"] == 6
+
+
+def test_decode_failures_of_the_surroundings_are_transient_of_the_bytes_permanent():
+    from worker.decode import DecodeError, _reason
+
+    assert DecodeError("decoding took longer than 1800 s", transient=True).transient
+    for stderr in ("x.mp3: Permission denied", "x.mp3: Input/output error", "x.mp3: Stale file handle"):
+        assert DecodeError(_reason(stderr)).transient, stderr
+    for stderr in ("Invalid data found when processing input", "Stream map '0:a:0' matches no streams."):
+        assert not DecodeError(_reason(stderr)).transient, stderr
+
+
+class RecordingQueue:
+    """Records what the loop does with a message after a job."""
+
+    spec = SimpleNamespace(max_receive_count=5)
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def change_visibility(self, handle, timeout_s):
+        self.calls.append("retry later")
+
+    def dead_letter(self, message, group_id, reason):
+        self.calls.append(f"dead-letter: {reason}")
+
+
+def test_a_crash_is_retried_once_then_dead_lettered_not_five_times(tmp_path):
+    # Given a job whose code path raises an unexpected exception (a bug repeats the same way)
+    queue = RecordingQueue()
+    settings = FleetSettings(dest_dir=tmp_path, source_dir=tmp_path)
+    worker = Worker(settings, queue, ctx=SimpleNamespace(worker_id="w", owner=None), shutdown=Shutdown(), rss_mb=lambda: 0)
+    job = TranscriptionJob(path="a.mp3", output_base="a", fingerprint=SourceFingerprint(size=1, mtime_ns=1),
+                           settings=TranscriptionSettings(), enqueued_at=0)  # fmt: skip
+    crash = JobResult(Outcome.CRASHED, "unexpected error: KeyError('segments')")
+    # When it crashes on the first and on the second delivery
+    worker._settle(ReceivedMessage("m", "h1", "{}", 1), job, crash)
+    worker._settle(ReceivedMessage("m", "h2", "{}", 2), job, crash)
+    # Then it is retried once, then dead-lettered with the reason, while a transient failure keeps its attempts
+    assert queue.calls == ["retry later", "dead-letter: gave up after 2 attempts: unexpected error: KeyError('segments')"]
+    worker._settle(ReceivedMessage("m", "h3", "{}", 2), job, JobResult(Outcome.RETRY, "cannot write outputs: full"))
+    assert queue.calls[-1] == "retry later"
+
+
+def test_a_missing_ffmpeg_is_one_clear_start_up_error(tmp_path):
+    import subprocess
+    import sys
+
+    env = {"PATH": str(tmp_path), "FLEET_SOURCE_DIR": str(tmp_path), "FLEET_DEST_DIR": str(tmp_path / "dest"),
+           "HOME": str(tmp_path)}  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "app.cli", "worker"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("fleet: ffmpeg not found on PATH: install it (Debian: apt-get install ffmpeg); "
+                                     "every file is decoded with it")  # fmt: skip
