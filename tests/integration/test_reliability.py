@@ -51,7 +51,7 @@ def test_worker_killed_twice_mid_file_third_finishes_it_once(localstack_endpoint
         worker = start_worker(settings, tmp_path, f"victim{attempt}", **lease)
         started = worker.wait_for_event("file started", timeout_s=180, file="long talk.wav")
         assert started["receive_count"] == attempt
-        time.sleep(1)
+        worker.wait_for_stage(settings.dest_dir)
         worker.kill()
         killed.append(worker)
     survivor = start_worker(settings, tmp_path, "survivor", FLEET_WORKER_ID="survivor", **lease)
@@ -76,12 +76,14 @@ def test_a_file_that_kills_every_worker_ends_failed_not_queued_forever(localstac
     for attempt in (1, 2):
         worker = start_worker(settings, tmp_path, f"victim{attempt}", **lease)
         worker.wait_for_event("file started", timeout_s=180, file="long talk.wav")
-        time.sleep(1)
+        worker.wait_for_stage(settings.dest_dir)
         worker.kill()
-    # When SQS dead-letters it on the next receive (no worker sees that)
-    time.sleep(6)
-    assert open_queue(settings).receive_one(wait_s=1) is None
-    assert open_queue(settings).counts().dead_letter == 1
+    # When SQS dead-letters it on the next receive once its lease ran out (no worker sees that)
+    queue = open_queue(settings)
+    deadline = time.monotonic() + 60
+    while queue.counts().dead_letter != 1 and time.monotonic() < deadline:
+        assert queue.receive_one(wait_s=1) is None  # never a third delivery
+    assert queue.counts().dead_letter == 1
     # Then the director reports it as failed, with a reason, instead of "already queued"
     summary = direct(settings)
     assert "already queued 0, failed before 1" in summary

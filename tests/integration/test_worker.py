@@ -6,7 +6,6 @@ import io
 import json
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import jiwer
@@ -187,7 +186,7 @@ def test_worker_killed_mid_file_another_finishes_it_once(localstack_endpoint, ma
     short_lease = {"FLEET_VISIBILITY_TIMEOUT_S": "6", "FLEET_HEARTBEAT_INTERVAL_S": "1"}
     first = start_worker(settings, tmp_path, "first", **short_lease)
     first.wait_for_event("file started", file="long talk.wav")
-    time.sleep(1.5)
+    first.wait_for_stage(settings.dest_dir)
     # When the first worker is killed -9 in the middle of the file
     first.kill()
     assert not (settings.dest_dir / "long talk.json").exists()
@@ -201,13 +200,6 @@ def test_worker_killed_mid_file_another_finishes_it_once(localstack_endpoint, ma
     assert temp_files(settings.dest_dir) == []
     record = json.loads((settings.dest_dir / "long talk.json").read_text())["fleet"]
     assert record["worker"] != "" and open_queue(settings).counts().visible == 0
-
-
-def worker_record(settings, worker_id: str) -> dict:
-    try:
-        return json.loads((settings.dest_dir / ".fleet" / "workers" / f"{worker_id}.json").read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def test_sigterm_mid_file_hands_the_message_back_at_once_without_spending_a_retry(
@@ -228,9 +220,7 @@ def test_sigterm_mid_file_hands_the_message_back_at_once_without_spending_a_retr
         started = worker.wait_for_event("file started")
         # Then each delivery is a first one: a hand-back is no failed attempt
         assert started["receive_count"] == 1, started
-        deadline = time.monotonic() + 120
-        while worker_record(settings, worker_id).get("stage") != "transcribe" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        worker.wait_for_stage(settings.dest_dir)
         worker.signal(signal.SIGTERM)
         assert worker.wait(30) == 0
         worker.wait_for_event("grace period over: message handed back for another worker")

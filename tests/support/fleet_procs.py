@@ -71,6 +71,21 @@ class FleetProcess:
             time.sleep(0.1)
         raise AssertionError(f"{self.name}: no {event!r} {fields} within {timeout_s}s; log:\n{self.log_path.read_text()[-3000:]}")
 
+    def wait_for_stage(self, dest: Path, stage: str = "transcribe", timeout_s: float = 180) -> dict:
+        """This worker's status record once it is in `stage` of a file: mid-file, whatever the CPU's speed."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.process.poll() is None:
+            for path in (dest / ".fleet" / "workers").glob("*.json"):
+                try:
+                    record = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    continue
+                if record.get("pid") == self.process.pid and record.get("stage") == stage:
+                    return record
+            time.sleep(0.05)
+        log_tail = self.log_path.read_text()[-3000:]
+        raise AssertionError(f"{self.name}: never in stage {stage!r} within {timeout_s}s; log:\n{log_tail}")
+
     def wait(self, timeout_s: float = 300) -> int:
         try:
             return self.process.wait(timeout_s)
