@@ -255,16 +255,8 @@ class JobQueue:
         cost that many attempts. Sent first, deleted second: a crash in between leaves a
         duplicate in the dead-letter queue (deduplicated for 5 minutes), never a loss.
         """
-        self._call(
-            "dead-letter",
-            self._client.send_message,
-            QueueUrl=self.info.dlq_url,
-            MessageBody=message.body,
-            MessageGroupId=group_id,
-            MessageDeduplicationId=message.message_id,
-            MessageAttributes={"failure_reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"}},
-        )
-        self.delete(message.receipt_handle)
+        reason_attribute = {"failure_reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"}}
+        self._move("dead-letter", message, self.info.url, self.info.dlq_url, group_id, message.message_id, reason_attribute)
 
     def hand_back(self, message: ReceivedMessage, group_id: str) -> None:
         """Give an unfinished message back for another worker, without it counting as a failed attempt.
@@ -275,15 +267,17 @@ class JobQueue:
         group, which is deleted second: a crash in between leaves a duplicate (the second delivery
         finds the outputs done), never a loss.
         """
-        self._call(
-            "hand back",
-            self._client.send_message,
-            QueueUrl=self.info.url,
-            MessageBody=message.body,
-            MessageGroupId=group_id,
-            MessageDeduplicationId=f"handback-{message.message_id}",
-        )
-        self.delete(message.receipt_handle)
+        self._move("hand back", message, self.info.url, self.info.url, group_id, f"handback-{message.message_id}")
+
+    def _move(
+        self, operation: str, message: ReceivedMessage, from_url: str, to_url: str, group_id: str, dedup_id: str,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        """A copy sent to `to_url`, then the original deleted from `from_url`: a crash between leaves a duplicate, not a loss."""
+        extra = {"MessageAttributes": attributes} if attributes else {}
+        self._call(operation, self._client.send_message, QueueUrl=to_url, MessageBody=message.body, MessageGroupId=group_id,
+                   MessageDeduplicationId=dedup_id, **extra)  # fmt: skip
+        self._call(operation, self._client.delete_message, QueueUrl=from_url, ReceiptHandle=message.receipt_handle)
 
     def receive_dead_letters(self, hide_s: int) -> list[DeadLetter]:
         """Up to 10 dead-lettered messages with their reasons, hidden for `hide_s` (so the next call gets others)."""
@@ -312,9 +306,7 @@ class JobQueue:
             self._call("release dead letter", self._client.change_message_visibility, QueueUrl=url,
                        ReceiptHandle=letter.message.receipt_handle, VisibilityTimeout=0)  # fmt: skip
             return
-        self._call("redrive", self._client.send_message, QueueUrl=self.info.url, MessageBody=letter.message.body,
-                   MessageGroupId=letter.group_id, MessageDeduplicationId=f"redrive-{letter.message.message_id}")  # fmt: skip
-        self._call("redrive", self._client.delete_message, QueueUrl=url, ReceiptHandle=letter.message.receipt_handle)
+        self._move("redrive", letter.message, url, self.info.url, letter.group_id, f"redrive-{letter.message.message_id}")
 
     def purge_dead_letters(self) -> None:
         """Drop every dead-lettered message (their failure records stay)."""
