@@ -86,6 +86,10 @@ class Lease:
     def orphaned(self) -> bool:
         return self._orphaned.is_set()
 
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
     def expired(self) -> bool:
         return self._clock() >= self._valid_until
 

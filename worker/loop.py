@@ -158,8 +158,11 @@ class Worker:
             limit_s = self._time_limit_s()
             if thread.is_alive() and limit_s is not None and now - started > limit_s:
                 self._abandon_and_exit(message, lease, limit_s)
-            if thread.is_alive() and now >= next_beat and not lease.orphaned:
-                self._extend(message, lease, queue_identity, now)
+            if thread.is_alive() and now >= next_beat and not (lease.orphaned or lease.lost):
+                if lease.held():
+                    self._extend(message, lease, queue_identity, now)
+                elif self._queue_recreated(queue_identity):  # expired: only ask whether the queue is gone
+                    self._orphan(lease, "the queue was recreated while this worker could not reach it")
                 next_beat = now + interval
             if self.shutdown.requested.is_set() and thread.is_alive():
                 self.state.state = "stopping"
@@ -178,9 +181,7 @@ class Worker:
         except QueueError as exc:
             error = exc
         if error.code in QUEUE_GONE_CODES or (error.code in LOST_LEASE_CODES and self._queue_recreated(queue_identity)):
-            lease.orphan()
-            log.warning("the queue that held this message is gone: its outputs are still written, nothing to acknowledge",
-                        error=str(error))  # fmt: skip
+            self._orphan(lease, str(error))
         elif error.code in LOST_LEASE_CODES:
             lease.lose()
             log.error("lease lost: the message may be with another worker; its outputs will not be written", error=str(error))
@@ -189,6 +190,11 @@ class Worker:
                       "be written", error=str(error))  # fmt: skip
         else:
             log.warning("heartbeat failed, retrying", error=str(error))
+
+    def _orphan(self, lease: Lease, why: str) -> None:
+        lease.orphan()
+        log.warning("the queue that held this message is gone: its outputs are still written, nothing to acknowledge",
+                    error=why)  # fmt: skip
 
     def _queue_identity(self) -> str | None:
         try:
