@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from director.scan import ScanResult, scan_sources
 from fleet import exits
 from fleet.atomic import write_atomic
 from fleet.done import probe_outputs
-from fleet.layout import FLEET_DIR, SourceError, last_plan_path, source_unavailable
+from fleet.layout import FLEET_DIR, SourceError, failure_record_path, last_plan_path, source_unavailable
 from fleet.queue import JobQueue, QueueError
 from fleet.records import read_failures
 from fleet.settings import FleetSettings
@@ -121,6 +122,7 @@ def _enqueue_and_record(
 ) -> int:
     """Enqueue the plan's new jobs, then persist the ledger and the last plan, even on failure."""
     dest = settings.dest_dir
+    _drop_failures_of_deleted_sources(settings, scan)
     ledger = {d.dedup_id: d.enqueued_at for d in plan.of(Action.QUEUED)}
     to_send = plan.of(Action.ENQUEUE)
     exit_code = exits.OK
@@ -155,6 +157,16 @@ def _enqueue_and_record(
     )
     print(summary_line(plan, scan, enqueued=len(result.sent)), file=out)
     return exit_code
+
+
+def _drop_failures_of_deleted_sources(settings: FleetSettings, scan: ScanResult) -> None:
+    """A failure of a file deleted since is resolved: its record leaves status. Not while its folder is missing
+    (a disk not mounted is no deletion)."""
+    found = {source.rel for source in scan.files}
+    for rel in read_failures(settings.dest_dir).keys() - found:
+        if source_unavailable(settings.source_dir, rel) is None and not os.path.lexists(settings.source_dir / rel):
+            failure_record_path(settings.dest_dir, rel).unlink(missing_ok=True)
+            log.info("failure record dropped: its source was deleted", file=rel)
 
 
 def _refuse_unmounted_source(source: Path, dest: Path, scan: ScanResult) -> None:

@@ -262,3 +262,26 @@ def test_two_directors_at_once_take_turns_on_the_ledger(localstack_endpoint, mak
     assert "enqueued 6, already queued 0" in results["first"][1]
     assert "enqueued 0, already queued 6" in results["second"][1], results
     assert len(sent) == 6 and open_queue(settings).counts().visible == 6
+
+
+def test_failures_of_deleted_sources_leave_status_but_not_while_their_folder_is_missing(
+    localstack_endpoint, make_settings, corpus
+):
+    from fleet.layout import failure_record_path
+    from fleet.messages import SourceFingerprint
+    from fleet.settings import TranscriptionSettings
+    from worker.failures import write_failure_record
+
+    # Given failure records of a file deleted since, and of a file whose folder (another disk) is not there now
+    settings = make_settings(localstack_endpoint)
+    for rel in ("deleted.mp3", "other disk/missing.mp3", "plain.mp3"):
+        job = TranscriptionJob(path=rel, output_base=rel.rsplit(".", 1)[0], fingerprint=SourceFingerprint(size=1, mtime_ns=1),
+                               settings=TranscriptionSettings(), enqueued_at=0)  # fmt: skip
+        write_failure_record(settings.dest_dir, job, job.fingerprint, "not decodable", "", "w", None)
+    # When the director runs
+    code, _ = run(settings)
+    # Then the deleted file's failure is resolved, the others stay
+    assert code == 0
+    assert not failure_record_path(settings.dest_dir, "deleted.mp3").exists()
+    assert failure_record_path(settings.dest_dir, "other disk/missing.mp3").exists()
+    assert failure_record_path(settings.dest_dir, "plain.mp3").exists()
