@@ -6,6 +6,7 @@ worker/ is imported only by the subcommands that run it: the director image has 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             overrides["dashboard_port"] = args.port
         if getattr(args, "languages", None):
             overrides["preload_languages"] = args.languages
+        if args.command == "local" and "FLEET_MIN_AGE_S" not in os.environ:
+            # One run, started by hand when the copying is done: nothing would take a "settling" file later.
+            overrides["min_age_s"] = 0.0
         settings = load_settings(overrides)
     except ValidationError as exc:
         print(f"fleet: {_one_line(exc)}", file=sys.stderr)
