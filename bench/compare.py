@@ -18,7 +18,6 @@ import argparse
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,26 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import build_corpus  # noqa: E402
 from bench.resident import run_resident  # noqa: E402
+from bench.runs import bench_env, run_fleet_local, run_quiet, timed, whisperx_cli  # noqa: E402
 from fleet.settings import REPO_ROOT  # noqa: E402
 
 MARK_START, MARK_END = "<!-- compare:start -->", "<!-- compare:end -->"
-
-
-def timed(label: str, fn) -> float:
-    print(f"running {label} ...", flush=True)
-    started = time.perf_counter()
-    fn()
-    elapsed = time.perf_counter() - started
-    print(f"  {label}: {elapsed:.1f} s", flush=True)
-    return elapsed
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:
@@ -67,24 +50,15 @@ def main() -> None:
     files = sorted(p for p in corpus.iterdir() if not p.name.startswith("."))
     print(f"corpus: {len(files)} files, {audio_s:.0f} s of audio; {args.workers} workers x {threads} threads, {cores} cores")
     work = Path(tempfile.mkdtemp(prefix="fleet-compare-"))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cli = [
-        str(REPO_ROOT / ".venv" / "bin" / "whisperx"), "--model", model_dir, "--compute_type", "int8", "--device", "cpu",
-        "--language", "en", "--no_align", "--batch_size", "8", "--threads", str(cores), "--output_format", "all",
-    ]  # fmt: skip
+    env = bench_env(HF_HUB_OFFLINE="1")
+    cli = whisperx_cli(model_dir, cores, "--language", "en", "--no_align")
 
-    def quiet(command: list[str], extra_env: dict[str, str] | None = None) -> None:
-        subprocess.run(command, env={**env, **(extra_env or {})}, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)  # fmt: skip
+    def quiet(command: list[str]) -> None:
+        run_quiet(command, env)
 
     def fleet(dest: Path, extra: dict[str, str]) -> None:
-        fleet_env = {
-            "WHISPER_MODEL": "tiny.en", "WHISPER_ALIGN": "false", "FLEET_THREADS": str(threads),
-            "LOCALSTACK_PORT": str(free_port()), "LOCALSTACK_STATE_DIR": str(work / f"ls-{dest.name}"), **extra,
-        }  # fmt: skip
-        env_clean = {k: v for k, v in env.items() if not k.startswith(("AWS_ENDPOINT", "FLEET_", "WHISPER_"))}
-        subprocess.run([str(REPO_ROOT / "build.sh"), "local", str(corpus), str(dest), "--workers", str(args.workers)],
-                       env={**env_clean, **fleet_env}, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        settings = {"WHISPER_MODEL": "tiny.en", "WHISPER_ALIGN": "false", "FLEET_THREADS": str(threads), **extra}
+        run_fleet_local(corpus, dest, args.workers, work / f"ls-{dest.name}", env, settings)
 
     results: dict[str, float | None] = {}
     results["cli_loop"] = None if args.skip_loop else timed(
