@@ -79,31 +79,49 @@ def hub_offline() -> bool:
 # Asked again after a while, so a network blip does not pin a process to its fallbacks for good.
 HUB_CONNECT_TIMEOUT_S = 3.0
 HUB_RECHECK_S = 600.0
-_hub_answer: tuple[float, bool] | None = None
+# whisperX's default wav2vec2 models for en, fr, de, es and it are torchaudio bundles, fetched from here.
+TORCHAUDIO_MODELS_URL = "https://download.pytorch.org/torchaudio/models/"
+_answers: dict[tuple[str, int], tuple[float, bool]] = {}
+
+
+def host_reachable(url: str, now: float | None = None) -> bool:
+    """Whether the host of `url` takes a TCP connection within a few seconds (answer kept HUB_RECHECK_S)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    key = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+    now = time.monotonic() if now is None else now
+    answer = _answers.get(key)
+    if answer is not None and now - answer[0] < HUB_RECHECK_S:
+        return answer[1]
+    try:
+        socket.create_connection(key, timeout=HUB_CONNECT_TIMEOUT_S).close()
+        reachable = True
+    except OSError as exc:
+        reachable = False
+        log.warning("model host unreachable: using cached and bundled models only", url=url, error=str(exc))
+    _answers[key] = (now, reachable)
+    return reachable
 
 
 def hub_reachable(now: float | None = None) -> bool:
     """Whether downloads may be tried: not forbidden, and the hub (HF_ENDPOINT) takes a connection."""
-    global _hub_answer
     if hub_offline():
         return False
-    now = time.monotonic() if now is None else now
-    if _hub_answer is not None and now - _hub_answer[0] < HUB_RECHECK_S:
-        return _hub_answer[1]
-    from urllib.parse import urlsplit
-
     from huggingface_hub import constants
 
-    endpoint = urlsplit(constants.ENDPOINT)
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        socket.create_connection((endpoint.hostname or "", port), timeout=HUB_CONNECT_TIMEOUT_S).close()
-        reachable = True
-    except OSError as exc:
-        reachable = False
-        log.warning("model hub unreachable: using cached and bundled models only", endpoint=constants.ENDPOINT, error=str(exc))
-    _hub_answer = (now, reachable)
-    return reachable
+    return host_reachable(constants.ENDPOINT, now)
+
+
+def torchaudio_align_file(language: str, model_name: str | None) -> str | None:
+    """The file name of whisperX's torchaudio wav2vec2 model for this choice, or None for a Hugging Face model."""
+    import torchaudio
+    from whisperx.alignment import DEFAULT_ALIGN_MODELS_TORCH
+
+    name = model_name or DEFAULT_ALIGN_MODELS_TORCH.get(language)
+    if name is None or name not in torchaudio.pipelines.__all__:
+        return None
+    return Path(getattr(torchaudio.pipelines, name)._path).name
 
 
 def resolve_asr_model(name: str, models_dir: Path) -> str:
@@ -153,10 +171,11 @@ class AlignModels:
         import whisperx
 
         try:
+            cache_only = not hub_reachable()
+            self._refuse_unreachable_torchaudio(language, model_name)
             loaded: tuple[Any, dict] | str = whisperx.load_align_model(
-                language, self.device, model_name=model_name, model_dir=str(self.models_dir),
-                model_cache_only=not hub_reachable(),
-            )  # fmt: skip
+                language, self.device, model_name=model_name, model_dir=str(self.models_dir), model_cache_only=cache_only
+            )
             self._missing_since.pop(key, None)
             log.info("alignment model loaded", language=language, model=model_name or "whisperX default")
         except Exception as exc:  # noqa: BLE001 - whisperX raises ValueError, OSError, URLError ...
@@ -167,3 +186,11 @@ class AlignModels:
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)
         return loaded
+
+    def _refuse_unreachable_torchaudio(self, language: str, model_name: str | None) -> None:
+        """whisperX downloads torchaudio models with no timeout and no cache-only mode: ask first, quickly."""
+        file_name = torchaudio_align_file(language, model_name)
+        if file_name is None or (self.models_dir / file_name).exists():
+            return
+        if hub_offline() or not host_reachable(TORCHAUDIO_MODELS_URL):
+            raise OSError(f"{file_name} is not in {self.models_dir} and {TORCHAUDIO_MODELS_URL} cannot be reached")

@@ -1,0 +1,47 @@
+"""Model lookups that must not wait on a network that is not there."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from worker import models
+from worker.models import HUB_RECHECK_S, AlignModels, host_reachable
+
+
+@pytest.fixture
+def closed_port_url():
+    """A local URL whose port refuses connections at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    models._answers.clear()
+    yield f"http://127.0.0.1:{port}/models/"
+    models._answers.clear()
+
+
+def test_an_unreachable_host_is_asked_once_then_again_after_the_recheck_time(closed_port_url, monkeypatch):
+    calls = []
+    real_connect = socket.create_connection
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: calls.append(a) or real_connect(*a, **k))
+    assert host_reachable(closed_port_url, now=100.0) is False
+    assert host_reachable(closed_port_url, now=100.0 + HUB_RECHECK_S - 1) is False
+    assert len(calls) == 1  # the answer was kept
+    host_reachable(closed_port_url, now=100.0 + HUB_RECHECK_S + 1)
+    assert len(calls) == 2  # a blip does not pin the process to its fallbacks for good
+
+
+def test_a_torchaudio_alignment_model_that_cannot_be_fetched_is_refused_in_seconds(closed_port_url, monkeypatch, tmp_path):
+    # Given no cached wav2vec2 model for English and a download host that does not answer
+    monkeypatch.setattr(models, "TORCHAUDIO_MODELS_URL", closed_port_url)
+    monkeypatch.setattr(models, "hub_offline", lambda: False)  # not forbidden: the probe must find out
+    monkeypatch.setattr(models, "hub_reachable", lambda: False)
+    started = time.monotonic()
+    # When the worker asks for English word timings
+    loaded = AlignModels("cpu", tmp_path, capacity=2).get("en", None)
+    # Then it hears why not at once, and whisperX never started its timeout-less download
+    assert isinstance(loaded, str) and loaded.startswith("no alignment model for 'en': wav2vec2_fairseq_base_ls960")
+    assert "cannot be reached" in loaded and time.monotonic() - started < 10
+    assert not list(tmp_path.iterdir())
