@@ -25,6 +25,7 @@ from fleet.settings import FleetSettings
 
 POLL_S = 0.5
 QUEUE_START_TIMEOUT_S = 90
+LOCAL_RECEIVE_WAIT_S = 2  # seconds; the long poll of the workers a local run starts
 
 
 @dataclass
@@ -107,6 +108,10 @@ def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> 
         "FLEET_DEST_DIR": str(settings.dest_dir),
         "FLEET_WORKERS": str(workers),
         "FLEET_LOG_FORMAT": "json",
+        # An idle worker finishes its long poll before it stops (a message arriving meanwhile is handed back,
+        # not lost); this run stops its workers once the queue is drained, so a short poll ends it in seconds
+        # where the default 20 s added 20 s to every run.
+        "FLEET_RECEIVE_WAIT_S": os.environ.get("FLEET_RECEIVE_WAIT_S", str(LOCAL_RECEIVE_WAIT_S)),
     }
     processes = []
     for i, path in enumerate(paths):
