@@ -145,6 +145,7 @@ def run_job(
             device=ctx.pipeline.device,
             language=transcript.language,
             language_probability=transcript.language_probability,
+            language_candidates=[{"language": code, "probability": p} for code, p in transcript.language_candidates],
             alignment=transcript.alignment,
             diarization=transcript.diarization,
             audio_duration_s=round(len(audio) / SAMPLE_RATE, 3),

@@ -1,4 +1,4 @@
-"""The whisperX stages for one decoded file: transcribe (VAD + batches), align, diarize."""
+"""The stages for one decoded file: decode by windows (language, text, whisper word timings), wav2vec2 align, diarize."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import structlog
 
 from fleet.settings import FleetSettings, TranscriptionSettings
-from worker.encoder import encode_window
+from worker.decoding import Decoded, WindowDecoder
 from worker.models import AlignModels, ModelError, resolve_asr_model
 from worker.word_timing import add_whisper_word_timings
 
@@ -28,6 +28,7 @@ class Transcript:
     alignment: str
     diarization: str
     stage_s: dict[str, float] = field(default_factory=dict)
+    language_candidates: list[tuple[str, float]] = field(default_factory=list)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -52,7 +53,7 @@ class Pipeline:
         self.model_path = resolve_asr_model(settings.whisper_model, settings.models_dir)
         self._whisperx = whisperx
         self.asr = self._load_asr(self.device)
-        self.multilingual = bool(self.asr.model.model.is_multilingual)
+        self.decoder = WindowDecoder(self.asr)
         self.aligners = AlignModels(self.device, settings.models_dir, settings.align_cache_size)
         self.diarizer = self._load_diarizer() if settings.whisper_diarize else None
         # What this process had to do without (shown in its worker record); replaced, never mutated,
@@ -100,46 +101,54 @@ class Pipeline:
         """All stages on one decoded file."""
         if job.model != self.model_name:
             raise ModelError(f"job wants model {job.model!r} but this worker runs {self.model_name!r}")
-        timings: dict[str, float] = {}
+        no_wav2vec2: dict[str, str] = {}  # language -> why it has no wav2vec2 model, asked once the language is known
 
-        def timed(stage: str, fn: Callable[[], Any]) -> Any:
-            on_stage(stage)
-            started = time.perf_counter()
-            value = fn()
-            timings[stage] = round(time.perf_counter() - started, 3)
-            return value
+        def whisper_words_wanted(language: str) -> bool:
+            if not job.align:
+                return False
+            loaded = self.aligners.get(language, job.align_model)
+            if isinstance(loaded, str):
+                no_wav2vec2[language] = loaded
+            return isinstance(loaded, str)
 
-        language, probability = timed("language", lambda: self._language(audio, job))
-        result = timed("transcribe", lambda: self._transcribe(audio, language, job.task, lambda p: on_stage("transcribe", p)))
+        on_stage("transcribe")
+        decoded = self._transcribe(audio, job, whisper_words_wanted, lambda p: on_stage("transcribe", p))
+        timings = {stage: value for stage, value in decoded.stage_s.items() if value}
+        result: dict[str, Any] = {"segments": decoded.segments, "language": decoded.language}
+        language = decoded.language
         alignment = "off"
-        if job.align:
-            alignment = timed(
-                "align", lambda: self._align(result, audio, language, job, lambda p: on_stage("align", p))
-            )
+        if job.align and not decoded.segments:
+            alignment = "nothing to align"
+        elif decoded.word_timings == "done":
+            alignment = self._whisper_words_done(result, language, no_wav2vec2[language])
+        elif language in no_wav2vec2:
+            alignment = self._whisper_words_failed(result, language, no_wav2vec2[language], decoded.word_timings)
+        elif job.align:
+            on_stage("align")
+            started = time.perf_counter()
+            alignment = self._align(result, audio, language, job, lambda p: on_stage("align", p))
+            timings["align"] = round(time.perf_counter() - started, 3)
         diarization = "off"
         if job.diarize:
-            diarization = timed("diarize", lambda: self._diarize(result, audio, job))
-        return Transcript(result, language, probability, alignment, diarization, timings)
-
-    def _language(self, audio: np.ndarray, job: TranscriptionSettings) -> tuple[str, float | None]:
-        """The job's language, or the detected one with its probability (whisperX logs but drops it)."""
-        if job.language:
-            return job.language, None
-        if not self.multilingual:
-            return "en", None
-        model = self.asr.model
-        token, probability = model.model.detect_language(encode_window(model, audio))[0][0]
-        return token[2:-2], round(float(probability), 4)
+            on_stage("diarize")
+            started = time.perf_counter()
+            diarization = self._diarize(result, audio, job)
+            timings["diarize"] = round(time.perf_counter() - started, 3)
+        guess = decoded.guess
+        return Transcript(result, language, guess.probability if guess else None, alignment, diarization, timings,
+                          guess.candidates if guess else [])  # fmt: skip
 
     def _transcribe(
-        self, audio: np.ndarray, language: str, task: str, progress: Callable[[float], None] | None = None
-    ) -> dict[str, Any]:
+        self, audio: np.ndarray, job: TranscriptionSettings, whisper_words_wanted: Callable[[str], bool],
+        progress: Callable[[float], None] | None = None,
+    ) -> Decoded:  # fmt: skip
         """VAD + batched decoding; on CUDA OOM halve the batch, then move to the CPU for good."""
         while True:
             try:
-                return self.asr.transcribe(
-                    audio, batch_size=self.batch_size, language=language, task=task, progress_callback=progress
-                )
+                return self.decoder.decode(
+                    audio, language=job.language, task=job.task, batch_size=self.batch_size,
+                    want_word_timings=whisper_words_wanted, progress=progress,
+                )  # fmt: skip
             except RuntimeError as exc:
                 if not is_out_of_memory(exc) or self.device != "cuda":
                     raise
@@ -150,6 +159,7 @@ class Pipeline:
                 log.error("CUDA out of memory at batch size 1: continuing on the CPU for the rest of this process")
                 self.device = "cpu"
                 self.asr = self._load_asr("cpu")
+                self.decoder = WindowDecoder(self.asr)
                 self.aligners = AlignModels("cpu", self.settings.models_dir, self.settings.align_cache_size)
 
     def _align(
@@ -164,9 +174,7 @@ class Pipeline:
             return self._whisper_word_timings(result, audio, language, job.task, loaded)
         model, metadata = loaded
         try:
-            aligned = self._whisperx.align(
-                result["segments"], model, metadata, audio, self.device, progress_callback=progress
-            )
+            aligned = self._whisperx.align(result["segments"], model, metadata, audio, self.device, progress_callback=progress)
         except LookupError as exc:  # NLTK sentence data missing
             return self._whisper_word_timings(result, audio, language, job.task, str(exc).strip().splitlines()[0][:200])
         result["segments"] = aligned["segments"]
@@ -174,17 +182,26 @@ class Pipeline:
         return f"aligned ({job.align_model or 'whisperX default for ' + language})"
 
     def _whisper_word_timings(self, result: dict[str, Any], audio: np.ndarray, language: str, task: str, reason: str) -> str:
-        """The fallback alignment: whisper's cross-attention, coarser than wav2vec2 but words still get times."""
+        """Word timings from whisper after the fact (wav2vec2 was there but could not run): one more encoder pass."""
         try:
             result["word_segments"] = add_whisper_word_timings(self.asr.model, result["segments"], audio, language, task)
         except Exception as exc:  # noqa: BLE001 - timing words must never cost the transcript itself
-            for segment in result["segments"]:
-                segment.pop("words", None)
             failure = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            log.warning("whisper word timings failed, timestamps stay per segment", error=failure)
-            outcome = f"unaligned: {reason}; whisper word timings failed: {failure}"
-        else:
-            outcome = f"whisper cross-attention ({reason})"
+            return self._whisper_words_failed(result, language, reason, failure)
+        return self._whisper_words_done(result, language, reason)
+
+    def _whisper_words_done(self, result: dict[str, Any], language: str, reason: str) -> str:
+        """Word timings came from whisper's cross-attention: say so in the JSON and the worker record."""
+        result["word_segments"] = [word for segment in result["segments"] for word in segment.get("words", [])]
+        return self._fallback(language, f"whisper cross-attention ({reason})")
+
+    def _whisper_words_failed(self, result: dict[str, Any], language: str, reason: str, failure: str) -> str:
+        for segment in result["segments"]:
+            segment.pop("words", None)
+        log.warning("whisper word timings failed, timestamps stay per segment", error=failure)
+        return self._fallback(language, f"unaligned: {reason}; whisper word timings failed: {failure}")
+
+    def _fallback(self, language: str, outcome: str) -> str:
         self.fallbacks = {**self.fallbacks, f"word timings ({language})": outcome}
         return outcome
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from worker.encoder import encode_window
+from worker.encoder import encode_windows
 
 # faster-whisper's defaults: punctuation joins its neighbouring word instead of becoming a word of its own.
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
@@ -21,7 +21,6 @@ def add_whisper_word_timings(whisper_model: Any, segments: list[dict], audio: np
     own `word_timestamps`, which whisperX's batched decoding leaves out.
     """
     from faster_whisper.tokenizer import Tokenizer
-    from faster_whisper.transcribe import merge_punctuations
     from whisperx.audio import HOP_LENGTH, N_SAMPLES, SAMPLE_RATE
 
     tokenizer = Tokenizer(whisper_model.hf_tokenizer, whisper_model.model.is_multilingual, task=task, language=language)
@@ -33,18 +32,27 @@ def add_whisper_word_timings(whisper_model: Any, segments: list[dict], audio: np
         segment["words"] = []
         if chunk.shape[0] < HOP_LENGTH or not tokens:
             continue
-        encoded = encode_window(whisper_model, chunk)
+        encoded = encode_windows(whisper_model, [chunk])
         alignment = whisper_model.find_alignment(tokenizer, [tokens], encoded, chunk.shape[0] // HOP_LENGTH)[0]
-        merge_punctuations(alignment, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
-        for timing in alignment:
-            if not timing["word"].strip():
-                continue  # punctuation merged into a neighbour
-            start = min(segment["start"] + float(timing["start"]), segment["end"])
-            segment["words"].append({
-                "word": timing["word"].strip(),
-                "start": round(start, 3),
-                "end": round(min(max(start, segment["start"] + float(timing["end"])), segment["end"]), 3),
-                "score": round(float(timing["probability"]), 3),
-            })  # fmt: skip
+        segment["words"] = timed_words(alignment, segment["start"], segment["end"])
         all_words.extend(segment["words"])
     return all_words
+
+
+def timed_words(alignment: list[dict], start_s: float, end_s: float) -> list[dict]:
+    """faster-whisper's word alignment of one window as whisperX words, in file time, kept inside the window."""
+    from faster_whisper.transcribe import merge_punctuations
+
+    merge_punctuations(alignment, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
+    words = []
+    for timing in alignment:
+        if not timing["word"].strip():
+            continue  # punctuation merged into a neighbour
+        start = min(start_s + float(timing["start"]), end_s)
+        words.append({
+            "word": timing["word"].strip(),
+            "start": round(start, 3),
+            "end": round(min(max(start, start_s + float(timing["end"])), end_s), 3),
+            "score": round(float(timing["probability"]), 3),
+        })  # fmt: skip
+    return words

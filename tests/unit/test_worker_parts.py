@@ -13,6 +13,7 @@ from fleet.messages import SourceFingerprint, TranscriptionJob
 from fleet.queue import QueueError, ReceivedMessage
 from fleet.records import CommitRecord
 from fleet.settings import FleetSettings, TranscriptionSettings
+from worker.decoding import vote_language
 from worker.job import JobResult, Outcome
 from worker.loop import Worker
 from worker.pipeline import Pipeline, is_out_of_memory
@@ -70,41 +71,60 @@ def test_leftover_temps_of_exactly_these_outputs_are_removed(tmp_path):
     assert not mine.exists() and other_base.exists()
 
 
-class OomAsr:
-    """Raises CUDA OOM until the batch size is 1 ... or always."""
+class OomDecoder:
+    """Raises CUDA OOM until the batch size is below `fail_below`."""
 
     def __init__(self, fail_below: int) -> None:
         self.fail_below = fail_below
         self.batches: list[int] = []
 
-    def transcribe(self, audio, batch_size, language, task, progress_callback=None):
+    def decode(self, audio, *, language, task, batch_size, want_word_timings, progress=None):
         self.batches.append(batch_size)
         if batch_size >= self.fail_below:
             raise RuntimeError("CUDA failed with error out of memory")
-        return {"segments": [], "language": language}
+        return "decoded"
 
 
-def bare_pipeline(asr) -> Pipeline:
+def bare_pipeline(asr=None, decoder=None) -> Pipeline:
     pipeline = Pipeline.__new__(Pipeline)  # no model load: this tests the retry policy alone
     pipeline.settings, pipeline.device, pipeline.batch_size, pipeline.asr = FleetSettings(), "cuda", 8, asr
+    pipeline.decoder = decoder
     pipeline.fallbacks = {}
     return pipeline
 
 
+def transcribe(pipeline: Pipeline):
+    return pipeline._transcribe(None, TranscriptionSettings(language="en"), lambda language: False)
+
+
 def test_cuda_oom_halves_the_batch_then_succeeds():
-    asr = OomAsr(fail_below=3)
-    pipeline = bare_pipeline(asr)
-    assert pipeline._transcribe(None, "en", "transcribe") == {"segments": [], "language": "en"}
-    assert asr.batches == [8, 4, 2] and pipeline.device == "cuda"
+    decoder = OomDecoder(fail_below=3)
+    pipeline = bare_pipeline(decoder=decoder)
+    assert transcribe(pipeline) == "decoded"
+    assert decoder.batches == [8, 4, 2] and pipeline.device == "cuda"
 
 
-def test_cuda_oom_at_batch_one_moves_to_the_cpu_for_good():
-    gpu, cpu = OomAsr(fail_below=1), OomAsr(fail_below=99)
-    pipeline = bare_pipeline(gpu)
-    pipeline._load_asr = lambda device: cpu
-    pipeline._transcribe(None, "en", "transcribe")
-    assert gpu.batches == [8, 4, 2, 1] and pipeline.device == "cpu" and pipeline.asr is cpu
+def test_cuda_oom_at_batch_one_moves_to_the_cpu_for_good(monkeypatch):
+    gpu, cpu = OomDecoder(fail_below=1), OomDecoder(fail_below=99)
+    pipeline = bare_pipeline(decoder=gpu)
+    pipeline._load_asr = lambda device: f"whisperX on the {device}"
+    monkeypatch.setattr("worker.pipeline.WindowDecoder", lambda asr: cpu if asr == "whisperX on the cpu" else None)
+    transcribe(pipeline)
+    assert gpu.batches == [8, 4, 2, 1] and cpu.batches == [1] and pipeline.device == "cpu"
+    assert pipeline.asr == "whisperX on the cpu" and pipeline.decoder is cpu
     assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate"))
+
+
+def test_language_vote_weighs_confident_speech_over_a_flat_guess():
+    music = [("<|en|>", 0.43), ("<|nn|>", 0.13), ("<|de|>", 0.01)]
+    speech = [("<|de|>", 0.71), ("<|en|>", 0.07), ("<|nn|>", 0.03)]
+    guess = vote_language([music, speech], [23.6, 21.5])
+    assert guess.language == "de" and guess.probability == pytest.approx(0.43, abs=0.01)
+    assert [code for code, _ in guess.candidates] == ["de", "en", "nn"]
+    # One window is whisper's own detection: its language and probability as they are
+    assert vote_language([speech], [10.0]).probability == 0.71
+    # A short greeting in another language does not outvote the talk after it
+    assert vote_language([[("<|fr|>", 0.9)], [("<|de|>", 0.8)]], [1.5, 28.0]).language == "de"
 
 
 def test_a_failing_word_timing_fallback_keeps_the_transcript_and_says_why(monkeypatch):
