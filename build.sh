@@ -31,7 +31,7 @@ usage: ./build.sh COMMAND [ARGS]
   requirements [EXTRAS]      print the dependencies pyproject.toml lists (the Dockerfiles' cached layer)
   localstack start|stop|status   host LocalStack on 127.0.0.1:${LOCALSTACK_PORT:-4566}
   test [PYTEST ARGS]         set up, then run the whole test suite (what CI runs)
-  bench                      planning, enqueue, overhead and fleet-vs-whisperx benchmarks (~15 min)
+  bench                      planning, enqueue, overhead and fleet-vs-whisperx benchmarks (~20 min)
   help                       this text
 USAGE
 }
@@ -255,6 +255,7 @@ case "$command" in
     "$venv/bin/python" bench/enqueue_scale.py
     "$venv/bin/python" bench/overhead.py
     "$venv/bin/python" bench/compare.py  # writes its table into BENCHMARKS.md
+    "$venv/bin/python" bench/defaults.py  # so does this one (issue 12: the defaults on real speech)
     ;;
   help | -h | --help) usage ;;
   *) usage >&2; exit 2 ;;

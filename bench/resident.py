@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_model: str | None, batch_size: int = 8,
-         compute_type: str = "int8") -> None:  # fmt: skip
+         compute_type: str = "int8", languages: dict[str, str] | None = None) -> None:  # fmt: skip
     from worker.threads import pin_native_threads, pin_torch_threads
 
     pin_native_threads(threads)  # the fleet's own pinning, so the limit is measured the same way
@@ -25,14 +25,13 @@ def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_mode
     from worker.writers import render
 
     pin_torch_threads(threads)
-    model = whisperx.load_model(
-        model_dir, "cpu", compute_type=compute_type, language="en", threads=threads, local_files_only=True
-    )
+    # Each file's language is given (English unless `languages` says otherwise): no detection in the limit.
+    model = whisperx.load_model(model_dir, "cpu", compute_type=compute_type, threads=threads, local_files_only=True)
     aligner = whisperx.load_align_model("en", "cpu", model_name=align_model, model_cache_only=True) if align_model else None
     options = TranscriptionSettings().subtitle_options()
     while (path := files.get()) is not None:
         audio = decode_audio(Path(path), 600)
-        result = model.transcribe(audio, batch_size=batch_size, language="en")
+        result = model.transcribe(audio, batch_size=batch_size, language=(languages or {}).get(path, "en"))
         if aligner:
             result = whisperx.align(result["segments"], aligner[0], aligner[1], audio, "cpu")
         base = Path(out_dir) / Path(path).stem
@@ -42,7 +41,8 @@ def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_mode
 
 
 def run_resident(paths: list[Path], model_dir: str, processes: int, threads: int, out_dir: Path,
-                 align_model: str | None = None, batch_size: int = 8, compute_type: str = "int8") -> None:  # fmt: skip
+                 align_model: str | None = None, batch_size: int = 8, compute_type: str = "int8",
+                 languages: dict[str, str] | None = None) -> None:  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     context = mp.get_context("spawn")
     files: mp.Queue = context.Queue()
@@ -50,7 +50,7 @@ def run_resident(paths: list[Path], model_dir: str, processes: int, threads: int
         files.put(str(path))
     for _ in range(processes):
         files.put(None)
-    args = (files, model_dir, threads, str(out_dir), align_model, batch_size, compute_type)
+    args = (files, model_dir, threads, str(out_dir), align_model, batch_size, compute_type, languages)
     workers = [context.Process(target=work, args=args) for _ in range(processes)]
     for process in workers:
         process.start()
