@@ -74,8 +74,10 @@ def load_settings(overrides: dict[str, object]) -> FleetSettings:
 
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "settings"
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    if not first["loc"]:  # a check across settings: its message names them
+        return f"invalid settings: {first['msg'].removeprefix('Value error, ')}{more}"
+    where = ".".join(str(part) for part in first["loc"])
     return f"invalid setting {where}: {first['msg']}{more}"
 
 

@@ -10,13 +10,66 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)  # fmt: skip
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fleet.queue_spec import QueueSpec, load_queue_spec
 
 OUTPUT_FORMATS = ("txt", "srt", "vtt", "tsv", "json")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class DecodingOptions(BaseModel):
+    """whisperX's decoding and VAD options (its command line's names and defaults), and the language floor.
+
+    All of them change what a transcript says, so they are part of each job's settings key; at their
+    defaults they leave the key as it was before they existed (nothing already done is re-queued).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    beam_size: int = Field(5, ge=1, le=32)
+    best_of: int = Field(5, ge=1, le=32)
+    patience: float = Field(1.0, gt=0)
+    length_penalty: float = Field(1.0, gt=0)
+    temperature: float = Field(0.0, ge=0, le=1)
+    temperature_increment_on_fallback: float | None = Field(0.2, gt=0, le=1)
+    compression_ratio_threshold: float | None = Field(2.4, gt=0)
+    logprob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = Field(0.6, ge=0, le=1)
+    condition_on_previous_text: bool = False
+    suppress_tokens: tuple[int, ...] = (-1,)
+    suppress_numerals: bool = False
+    vad_method: Literal["pyannote", "silero"] = "pyannote"
+    vad_onset: float = Field(0.5, gt=0, lt=1)
+    vad_offset: float = Field(0.363, gt=0, lt=1)
+    chunk_size: int = Field(30, ge=1, le=30)
+    # A detected language less likely than this gives way to the fallback language (when one is set).
+    language_min_probability: float = Field(0.5, ge=0, le=1)
+    fallback_language: str | None = None
+
+    def temperatures(self) -> tuple[float, ...]:
+        """The temperature, then each fallback step up to 1.0 (whisperX's CLI computes them the same way)."""
+        if self.temperature_increment_on_fallback is None:
+            return (self.temperature,)
+        steps = int((1.0 + 1e-6 - self.temperature) / self.temperature_increment_on_fallback) + 1
+        return tuple(round(self.temperature + i * self.temperature_increment_on_fallback, 6) for i in range(steps))
+
+    def vad(self) -> dict[str, object]:
+        """The VAD part: the worker loads its VAD with these, so a job must match them."""
+        return {"vad_method": self.vad_method, "vad_onset": self.vad_onset, "vad_offset": self.vad_offset,
+                "chunk_size": self.chunk_size}  # fmt: skip
 
 
 class TranscriptionSettings(BaseModel):
@@ -39,6 +92,7 @@ class TranscriptionSettings(BaseModel):
     max_line_width: int | None = None
     max_line_count: int | None = None
     highlight_words: bool = False
+    decoding: DecodingOptions = DecodingOptions()
 
     def subtitle_options(self) -> dict[str, int | bool | None]:
         """The layout options whisperX's srt/vtt writers take."""
@@ -55,7 +109,12 @@ class TranscriptionSettings(BaseModel):
     @cached_property
     def _key(self) -> str:
         # Cached: the planner asks once per source, and the settings are frozen.
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        fields = self.model_dump(mode="json")
+        # Only the decoding options that differ from whisperX's defaults count (none: the key of old).
+        fields["decoding"] = self.decoding.model_dump(mode="json", exclude_defaults=True)
+        if not fields["decoding"]:
+            del fields["decoding"]
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -131,6 +190,29 @@ class FleetSettings(BaseSettings):
     whisper_max_line_width: int | None = Field(None, ge=1, validation_alias="WHISPER_MAX_LINE_WIDTH")
     whisper_max_line_count: int | None = Field(None, ge=1, validation_alias="WHISPER_MAX_LINE_COUNT")
     whisper_highlight_words: bool = Field(False, validation_alias="WHISPER_HIGHLIGHT_WORDS")
+    # whisperX's decoding and VAD options (DecodingOptions, its CLI's defaults).
+    whisper_initial_prompt: str | None = Field(None, validation_alias="WHISPER_INITIAL_PROMPT")
+    whisper_hotwords: str | None = Field(None, validation_alias="WHISPER_HOTWORDS")
+    whisper_beam_size: int = Field(5, validation_alias="WHISPER_BEAM_SIZE")
+    whisper_best_of: int = Field(5, validation_alias="WHISPER_BEST_OF")
+    whisper_patience: float = Field(1.0, validation_alias="WHISPER_PATIENCE")
+    whisper_length_penalty: float = Field(1.0, validation_alias="WHISPER_LENGTH_PENALTY")
+    whisper_temperature: float = Field(0.0, validation_alias="WHISPER_TEMPERATURE")
+    whisper_temperature_increment_on_fallback: float | None = Field(
+        0.2, validation_alias="WHISPER_TEMPERATURE_INCREMENT_ON_FALLBACK"
+    )
+    whisper_compression_ratio_threshold: float | None = Field(2.4, validation_alias="WHISPER_COMPRESSION_RATIO_THRESHOLD")
+    whisper_logprob_threshold: float | None = Field(-1.0, validation_alias="WHISPER_LOGPROB_THRESHOLD")
+    whisper_no_speech_threshold: float | None = Field(0.6, validation_alias="WHISPER_NO_SPEECH_THRESHOLD")
+    whisper_condition_on_previous_text: bool = Field(False, validation_alias="WHISPER_CONDITION_ON_PREVIOUS_TEXT")
+    whisper_suppress_tokens: Annotated[tuple[int, ...], NoDecode] = Field((-1,), validation_alias="WHISPER_SUPPRESS_TOKENS")
+    whisper_suppress_numerals: bool = Field(False, validation_alias="WHISPER_SUPPRESS_NUMERALS")
+    whisper_vad_method: Literal["pyannote", "silero"] = Field("pyannote", validation_alias="WHISPER_VAD_METHOD")
+    whisper_vad_onset: float = Field(0.5, validation_alias="WHISPER_VAD_ONSET")
+    whisper_vad_offset: float = Field(0.363, validation_alias="WHISPER_VAD_OFFSET")
+    whisper_chunk_size: int = Field(30, validation_alias="WHISPER_CHUNK_SIZE")
+    whisper_language_min_probability: float = Field(0.5, validation_alias="WHISPER_LANGUAGE_MIN_PROBABILITY")
+    whisper_fallback_language: str | None = Field(None, validation_alias="WHISPER_FALLBACK_LANGUAGE")
     hf_token: str | None = Field(None, validation_alias="HF_TOKEN", repr=False)
     output_formats: Annotated[tuple[str, ...], NoDecode] = Field(
         OUTPUT_FORMATS, validation_alias="FLEET_OUTPUT_FORMATS"
@@ -158,12 +240,50 @@ class FleetSettings(BaseSettings):
     @field_validator(
         "whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", "output_uid", "output_gid",
         "max_receive_count", "whisper_min_speakers", "whisper_max_speakers", "whisper_max_line_width",
-        "whisper_max_line_count", "hf_token", mode="before",
+        "whisper_max_line_count", "hf_token", "whisper_initial_prompt", "whisper_hotwords", "whisper_fallback_language",
+        mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """Treat `VAR=` in an .env file as unset rather than as an empty string."""
         return None if value == "" else value
+
+    @field_validator(
+        "whisper_temperature_increment_on_fallback", "whisper_compression_ratio_threshold", "whisper_logprob_threshold",
+        "whisper_no_speech_threshold", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _none_disables(cls, value: object, info: ValidationInfo) -> object:
+        """`none` turns a threshold off, as in whisperX's command line; empty keeps the default."""
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return None
+        if value == "":
+            return cls.model_fields[info.field_name].default
+        return value
+
+    @field_validator("whisper_suppress_tokens", mode="before")
+    @classmethod
+    def _token_list(cls, value: object) -> object:
+        """`-1,50363` from the environment, as whisperX's --suppress_tokens takes it."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def decoding(self) -> DecodingOptions:
+        """The WHISPER_* decoding options, validated together (their bounds live in DecodingOptions)."""
+        return DecodingOptions(**{name: getattr(self, f"whisper_{name}") for name in DecodingOptions.model_fields})
+
+    @model_validator(mode="after")
+    def _decoding_options_valid(self) -> FleetSettings:
+        """Out-of-range decoding options fail at start-up, named by their variable."""
+        try:
+            self.decoding  # noqa: B018 - validates
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = "WHISPER_" + str(first["loc"][0]).upper()
+            raise ValueError(f"{name}: {first['msg']}") from None
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> FleetSettings:
@@ -201,4 +321,5 @@ class FleetSettings(BaseSettings):
             max_line_width=self.whisper_max_line_width,
             max_line_count=self.whisper_max_line_count,
             highlight_words=self.whisper_highlight_words,
+            decoding=self.decoding,
         )

@@ -42,6 +42,29 @@ def test_speed_knobs_do_not_change_the_settings_key():
     assert FleetSettings(whisper_device="cuda", whisper_batch_size=32).transcription() == FleetSettings().transcription()
 
 
+def test_decoding_options_at_whisperx_defaults_keep_the_key_of_old_transcripts():
+    # The key a default transcript had before decoding options existed (8 fields + 3 layout ones)
+    assert FleetSettings().transcription().key() == "7b2e180e23da1a18"
+    prompted = FleetSettings(whisper_initial_prompt="Kubernetes, ComfyUI").transcription()
+    assert prompted.key() != FleetSettings().transcription().key()
+    assert FleetSettings(whisper_beam_size=1).transcription().key() != prompted.key()
+    assert FleetSettings().decoding.temperatures() == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    assert FleetSettings(whisper_temperature_increment_on_fallback=None).decoding.temperatures() == (0.0,)
+
+
+def test_decoding_options_from_the_environment(monkeypatch, capsys):
+    monkeypatch.setenv("WHISPER_NO_SPEECH_THRESHOLD", "None")  # whisperX's CLI spelling turns it off
+    monkeypatch.setenv("WHISPER_COMPRESSION_RATIO_THRESHOLD", "")  # empty keeps the default
+    monkeypatch.setenv("WHISPER_SUPPRESS_TOKENS", "-1, 50363")
+    decoding = FleetSettings().transcription().decoding
+    assert decoding.no_speech_threshold is None and decoding.compression_ratio_threshold == 2.4
+    assert decoding.suppress_tokens == (-1, 50363)
+    monkeypatch.setenv("WHISPER_CHUNK_SIZE", "45")
+    assert main(["director", "--dry-run"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == "fleet: invalid settings: WHISPER_CHUNK_SIZE: Input should be less than or equal to 30"
+
+
 def test_queue_spec_defaults_and_overrides():
     spec = load_queue_spec(REPO_ROOT / "create_queue.json")
     assert (spec.queue_name, spec.dlq_name) == ("whisper-fleet.fifo", "whisper-fleet-dlq.fifo")
