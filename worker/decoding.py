@@ -15,16 +15,20 @@ from typing import Any
 
 import numpy as np
 
+from fleet.settings import DecodingOptions
 from worker.encoder import encode_windows
+from worker.repetition import cut_loops, loop_reason
 from worker.word_timing import timed_words
 
-# The language is voted by the first speech windows (whisper's own detection looks at the first 30 s of audio,
-# music and silence included). Each window weighs its length times its confidence: music the VAD took for
-# speech gets a flat guess (en 0.43 on a synthetic intro, where the speech after it said de 0.71), and a short
-# greeting in another language weighs little.
-LANGUAGE_VOTE_WINDOWS = 3
+# The language is voted by the first speech windows, in order, until they hold this much confident speech
+# (seconds x top probability): one clear 30 s window decides alone, as whisper's own detection on the first
+# 30 s of audio would, while music the VAD took for speech (a flat guess: en 0.43 on a synthetic intro) or a
+# short greeting weighs little and the windows after it are heard too.
+LANGUAGE_VOTE_WEIGHT_S = 15.0
 # Candidates kept in the transcript's JSON when the language was detected.
 LANGUAGE_CANDIDATES = 5
+# whisper's own: a fallback decoded this hot no longer conditions the next window on its text.
+PROMPT_RESET_ON_TEMPERATURE = 0.5
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,19 @@ class LanguageGuess:
 
 
 @dataclass
+class WindowText:
+    """What the decoder made of one window, and whether a loop or silence changed that."""
+
+    tokens: list[int]
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    temperature: float = 0.0
+    note: dict[str, Any] | None = None  # a loop that was re-decoded or cut: goes into the segment's JSON
+    silent: bool = False
+
+
+@dataclass
 class Decoded:
     """Segments as whisperX returns them, the language, and what the word timings did."""
 
@@ -54,6 +71,8 @@ class Decoded:
     guess: LanguageGuess | None
     word_timings: str  # "off", "done" or why they failed
     stage_s: dict[str, float] = field(default_factory=dict)
+    language_source: str = "given"  # "given", "detected", or why the fallback language was used
+    loops: dict[str, int] = field(default_factory=dict)  # windows re-decoded / cut / dropped as silence
 
 
 def vote_language(detections: list[list[tuple[str, float]]], durations: list[float]) -> LanguageGuess:
@@ -122,6 +141,7 @@ class WindowDecoder:
         *,
         language: str | None,
         task: str,
+        options: DecodingOptions,
         batch_size: int,
         want_word_timings: Callable[[str], bool],
         progress: Callable[[float], None] | None = None,
@@ -132,12 +152,15 @@ class WindowDecoder:
         windows = self.speech_windows(audio)
         seconds["vad"] = time.perf_counter() - started
         if not windows:
-            language, guess = self._language_without_speech(audio, language)
-            return Decoded([], language, guess, "off", _rounded(seconds))
+            language, guess, source = self._language_without_speech(audio, language, options)
+            return Decoded([], language, guess, "off", _rounded(seconds), source)
         segments: list[dict[str, Any]] = []
         guess: LanguageGuess | None = None
+        source = "given"
         tokenizer = None
         word_timings = "off"
+        loops = {"re-decoded": 0, "cut": 0, "silent": 0}
+        previous: list[int] = []
         for first in range(0, len(windows), batch_size):
             batch = windows[first : first + batch_size]
             started = time.perf_counter()
@@ -147,84 +170,183 @@ class WindowDecoder:
                 started = time.perf_counter()
                 if language is None:
                     guess = self._detect(encoded, batch)
-                    language = guess.language if guess else "en"
+                    language, source = self._choose(guess, options)
                 tokenizer = self._tokenizer(language, task)
                 seconds["language"] += time.perf_counter() - started
                 word_timings = "done" if want_word_timings(language) else "off"
             started = time.perf_counter()
-            tokens, scores = self._generate(encoded, tokenizer)
+            decoded = self._decode_batch(encoded, tokenizer, options, previous)
             seconds["transcribe"] += time.perf_counter() - started
-            texts = tokenizer.tokenizer.decode_batch(tokens)
-            batch_segments = [
-                {"text": text, "start": round(window.start, 3), "end": round(window.end, 3), "avg_logprob": score}
-                for window, text, score in zip(batch, texts, scores, strict=True)
-            ]
+            batch_segments = [self._segment(window, text) for window, text in zip(batch, decoded, strict=True)]
             if word_timings == "done":
                 started = time.perf_counter()
+                tokens = [text.tokens for text in decoded]
                 word_timings = self._add_word_timings(encoded, batch, batch_segments, tokens, tokenizer)
                 seconds["word timings"] += time.perf_counter() - started
-            segments.extend(batch_segments)
+            for text, segment in zip(decoded, batch_segments, strict=True):
+                note = text.note or {}
+                loops["silent"] += text.silent
+                loops["re-decoded"] += "temperature" in note
+                loops["cut"] += "cut" in note
+                if not text.silent:
+                    segments.append(segment)
+            if options.condition_on_previous_text:
+                previous = self._previous_tokens(previous, decoded)
             if progress is not None:
                 progress(min(100.0, (first + len(batch)) * 100 / len(windows)))
         if word_timings not in ("off", "done"):
             for segment in segments:
                 segment.pop("words", None)  # no half-timed transcript
-        return Decoded(segments, language or "en", guess, word_timings, _rounded(seconds))
+        loops = {kind: count for kind, count in loops.items() if count}
+        return Decoded(segments, language or "en", guess, word_timings, _rounded(seconds), source, loops)
 
-    def _language_without_speech(self, audio: np.ndarray, language: str | None) -> tuple[str, LanguageGuess | None]:
+    @staticmethod
+    def _segment(window: Window, text: WindowText) -> dict[str, Any]:
+        segment = {"text": text.text, "start": round(window.start, 3), "end": round(window.end, 3),
+                   "avg_logprob": text.avg_logprob}  # fmt: skip
+        if text.note:
+            segment["decoding"] = text.note
+        return segment
+
+    @staticmethod
+    def _previous_tokens(previous: list[int], decoded: list[WindowText]) -> list[int]:
+        """What conditions the next batch (whisper's condition_on_previous_text): reset after a hot fallback."""
+        for text in decoded:
+            previous = [] if text.temperature > PROMPT_RESET_ON_TEMPERATURE else previous + text.tokens
+        return previous
+
+    def _choose(self, guess: LanguageGuess | None, options: DecodingOptions) -> tuple[str, str]:
+        """The detected language, unless it is too unsure and a fallback language is set; and why."""
+        if guess is None:
+            return "en", "English-only model"
+        if guess.probability < options.language_min_probability and options.fallback_language:
+            return options.fallback_language, (
+                f"fallback: detected {guess.language} at {guess.probability} < {options.language_min_probability}"
+            )
+        return guess.language, "detected"
+
+    def _decode_batch(self, encoded: Any, tokenizer: Any, options: DecodingOptions, previous: list[int]) -> list[WindowText]:
+        """Each window's text; windows whose text loops are decoded again hotter, then cut if still looping."""
+        temperatures = options.temperatures()
+        if options.condition_on_previous_text:
+            texts = []
+            for row in range(encoded.shape[0]):  # each window's prompt is the text before it: one at a time
+                window, _memory = take(encoded, [row])
+                text = self._generate(window, tokenizer, options, temperatures[0], previous)[0]
+                previous = self._previous_tokens(previous, [text])
+                texts.append(text)
+        else:
+            texts = self._generate(encoded, tokenizer, options, temperatures[0], previous)
+        looping: dict[int, str] = {}
+        for row, text in enumerate(texts):
+            if self._silent(text, options):
+                texts[row] = WindowText([], "", text.avg_logprob, text.no_speech_prob, silent=True)
+            elif reason := loop_reason(text.text, options.compression_ratio_threshold):
+                looping[row] = reason
+        unsure: dict[int, list[WindowText]] = {}  # loop-free retries below the log-probability threshold
+        for temperature in temperatures[1:]:
+            if not looping:
+                break
+            rows = sorted(looping)
+            subset, _memory = take(encoded, rows)
+            for row, retry in zip(rows, self._generate(subset, tokenizer, options, temperature, previous), strict=True):
+                if loop_reason(retry.text, options.compression_ratio_threshold) is not None:
+                    continue
+                if options.logprob_threshold is None or retry.avg_logprob >= options.logprob_threshold:
+                    retry.note = {"loop": looping.pop(row), "temperature": temperature}
+                    texts[row] = retry
+                else:
+                    unsure.setdefault(row, []).append(retry)
+        for row, reason in looping.items():
+            if unsure.get(row):  # whisper's choice when every temperature fails: the likeliest loop-free text
+                best = max(unsure[row], key=lambda retry: retry.avg_logprob)
+                best.note = {"loop": reason, "temperature": best.temperature, "below_logprob_threshold": True}
+                texts[row] = best
+                continue
+            text = texts[row]  # still looping at the hottest temperature: keep one saying of each repeat
+            cut_text, cuts = cut_loops(text.text)
+            if cuts:
+                text.tokens, text.text = tokenizer.encode(cut_text), cut_text
+            text.note = {"loop": reason, "temperatures_tried": list(temperatures[1:]), "cut": cuts}
+        return texts
+
+    @staticmethod
+    def _silent(text: WindowText, options: DecodingOptions) -> bool:
+        """whisper's no-speech rule: the model says "no speech" and is unsure of the words it found."""
+        if options.no_speech_threshold is None or text.no_speech_prob <= options.no_speech_threshold:
+            return False
+        return options.logprob_threshold is None or text.avg_logprob < options.logprob_threshold
+
+    def _language_without_speech(self, audio: np.ndarray, language: str | None,
+                                 options: DecodingOptions) -> tuple[str, LanguageGuess | None, str]:  # fmt: skip
         """No speech found: the given language, else what the first 30 s sound like (as whisperX would say)."""
-        if language is not None or not self.multilingual or audio.shape[0] == 0:
-            return language or "en", None
+        if language is not None:
+            return language, None, "given"
+        if not self.multilingual or audio.shape[0] == 0:
+            return "en", None, "English-only model" if not self.multilingual else "no audio"
         window = Window(0.0, audio.shape[0] / 16000, audio)
         guess = self._detect(self.encode([window]), [window])
-        return (guess.language if guess else "en"), guess
+        chosen, source = self._choose(guess, options)
+        return chosen, guess, source
 
     def _detect(self, encoded: Any, batch: list[Window]) -> LanguageGuess | None:
         if not self.multilingual:
             return None
-        voters = batch[:LANGUAGE_VOTE_WINDOWS]
-        detections = self.model.model.detect_language(encoded)[: len(voters)]
-        return vote_language(detections, [min(w.end - w.start, 30.0) for w in voters])
+        detections, durations, weight = [], [], 0.0
+        for window, ranking in zip(batch, self.model.model.detect_language(encoded), strict=True):
+            detections.append(ranking)
+            durations.append(min(window.end - window.start, 30.0))
+            weight += durations[-1] * ranking[0][1]
+            if weight >= LANGUAGE_VOTE_WEIGHT_S:
+                break
+        return vote_language(detections, durations)
 
     def _tokenizer(self, language: str, task: str) -> Any:
         from faster_whisper.tokenizer import Tokenizer
 
         return Tokenizer(self.model.hf_tokenizer, self.multilingual, task=task, language=language)
 
-    def _suppressed_tokens(self, tokenizer: Any) -> list[int]:
-        options = self.asr.options
-        if not self.asr.suppress_numerals:
+    def _suppressed_tokens(self, tokenizer: Any, options: DecodingOptions) -> list[int]:
+        if not options.suppress_numerals:
             return list(options.suppress_tokens)
         from whisperx.asr import find_numeral_symbol_tokens
 
         return sorted(set(find_numeral_symbol_tokens(tokenizer)) | set(options.suppress_tokens))
 
-    def _generate(self, encoded: Any, tokenizer: Any) -> tuple[list[list[int]], list[float]]:
-        """whisperX's batched decoding (same prompt, options and scores) on encoder output already at hand."""
-        options = self.asr.options
-        previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
-        prompt = self.model.get_prompt(
-            tokenizer, previous, without_timestamps=options.without_timestamps, prefix=options.prefix, hotwords=options.hotwords
-        )
+    def _generate(self, encoded: Any, tokenizer: Any, options: DecodingOptions, temperature: float,
+                  previous: list[int]) -> list[WindowText]:  # fmt: skip
+        """whisperX's batched decoding (same prompt and scores) on encoder output at hand; sampling above 0."""
+        defaults = self.asr.options  # whisperX's settings that its command line does not offer
+        context = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
+        prompt = self.model.get_prompt(tokenizer, context + previous, without_timestamps=True, hotwords=options.hotwords)
+        if temperature > 0:
+            search: dict[str, Any] = {"beam_size": 1, "num_hypotheses": options.best_of, "sampling_topk": 0,
+                                      "sampling_temperature": temperature}  # fmt: skip
+        else:
+            search = {"beam_size": options.beam_size, "patience": options.patience}
         results = self.model.model.generate(
             encoded,
             [prompt] * encoded.shape[0],
-            beam_size=options.beam_size,
-            patience=options.patience,
             length_penalty=options.length_penalty,
             max_length=self.model.max_length,
-            suppress_blank=options.suppress_blank,
-            suppress_tokens=self._suppressed_tokens(tokenizer),
-            no_repeat_ngram_size=options.no_repeat_ngram_size,
-            repetition_penalty=options.repetition_penalty,
+            suppress_blank=defaults.suppress_blank,
+            suppress_tokens=self._suppressed_tokens(tokenizer, options),
+            no_repeat_ngram_size=defaults.no_repeat_ngram_size,
+            repetition_penalty=defaults.repetition_penalty,
             return_scores=True,
+            return_no_speech_prob=True,
+            **search,
         )
-        tokens, scores = [], []
+        texts = []
         for result in results:
-            sequence = result.sequences_ids[0]
-            scores.append(result.scores[0] * (len(sequence) ** options.length_penalty) / (len(sequence) + 1))
-            tokens.append([token for token in sequence if token < tokenizer.eot])
-        return tokens, scores
+            scored = []
+            for sequence, score in zip(result.sequences_ids, result.scores, strict=True):
+                avg_logprob = score * (len(sequence) ** options.length_penalty) / (len(sequence) + 1)
+                scored.append((avg_logprob, [token for token in sequence if token < tokenizer.eot]))
+            avg_logprob, tokens = max(scored, key=lambda item: item[0])  # of best_of samples, the likeliest
+            text = tokenizer.tokenizer.decode(tokens)
+            texts.append(WindowText(tokens, text, avg_logprob, result.no_speech_prob, temperature))
+        return texts
 
     def _add_word_timings(self, encoded: Any, batch: list[Window], segments: list[dict], tokens: list[list[int]],
                           tokenizer: Any) -> str:  # fmt: skip

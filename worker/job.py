@@ -146,6 +146,8 @@ def run_job(
             language=transcript.language,
             language_probability=transcript.language_probability,
             language_candidates=[{"language": code, "probability": p} for code, p in transcript.language_candidates],
+            language_source=transcript.language_source,
+            loops=transcript.loops,
             alignment=transcript.alignment,
             diarization=transcript.diarization,
             audio_duration_s=round(len(audio) / SAMPLE_RATE, 3),

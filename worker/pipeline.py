@@ -29,6 +29,8 @@ class Transcript:
     diarization: str
     stage_s: dict[str, float] = field(default_factory=dict)
     language_candidates: list[tuple[str, float]] = field(default_factory=list)
+    language_source: str = "given"
+    loops: dict[str, int] = field(default_factory=dict)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -78,6 +80,8 @@ class Pipeline:
                 local_files_only=True,
                 threads=self.threads,
                 download_root=str(self.settings.models_dir),
+                vad_method=self.settings.whisper_vad_method,
+                vad_options={key: value for key, value in self.settings.decoding.vad().items() if key != "vad_method"},
             )
         except Exception as exc:  # noqa: BLE001 - CTranslate2 and faster-whisper raise many kinds
             raise ModelError(f"cannot load whisper model {self.model_name!r} from {self.model_path}: {exc}") from exc
@@ -101,6 +105,8 @@ class Pipeline:
         """All stages on one decoded file."""
         if job.model != self.model_name:
             raise ModelError(f"job wants model {job.model!r} but this worker runs {self.model_name!r}")
+        if job.decoding.vad() != self.settings.decoding.vad():
+            raise ModelError(f"job wants VAD {job.decoding.vad()} but this worker runs {self.settings.decoding.vad()}")
         no_wav2vec2: dict[str, str] = {}  # language -> why it has no wav2vec2 model, asked once the language is known
 
         def whisper_words_wanted(language: str) -> bool:
@@ -136,7 +142,7 @@ class Pipeline:
             timings["diarize"] = round(time.perf_counter() - started, 3)
         guess = decoded.guess
         return Transcript(result, language, guess.probability if guess else None, alignment, diarization, timings,
-                          guess.candidates if guess else [])  # fmt: skip
+                          guess.candidates if guess else [], decoded.language_source, decoded.loops)  # fmt: skip
 
     def _transcribe(
         self, audio: np.ndarray, job: TranscriptionSettings, whisper_words_wanted: Callable[[str], bool],
@@ -146,7 +152,7 @@ class Pipeline:
         while True:
             try:
                 return self.decoder.decode(
-                    audio, language=job.language, task=job.task, batch_size=self.batch_size,
+                    audio, language=job.language, task=job.task, options=job.decoding, batch_size=self.batch_size,
                     want_word_timings=whisper_words_wanted, progress=progress,
                 )  # fmt: skip
             except RuntimeError as exc:

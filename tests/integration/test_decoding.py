@@ -10,9 +10,22 @@ from fleet.settings import FleetSettings
 from tests.support import speech
 from worker.decode import decode_audio
 from worker.pipeline import Pipeline
+from worker.repetition import find_loop
 
 pytestmark = pytest.mark.integration
 REAL_SPEECH = Path(__file__).resolve().parent.parent / "data" / "real-speech"
+PORTUGUESE = ("Era uma vez uma pequena raposa que vivia na beira de uma floresta tranquila. "
+              "Todas as manhãs ela descia ao rio para ver os barcos passarem.")  # fmt: skip
+# bench/corpus.py's "de long": German sentences, twice, at 150 words a minute.
+GERMAN_STORY = (
+    "Am Abend leuchteten die Lichter des Hafens über dem ruhigen Wasser. Jeden Morgen ging sie zum Fluss hinunter, "
+    "um die Boote vorbeifahren zu sehen. Der alte Müller erzählte Geschichten über Stürme, die aus den Bergen kamen. "
+    "Es war einmal ein kleiner Fuchs, der am Rande eines ruhigen Waldes lebte. Der Bäcker öffnete seinen Laden vor "
+    "Sonnenaufgang, und die ganze Straße roch nach Brot. Am Abend leuchteten die Lichter des Hafens über dem ruhigen "
+    "Wasser. Der alte Müller erzählte Geschichten über Stürme, die aus den Bergen kamen. Es war einmal ein kleiner "
+    "Fuchs, der am Rande eines ruhigen Waldes lebte. Jeden Morgen ging sie zum Fluss hinunter, um die Boote "
+    "vorbeifahren zu sehen. Der Bäcker öffnete seinen Laden vor Sonnenaufgang, und die ganze Straße roch nach Brot."
+)
 GERMAN = "Es war einmal ein kleiner Fuchs, der am Rande eines ruhigen Waldes lebte. Jeden Morgen ging sie zum Fluss hinunter."
 
 
@@ -22,6 +35,15 @@ def pipeline(tmp_path_factory) -> Pipeline:
     settings = FleetSettings(whisper_model="base", models_dir=models_dir, source_dir="/nonexistent", dest_dir="/nonexistent",
                              whisper_align_model="/nonexistent/no-wav2vec2-model")  # fmt: skip
     return Pipeline(settings, threads=2)
+
+
+def job(pipeline: Pipeline, **decoding):
+    """The pipeline's own settings with some WHISPER_* options changed, as a job message would carry them."""
+    return pipeline.settings.model_copy(update=decoding).transcription()
+
+
+def text_of(transcript) -> str:
+    return " ".join(segment["text"] for segment in transcript.result["segments"])
 
 
 class EncoderCalls:
@@ -64,3 +86,42 @@ def test_a_music_intro_does_not_decide_the_language(pipeline, tmp_path):
     assert "en" in dict(transcript.language_candidates)
     text = " ".join(segment["text"] for segment in transcript.result["segments"]).lower()
     assert "einmal" in text and "fluss" in text  # German words, not an English rendering
+
+
+def test_hotwords_and_an_initial_prompt_spell_a_product_name(pipeline):
+    # faster-whisper's own test: "ComfyUI" is heard as "confu i" unless the model is told the word
+    audio = decode_audio(REAL_SPEECH / "hotwords.mp3", 600)
+    plain = pipeline.run(audio, job(pipeline), lambda *args: None)
+    assert "ComfyUI" not in text_of(plain)
+    for option in ({"whisper_hotwords": "ComfyUI"}, {"whisper_initial_prompt": "ComfyUI"}):
+        steered = pipeline.run(audio, job(pipeline, **option), lambda *args: None)
+        assert "ComfyUI" in text_of(steered), option
+    assert job(pipeline, whisper_hotwords="ComfyUI").key() != job(pipeline).key()  # the director re-queues
+
+
+def test_a_window_that_loops_is_decoded_again_hotter_and_the_json_says_why(pipeline, tmp_path):
+    # German decoded as Finnish (what a wrong detection does): at temperature 0 a window loops ("–" x15)
+    audio = decode_audio(speech.speak(GERMAN_STORY, tmp_path / "de.wav", voice="de", words_per_minute=150), 600)
+    transcript = pipeline.run(audio, job(pipeline, whisper_language="fi"), lambda *args: None)
+    notes = [segment["decoding"] for segment in transcript.result["segments"] if "decoding" in segment]
+    assert notes and all(note["loop"].startswith(("repeats", "compression ratio")) for note in notes), notes
+    assert transcript.loops.get("re-decoded", 0) + transcript.loops.get("cut", 0) == len(notes)
+    assert all(find_loop(segment["text"]) is None for segment in transcript.result["segments"])
+    # Without the temperature fallback the repeats are cut, and the JSON lists what was cut
+    cut = pipeline.run(audio, job(pipeline, whisper_language="fi", whisper_temperature_increment_on_fallback=None),
+                       lambda *args: None)  # fmt: skip
+    cut_notes = [segment["decoding"] for segment in cut.result["segments"] if "decoding" in segment]
+    assert cut_notes and all(note["temperatures_tried"] == [] for note in cut_notes)
+    assert any(note["cut"] for note in cut_notes) and cut.loops["cut"] == len(cut_notes)
+    assert all(find_loop(segment["text"]) is None for segment in cut.result["segments"])
+
+
+def test_an_unsure_detection_gives_way_to_the_fallback_language(pipeline, tmp_path):
+    # espeak-ng's Portuguese robot voice: whisper base is unsure what it hears (la 0.26 on the bench corpus)
+    audio = decode_audio(speech.speak(PORTUGUESE, tmp_path / "pt.wav", voice="pt"), 600)
+    options = {"whisper_fallback_language": "pt", "whisper_language_min_probability": 0.99}
+    transcript = pipeline.run(audio, job(pipeline, **options), lambda *args: None)
+    assert transcript.language == "pt" and transcript.language_probability < 0.99
+    assert transcript.language_source.startswith("fallback: detected ")
+    assert len(transcript.language_candidates) == 5  # what was detected, for the record
+    assert "uma" in text_of(transcript).lower()

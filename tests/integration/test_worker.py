@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 MAX_WER = 0.3
 RECORD_FIELDS = {
     "source", "fingerprint", "settings_key", "settings", "model", "language", "audio_duration_s", "stage_s",
-    "worker", "fleet_version", "whisperx_version", "alignment",
+    "worker", "fleet_version", "whisperx_version", "alignment", "language_source",
 }  # fmt: skip
 
 

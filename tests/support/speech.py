@@ -22,11 +22,11 @@ LONG_TEXT = " ".join(
 )
 
 
-def speak(text: str, target: Path, voice: str = "en") -> Path:
+def speak(text: str, target: Path, voice: str = "en", words_per_minute: int = 175) -> Path:
     """espeak-ng to WAV, then ffmpeg to whatever format the file name asks for."""
     target.parent.mkdir(parents=True, exist_ok=True)
     wav = target.with_name(target.name + ".tmp.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), text], check=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(wav), text], check=True)
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), str(target)], check=True)
     wav.unlink()
     return target
