@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from director.enqueue import PartialEnqueue, enqueue_jobs
+from director.folder_settings import FolderSettings
 from director.ledger import ledger_lock, load_ledger, save_ledger
 from director.plan import Action, Plan, PlanInputs, candidate_bases, plan_sources
 from director.scan import ScanResult, scan_sources
@@ -63,7 +64,7 @@ def run_director(
         plan = build_plan(settings, scan, identity, spec.retention_s, clock(), retry_failed)
         print_plan(plan, scan, settings, spec.queue_name, show, out)
         print(summary_line(plan, scan, dry_run=True), file=out)
-        return exits.OK
+        return _report_setting_errors(plan, exits.OK)
     _ensure_dest(dest)
     # Ledger read, enqueue, ledger written: one director at a time (the watch service and a manual run).
     with ledger_lock(dest):
@@ -71,7 +72,15 @@ def run_director(
         queue_empty = queue.counts().pending == 0
         now = clock()
         plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, queue_empty)
-        return _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
+        return _report_setting_errors(plan, _enqueue_and_record(plan, scan, settings, queue, identity, now, out))
+
+
+def _report_setting_errors(plan: Plan, code: int) -> int:
+    """A folder settings file that cannot be used: its files were skipped; say which file and line, exit 2."""
+    for error in plan.setting_errors:
+        log.error("folder settings file unusable: the files below it are skipped", error=error)
+        print(f"fleet: {error}", file=sys.stderr)
+    return code or (exits.BAD_INPUT if plan.setting_errors else exits.OK)
 
 
 @contextmanager
@@ -101,7 +110,8 @@ def build_plan(
     if queue_empty and ledger:
         log.info("the queue holds no message: ledger entries dropped, unfinished files are queued again", entries=len(ledger))
         ledger = {}
-    return plan_sources(
+    folder_settings = FolderSettings(settings.transcription(), settings.source_dir, scan.settings_folders)
+    plan = plan_sources(
         PlanInputs(
             sources=scan.files,
             outputs=probe_outputs(dest, candidate_bases(scan.files), settings.output_formats),
@@ -109,12 +119,15 @@ def build_plan(
             ledger=ledger,
             settings=settings.transcription(),
             formats=settings.output_formats,
+            settings_for=folder_settings.for_source if scan.settings_folders else None,
             now=now,
             retention_s=retention_s,
             retry_failed=retry_failed,
             min_age_s=settings.min_age_s,
         )
     )
+    plan.setting_errors = [str(error) for error in folder_settings.errors()]
+    return plan
 
 
 def _enqueue_and_record(

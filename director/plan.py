@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -42,6 +42,7 @@ class Decision:
     attempt: str = ""
     dedup_id: str = ""
     enqueued_at: float = 0.0
+    settings: TranscriptionSettings | None = None  # this file's, where a folder's settings file changes them
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Plan:
     settings: TranscriptionSettings
     formats: tuple[str, ...]
     renamed: dict[str, str] = field(default_factory=dict)
+    setting_errors: list[str] = field(default_factory=list)  # unusable folder settings files, one line each
 
     def job(self, decision: Decision) -> TranscriptionJob:
         """The message for an ENQUEUE or QUEUED decision."""
@@ -60,7 +62,7 @@ class Plan:
             path=source.rel,
             output_base=decision.output_base,
             fingerprint=SourceFingerprint(size=source.size, mtime_ns=source.mtime_ns),
-            settings=self.settings,
+            settings=decision.settings or self.settings,
             formats=self.formats,
             enqueued_at=decision.enqueued_at,
             attempt=decision.attempt,
@@ -87,6 +89,8 @@ class PlanInputs:
     retention_s: float
     retry_failed: bool = False
     min_age_s: float = 0.0
+    # A source's own settings (a folder's .whisper-fleet.toml), or why they cannot be had; None: `settings` for all.
+    settings_for: Callable[[str], TranscriptionSettings | Exception] | None = None
 
 
 def candidate_bases(sources: Sequence[SourceFile]) -> set[str]:
@@ -98,7 +102,6 @@ def plan_sources(inputs: PlanInputs) -> Plan:
     """Decide done / enqueue / already queued / failed before / skipped / settling for every source."""
     owners = {base: state.record.source for base, state in inputs.outputs.items() if state.record}
     naming = assign_output_bases((s.rel for s in inputs.sources), owners)
-    settings_key = inputs.settings.key()
     wanted = frozenset(inputs.formats)
     oldest_live = inputs.now - inputs.retention_s
     # Fresh: modified within min_age_s of now, either side (a file server's clock may run a little ahead).
@@ -109,6 +112,11 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         if source.rel in naming.conflicts:
             decisions.append(Decision(source, Action.SKIPPED, naming.conflicts[source.rel]))
             continue
+        settings = inputs.settings_for(source.rel) if inputs.settings_for else inputs.settings
+        if isinstance(settings, Exception):
+            decisions.append(Decision(source, Action.SKIPPED, str(settings)))
+            continue
+        settings_key = settings.key()  # computed once per settings object: one per folder at most
         base = naming.bases[source.rel]
         fingerprint = (source.size, source.mtime_ns)
         needed, redo = done_check(source.rel, fingerprint, settings_key, wanted, inputs.outputs.get(base))
@@ -130,5 +138,6 @@ def plan_sources(inputs: PlanInputs) -> Plan:
             action, reason = Action.QUEUED, "enqueued earlier, not finished yet"
         else:
             action, reason, enqueued_at = Action.ENQUEUE, "retry after failure" if failed_now else needed, inputs.now
-        decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at))
+        own = settings if settings is not inputs.settings else None
+        decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at, own))
     return Plan(decisions, inputs.settings, inputs.formats, naming.renamed)

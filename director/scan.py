@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from director.folder_settings import FOLDER_SETTINGS_NAME
 from fleet.layout import SourceError, check_source_root
 from fleet.messages import unsafe_path_reason
 
@@ -40,6 +41,7 @@ class ScanResult:
 
     files: list[SourceFile] = field(default_factory=list)
     ignored: Counter[str] = field(default_factory=Counter)
+    settings_folders: set[str] = field(default_factory=set)  # folders holding a .whisper-fleet.toml ("" = root)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -69,6 +71,9 @@ def scan_sources(root: Path, exclude: Path | None = None, on_folder: Callable[[i
             continue
         for entry in entries:
             rel = f"{rel_folder}{entry.name}"
+            if entry.name == FOLDER_SETTINGS_NAME:
+                result.settings_folders.add(rel_folder.rstrip("/"))
+                continue
             if entry.name.startswith("."):
                 result.ignored["hidden"] += 1
                 continue

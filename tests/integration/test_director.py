@@ -285,3 +285,35 @@ def test_failures_of_deleted_sources_leave_status_but_not_while_their_folder_is_
     assert not failure_record_path(settings.dest_dir, "deleted.mp3").exists()
     assert failure_record_path(settings.dest_dir, "other disk/missing.mp3").exists()
     assert failure_record_path(settings.dest_dir, "plain.mp3").exists()
+
+
+def test_a_folders_settings_file_steers_its_files_and_a_change_requeues_only_them(
+    localstack_endpoint, make_settings, open_queue, corpus, capsys
+):
+    settings = make_settings(localstack_endpoint)
+    # Given a folder that says its recordings are Japanese, with names the model should spell
+    (corpus / "ünïcødé" / ".whisper-fleet.toml").write_text('language = "ja"\nhotwords = "Kubernetes"\n')
+    code, _ = run(settings)
+    jobs = {job.path: job for job in drain(open_queue(settings))}
+    assert code == 0 and len(jobs) == 6
+    steered = jobs["ünïcødé/日本語.flac"].settings
+    assert steered.language == "ja" and steered.decoding.hotwords == "Kubernetes"
+    assert {job.settings for path, job in jobs.items() if not path.startswith("ünïcødé/")} == {settings.transcription()}
+    for job in jobs.values():
+        mark_done(settings, job)
+    assert run(settings)[1].startswith("director: found 6, done 6, enqueued 0")
+    # When the folder's file changes, only that folder is queued again
+    (corpus / "ünïcødé" / ".whisper-fleet.toml").write_text('language = "ja"\ninitial_prompt = "Tokyo"\n')
+    code, summary = run(settings)
+    assert code == 0 and summary.startswith("director: found 6, done 5, enqueued 1")
+    assert [job.settings.decoding.initial_prompt for job in drain(open_queue(settings))] == ["Tokyo"]
+    # And a file the director cannot use is named with its line: its folder waits, the rest goes on, exit 2
+    (corpus / "quotes" / ".whisper-fleet.toml").write_text('language = "de"\nlanguge = "fr"\n')
+    (corpus / "quotes" / "new.mp3").write_bytes(b"audio")
+    code, summary = run(settings)
+    assert code == 2 and "skipped 2" in summary
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "fleet: quotes/.whisper-fleet.toml: line 2: unknown key 'languge'; "
+        "allowed: language, task, fallback_language, initial_prompt, hotwords"
+    )
+    assert drain(open_queue(settings)) == []

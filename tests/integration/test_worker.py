@@ -331,3 +331,26 @@ def test_worker_recycles_itself_after_max_files(localstack_endpoint, make_settin
     assert worker.wait() == 0
     assert list(worker.outcomes().values()) == ["transcribed"]
     assert open_queue(settings).counts().visible == 1  # the other file waits for the fresh process
+
+
+PORTUGUESE = ("Era uma vez uma pequena raposa que vivia na beira de uma floresta tranquila. Todas as manhãs ela descia ao rio "
+              "para ver os barcos passarem. O velho moleiro contava histórias sobre tempestades que vinham das montanhas. "
+              "À noite, as luzes do porto brilhavam sobre a água calma. O padeiro abria a loja antes do nascer do sol e a "
+              "rua inteira cheirava a pão.")  # fmt: skip
+
+
+def test_a_folders_fallback_language_wins_over_an_unsure_detection(localstack_endpoint, make_settings, models_dir, tmp_path):
+    # Given espeak-ng's Portuguese (whisper base hears Latin at p = 0.26) in two folders, one of which says Portuguese
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="base", whisper_align=False)
+    for folder in ("plain", "steered"):
+        speech.speak(PORTUGUESE, settings.source_dir / folder / "raposa.wav", voice="pt", words_per_minute=150)
+    (settings.source_dir / "steered" / ".whisper-fleet.toml").write_text('fallback_language = "pt"\n')
+    direct(settings)
+    worker = start_worker(settings, tmp_path, "w", WHISPER_MODEL="base", WHISPER_ALIGN="false", FLEET_THREADS="2")
+    assert worker.wait() == 0
+    plain, steered = (json.loads((settings.dest_dir / f / "raposa.json").read_text())["fleet"] for f in ("plain", "steered"))
+    # Then the unsure detection stands where nothing else is known, and gives way in the steered folder
+    assert plain["language"] != "pt" and plain["language_probability"] < 0.5 and plain["language_source"] == "detected"
+    assert steered["language"] == "pt" and steered["language_source"].startswith(f"fallback: detected {plain['language']}")
+    assert steered["language_candidates"] == plain["language_candidates"]  # what was heard, on record
+    assert "uma" in (settings.dest_dir / "steered" / "raposa.txt").read_text().lower()

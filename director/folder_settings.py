@@ -1,0 +1,92 @@
+"""Per-folder settings: a `.whisper-fleet.toml` in a source folder steers the transcription of everything below it.
+
+    # /source/interviews/german/.whisper-fleet.toml
+    language = "de"
+    initial_prompt = "Interview mit Frau Dr. Schmidt über die Energiewende."
+
+A nearer file overrides a farther one key by key; the resulting settings are part of each job (and its
+key), so editing a folder's file re-queues that folder only.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from fleet.settings import DecodingOptions, TranscriptionSettings
+
+FOLDER_SETTINGS_NAME = ".whisper-fleet.toml"
+# Key -> where it goes: the transcription settings themselves, or their decoding options.
+KEYS = {"language": "settings", "task": "settings", "fallback_language": "decoding", "initial_prompt": "decoding",
+        "hotwords": "decoding"}  # fmt: skip
+
+
+class FolderSettingsError(Exception):
+    """A settings file that cannot be used; str() is one line naming the file and, where known, the line."""
+
+
+def _line_of(text: str, key: str) -> str:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.match(rf"\s*{re.escape(key)}\s*=", line):
+            return f"line {number}: "
+    return ""
+
+
+def apply_folder_file(base: TranscriptionSettings, path: Path, rel: str) -> TranscriptionSettings:
+    """`base` with the keys of one settings file applied; FolderSettingsError if the file is unusable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # its message ends "(at line N, column M)"
+        raise FolderSettingsError(f"{rel}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FolderSettingsError(f"{rel}: cannot read: {exc}") from None
+    for key, value in data.items():
+        if key not in KEYS:
+            raise FolderSettingsError(f"{rel}: {_line_of(text, key)}unknown key {key!r}; allowed: {', '.join(KEYS)}")
+        if not isinstance(value, str):
+            raise FolderSettingsError(f"{rel}: {_line_of(text, key)}{key} must be a string in quotes")
+    settings_part = {k: v for k, v in data.items() if KEYS[k] == "settings"}
+    decoding_part = {k: v for k, v in data.items() if KEYS[k] == "decoding"}
+    try:
+        decoding = DecodingOptions.model_validate({**base.decoding.model_dump(), **decoding_part})
+        return TranscriptionSettings.model_validate({**base.model_dump(), **settings_part, "decoding": decoding})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else ""
+        raise FolderSettingsError(f"{rel}: {_line_of(text, key)}{key}: {first['msg']}") from None
+
+
+class FolderSettings:
+    """The settings of each source folder: the base, then every settings file from the root down to it."""
+
+    def __init__(self, base: TranscriptionSettings, source_root: Path, folders_with_file: set[str]) -> None:
+        self.base = base
+        self.source_root = source_root
+        self.folders_with_file = folders_with_file  # relative POSIX folders, "" for the root
+        self._cache: dict[str, TranscriptionSettings | FolderSettingsError] = {}
+
+    def for_source(self, rel: str) -> TranscriptionSettings | FolderSettingsError:
+        """The settings for a source file (one shared object per folder, so its key is computed once)."""
+        return self._for_folder(rel.rpartition("/")[0])
+
+    def errors(self) -> list[FolderSettingsError]:
+        """Each unusable file once (after the sources were looked up)."""
+        return list({str(e): e for e in self._cache.values() if isinstance(e, FolderSettingsError)}.values())
+
+    def _for_folder(self, folder: str) -> TranscriptionSettings | FolderSettingsError:
+        if folder in self._cache:
+            return self._cache[folder]
+        inherited = self._for_folder(folder.rpartition("/")[0]) if folder else self.base
+        settings = inherited
+        if folder in self.folders_with_file and not isinstance(inherited, FolderSettingsError):
+            rel = f"{folder}/{FOLDER_SETTINGS_NAME}" if folder else FOLDER_SETTINGS_NAME
+            try:
+                settings = apply_folder_file(inherited, self.source_root / rel, rel)
+            except FolderSettingsError as exc:
+                settings = exc
+        self._cache[folder] = settings
+        return settings
