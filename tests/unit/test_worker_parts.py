@@ -78,7 +78,7 @@ class OomDecoder:
         self.fail_below = fail_below
         self.batches: list[int] = []
 
-    def decode(self, audio, *, language, task, batch_size, want_word_timings, progress=None):
+    def decode(self, audio, *, language, task, options, batch_size, want_word_timings, progress=None):
         self.batches.append(batch_size)
         if batch_size >= self.fail_below:
             raise RuntimeError("CUDA failed with error out of memory")
