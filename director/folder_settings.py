@@ -20,8 +20,8 @@ from fleet.settings import DecodingOptions, TranscriptionSettings
 
 FOLDER_SETTINGS_NAME = ".whisper-fleet.toml"
 # Key -> where it goes: the transcription settings themselves, or their decoding options.
-KEYS = {"language": "settings", "task": "settings", "fallback_language": "decoding", "initial_prompt": "decoding",
-        "hotwords": "decoding"}  # fmt: skip
+KEYS = {"language": "settings", "task": "settings", "audio_language": "settings", "fallback_language": "decoding",
+        "initial_prompt": "decoding", "hotwords": "decoding"}  # fmt: skip
 
 
 class FolderSettingsError(Exception):

@@ -93,6 +93,7 @@ class TranscriptionSettings(BaseModel):
     max_line_count: int | None = None
     highlight_words: bool = False
     decoding: DecodingOptions = DecodingOptions()
+    audio_language: str | None = None  # which audio stream of a video to transcribe, by its language tag
 
     def subtitle_options(self) -> dict[str, int | bool | None]:
         """The layout options whisperX's srt/vtt writers take."""
@@ -110,10 +111,12 @@ class TranscriptionSettings(BaseModel):
     def _key(self) -> str:
         # Cached: the planner asks once per source, and the settings are frozen.
         fields = self.model_dump(mode="json")
-        # Only the decoding options that differ from whisperX's defaults count (none: the key of old).
+        # Settings added later count only where they differ from their defaults: at the defaults a
+        # transcript keeps the key it had before they existed (an upgrade re-queues nothing).
         fields["decoding"] = self.decoding.model_dump(mode="json", exclude_defaults=True)
-        if not fields["decoding"]:
-            del fields["decoding"]
+        for name in ("decoding", "audio_language"):
+            if not fields[name]:
+                del fields[name]
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -213,6 +216,7 @@ class FleetSettings(BaseSettings):
     whisper_chunk_size: int = Field(30, validation_alias="WHISPER_CHUNK_SIZE")
     whisper_language_min_probability: float = Field(0.5, validation_alias="WHISPER_LANGUAGE_MIN_PROBABILITY")
     whisper_fallback_language: str | None = Field(None, validation_alias="WHISPER_FALLBACK_LANGUAGE")
+    whisper_audio_language: str | None = Field(None, validation_alias="WHISPER_AUDIO_LANGUAGE")
     hf_token: str | None = Field(None, validation_alias="HF_TOKEN", repr=False)
     output_formats: Annotated[tuple[str, ...], NoDecode] = Field(
         OUTPUT_FORMATS, validation_alias="FLEET_OUTPUT_FORMATS"
@@ -241,7 +245,7 @@ class FleetSettings(BaseSettings):
         "whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", "output_uid", "output_gid",
         "max_receive_count", "whisper_min_speakers", "whisper_max_speakers", "whisper_max_line_width",
         "whisper_max_line_count", "hf_token", "whisper_initial_prompt", "whisper_hotwords", "whisper_fallback_language",
-        mode="before",
+        "whisper_audio_language", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -322,4 +326,5 @@ class FleetSettings(BaseSettings):
             max_line_count=self.whisper_max_line_count,
             highlight_words=self.whisper_highlight_words,
             decoding=self.decoding,
+            audio_language=self.whisper_audio_language,
         )

@@ -25,11 +25,12 @@ class DecodeError(Exception):
         self.transient = reason in TRANSIENT_REASONS if transient is None else transient
 
 
-def decode_audio(path: Path, timeout_s: float) -> np.ndarray:
-    """The first audio stream of `path` as float32 samples in [-1, 1] at 16 kHz mono."""
+def decode_audio(path: Path, timeout_s: float, stream_index: int | None = None) -> np.ndarray:
+    """One audio stream of `path` (the first, or stream number `stream_index`) as float32 in [-1, 1], 16 kHz mono."""
+    stream = "0:a:0" if stream_index is None else f"0:{stream_index}"
     command = [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0",
-        "-i", str(path), "-map", "0:a:0", "-vn", "-sn", "-dn",
+        "-i", str(path), "-map", stream, "-vn", "-sn", "-dn",
         "-f", "s16le", "-acodec", "pcm_s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-",
     ]  # fmt: skip
     try:

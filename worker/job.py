@@ -20,6 +20,7 @@ from fleet.layout import resolve_inside, source_unavailable
 from fleet.messages import SourceFingerprint, TranscriptionJob
 from fleet.records import CommitRecord
 from fleet.settings import FleetSettings
+from worker.audio_streams import AudioStream, choose_stream, probe_audio_streams
 from worker.decode import SAMPLE_RATE, DecodeError, decode_audio
 from worker.failures import PermanentFailure, TransientFailure, clear_failure_record
 from worker.models import ModelError
@@ -130,7 +131,8 @@ def run_job(
             raise PermanentFailure("empty file")
         on_stage("decode")
         started = time.perf_counter()
-        audio = _decode(source, fingerprint, ctx.settings.decode_timeout_s)
+        choice = choose_stream(probe_audio_streams(source, ctx.settings.decode_timeout_s), job.settings.audio_language)
+        audio = _decode(source, fingerprint, ctx.settings.decode_timeout_s, choice.stream)
         decode_s = round(time.perf_counter() - started, 3)
         on_decoded(len(audio) / SAMPLE_RATE)
         transcript = ctx.pipeline.run(audio, job.settings, on_stage)
@@ -148,6 +150,7 @@ def run_job(
             language_candidates=[{"language": code, "probability": p} for code, p in transcript.language_candidates],
             language_source=transcript.language_source,
             loops=transcript.loops,
+            audio_stream=choice.record(),
             alignment=transcript.alignment,
             diarization=transcript.diarization,
             audio_duration_s=round(len(audio) / SAMPLE_RATE, 3),
@@ -207,10 +210,10 @@ def _already_done(job: TranscriptionJob, dest: Path, fingerprint: SourceFingerpr
     return verdict is None
 
 
-def _decode(source: Path, fingerprint: SourceFingerprint, timeout_s: float):
+def _decode(source: Path, fingerprint: SourceFingerprint, timeout_s: float, stream: AudioStream | None):
     """Decode, and make sure the file did not change while it was read."""
     try:
-        audio = decode_audio(source, timeout_s)
+        audio = decode_audio(source, timeout_s, None if stream is None else stream.index)
     except DecodeError as exc:
         if exc.transient:
             raise TransientFailure(exc.reason, exc.stderr_tail) from exc

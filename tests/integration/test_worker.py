@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 # tiny.en on espeak-ng's robot voice gets a word or two per sentence wrong (~10 % WER measured);
 # 0.3 leaves room for that while a wrong file, an empty or garbled transcript (WER ~1) fails.
 MAX_WER = 0.3
+REAL_SPEECH = Path(__file__).resolve().parent.parent / "data" / "real-speech"
 RECORD_FIELDS = {
     "source", "fingerprint", "settings_key", "settings", "model", "language", "audio_duration_s", "stage_s",
     "worker", "fleet_version", "whisperx_version", "alignment", "language_source",
@@ -354,3 +355,23 @@ def test_a_folders_fallback_language_wins_over_an_unsure_detection(localstack_en
     assert steered["language"] == "pt" and steered["language_source"].startswith(f"fallback: detected {plain['language']}")
     assert steered["language_candidates"] == plain["language_candidates"]  # what was heard, on record
     assert "uma" in (settings.dest_dir / "steered" / "raposa.txt").read_text().lower()
+
+
+def test_a_video_with_two_audio_tracks_is_transcribed_in_the_wanted_language(localstack_endpoint, make_settings,
+                                                                              models_dir, tmp_path):  # fmt: skip
+    # Given a video whose default track is English and whose second track is German
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="base", whisper_align=False,
+                             whisper_audio_language="de")  # fmt: skip
+    german = speech.speak("Guten Morgen. Heute sprechen wir über das Wetter.", tmp_path / "de.wav", voice="de")
+    settings.source_dir.mkdir(parents=True)
+    speech.two_language_video(REAL_SPEECH / "jfk.flac", german, settings.source_dir / "talk.mkv")
+    direct(settings)
+    # When a worker that wants German transcribes it
+    worker = start_worker(settings, tmp_path, "w", WHISPER_MODEL="base", WHISPER_ALIGN="false",
+                          WHISPER_AUDIO_LANGUAGE="de", FLEET_THREADS="2")  # fmt: skip
+    assert worker.wait() == 0
+    # Then the German track was heard, and the JSON says which track and why
+    record = json.loads((settings.dest_dir / "talk.json").read_text())["fleet"]
+    assert record["audio_stream"] == {"index": 2, "language": "ger", "why": "language de"}
+    assert record["language"] == "de" and record["audio_duration_s"] < 6
+    assert "morgen" in (settings.dest_dir / "talk.txt").read_text().lower()

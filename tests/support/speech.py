@@ -72,3 +72,15 @@ def concatenate(parts: list[Path], target: Path) -> Path:
         check=True,
     )
     return target
+
+
+def two_language_video(english: Path, german: Path, target: Path) -> Path:
+    """A video with two audio tracks: English (tagged eng, the default) and German (tagged ger)."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=2:size=64x64:rate=5",
+         "-i", str(english), "-i", str(german), "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=ger",
+         "-disposition:a:0", "default", "-disposition:a:1", "0", str(target)],
+        check=True,
+    )  # fmt: skip
+    return target

@@ -204,7 +204,7 @@ def test_a_file_that_grows_while_it_is_decoded_is_retried_not_failed(monkeypatch
     before = source.stat()
     fingerprint = SourceFingerprint(size=before.st_size, mtime_ns=before.st_mtime_ns)
 
-    def decode_while_it_grows(path, timeout_s):
+    def decode_while_it_grows(path, timeout_s, stream_index):
         with open(path, "ab") as growing:
             growing.write(b"\x00" * 4096)
         raise DecodeError("not decodable (corrupt or not a media file)")
@@ -212,12 +212,12 @@ def test_a_file_that_grows_while_it_is_decoded_is_retried_not_failed(monkeypatch
     monkeypatch.setattr(job, "decode_audio", decode_while_it_grows)
     # Then it is a transient failure (retried later), not a permanent one
     with pytest.raises(TransientFailure, match="source file changed while it was read"):
-        job._decode(source, fingerprint, 10)
+        job._decode(source, fingerprint, 10, None)
     # And the same failure on an unchanged file stays permanent
-    monkeypatch.setattr(job, "decode_audio", lambda path, timeout_s: (_ for _ in ()).throw(DecodeError("not decodable")))
+    monkeypatch.setattr(job, "decode_audio", lambda *args: (_ for _ in ()).throw(DecodeError("not decodable")))
     now = source.stat()
     with pytest.raises(PermanentFailure):
-        job._decode(source, SourceFingerprint(size=now.st_size, mtime_ns=now.st_mtime_ns), 10)
+        job._decode(source, SourceFingerprint(size=now.st_size, mtime_ns=now.st_mtime_ns), 10, None)
 
 
 def test_a_source_gone_for_good_clears_its_failure_record(tmp_path):
