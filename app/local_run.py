@@ -180,8 +180,9 @@ def _report(logs: WorkerLogs, processes: list[subprocess.Popen], wall_s: float, 
     audio_s = sum(e.get("audio_s") or 0 for e in last.values() if e["outcome"] == "transcribed")
     failed = {f: e.get("reason") for f, e in last.items() if e["outcome"] in ("failed", "retry")}
     rtf = f"{audio_s / wall_s:.1f}x realtime" if wall_s and audio_s else "n/a"
+    rendered = f"{outcomes['re-rendered']} re-rendered from their json, " if outcomes["re-rendered"] else ""
     console.print(
-        f"local run: {outcomes['transcribed']} transcribed, {len(failed)} failed, "
+        f"local run: {outcomes['transcribed']} transcribed, {rendered}{len(failed)} failed, "
         f"{outcomes['already done']} already done, {outcomes['source gone']} gone; "
         f"{_duration(audio_s)} of audio in {_duration(wall_s)} ({rtf})"
     )

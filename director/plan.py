@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from director.naming import assign_output_bases
 from director.scan import SourceFile
-from fleet.done import OutputState, done_check, same_job
+from fleet.done import OutputState, done_check, renders_only, same_job
 from fleet.layout import stem_base
 from fleet.messages import SourceFingerprint, TranscriptionJob, job_dedup_id
 from fleet.records import FailureRecord
@@ -43,6 +43,7 @@ class Decision:
     dedup_id: str = ""
     enqueued_at: float = 0.0
     settings: TranscriptionSettings | None = None  # this file's, where a folder's settings file changes them
+    render_only: bool = False  # layout or formats changed: the worker renders from the JSON on disk
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Plan:
             formats=self.formats,
             enqueued_at=decision.enqueued_at,
             attempt=decision.attempt,
+            render_only=decision.render_only,
         )
 
     def counts(self) -> Counter[Action]:
@@ -139,5 +141,7 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         else:
             action, reason, enqueued_at = Action.ENQUEUE, "retry after failure" if failed_now else needed, inputs.now
         own = settings if settings is not inputs.settings else None
-        decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at, own))
+        render = not failed_now and renders_only(source.rel, fingerprint, settings.transcript_key(), inputs.outputs.get(base))
+        reason = f"{reason}: re-render from the json" if render and action is Action.ENQUEUE else reason
+        decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at, own, render))
     return Plan(decisions, inputs.settings, inputs.formats, naming.renamed)

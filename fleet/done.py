@@ -71,3 +71,12 @@ def done_check(
     if record.settings_key != settings_key:
         return "transcription settings changed", False
     return None, False
+
+
+def renders_only(rel: str, fingerprint: tuple[int, int], transcript_key: str, state: OutputState | None) -> bool:
+    """Whether the JSON on disk already holds this transcript (same source version, same transcript settings),
+    so only the layout or the set of formats differs: the other outputs are rendered from it, no model runs."""
+    if state is None or state.record is None:
+        return False
+    record = state.record
+    return (record.source, record.size, record.mtime_ns, record.transcript_key) == (rel, *fingerprint, transcript_key)

@@ -80,6 +80,8 @@ class TranscriptionJob(BaseModel):
     # Empty for a first attempt. A deliberate second run of a job that already ran (retrying a
     # failure, redoing deleted outputs) needs a fresh id, or SQS would drop it as a duplicate.
     attempt: str = ""
+    # The JSON on disk holds this transcript already: rewrite the other formats from it, run no model.
+    render_only: bool = False
 
     def dedup_id(self) -> str:
         """MessageDeduplicationId: same file version with the same settings is the same job."""

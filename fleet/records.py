@@ -28,6 +28,7 @@ class RecordSummary(NamedTuple):
     size: int
     mtime_ns: int
     settings_key: str
+    transcript_key: str | None = None  # None in records written before re-rendering existed
 
 
 class RecordHead(BaseModel):
@@ -39,10 +40,12 @@ class RecordHead(BaseModel):
     source: RelativePath
     fingerprint: SourceFingerprint
     settings_key: str
+    transcript_key: str | None = None
 
     def summary(self) -> RecordSummary:
         """Plain values for the done-check; only these are validated when the director reads."""
-        return RecordSummary(self.source, self.fingerprint.size, self.fingerprint.mtime_ns, self.settings_key)
+        return RecordSummary(self.source, self.fingerprint.size, self.fingerprint.mtime_ns, self.settings_key,
+                             self.transcript_key)  # fmt: skip
 
 
 class CommitRecord(RecordHead):

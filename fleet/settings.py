@@ -72,6 +72,10 @@ class DecodingOptions(BaseModel):
                 "chunk_size": self.chunk_size}  # fmt: skip
 
 
+# Settings that change only how srt/vtt lay the words out: a change re-renders from the JSON on disk.
+LAYOUT_FIELDS = ("max_line_width", "max_line_count", "highlight_words")
+
+
 class TranscriptionSettings(BaseModel):
     """The settings that change what a transcript says; they are part of every job's identity.
 
@@ -107,10 +111,21 @@ class TranscriptionSettings(BaseModel):
         """A short stable hash of these settings, used in dedup ids and commit records."""
         return self._key
 
+    def transcript_key(self) -> str:
+        """The key without the subtitle layout: equal keys mean the JSON on disk needs no new transcription."""
+        return self._transcript_key
+
     @cached_property
     def _key(self) -> str:
         # Cached: the planner asks once per source, and the settings are frozen.
-        fields = self.model_dump(mode="json")
+        return self._hash(exclude=())
+
+    @cached_property
+    def _transcript_key(self) -> str:
+        return self._hash(exclude=LAYOUT_FIELDS)
+
+    def _hash(self, exclude: tuple[str, ...]) -> str:
+        fields = self.model_dump(mode="json", exclude=set(exclude))
         # Settings added later count only where they differ from their defaults: at the defaults a
         # transcript keeps the key it had before they existed (an upgrade re-queues nothing).
         fields["decoding"] = self.decoding.model_dump(mode="json", exclude_defaults=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import threading
@@ -18,7 +19,7 @@ from fleet import __version__
 from fleet.done import done_check, probe_outputs
 from fleet.layout import resolve_inside, source_unavailable
 from fleet.messages import SourceFingerprint, TranscriptionJob
-from fleet.records import CommitRecord
+from fleet.records import COMMIT_KEY, CommitRecord
 from fleet.settings import FleetSettings
 from worker.audio_streams import AudioStream, choose_stream, probe_audio_streams
 from worker.decode import SAMPLE_RATE, DecodeError, decode_audio
@@ -34,6 +35,7 @@ class Outcome(StrEnum):
     """How a job ended, as the loop acts on it."""
 
     TRANSCRIBED = "transcribed"
+    RENDERED = "re-rendered"  # only the layout or the formats changed: rewritten from the JSON on disk
     ALREADY_DONE = "already done"
     SOURCE_GONE = "source gone"
     LEASE_LOST = "lease lost"
@@ -127,6 +129,9 @@ def run_job(
         if _already_done(job, ctx.settings.dest_dir, fingerprint):
             clear_failure_record(ctx.settings.dest_dir, job.path)
             return JobResult(Outcome.ALREADY_DONE, fingerprint=fingerprint)
+        if job.render_only and _rerender(job, ctx, fingerprint, lease, on_stage):
+            clear_failure_record(ctx.settings.dest_dir, job.path)
+            return JobResult(Outcome.RENDERED, fingerprint=fingerprint)
         if fingerprint.size == 0:
             raise PermanentFailure("empty file")
         on_stage("decode")
@@ -141,6 +146,7 @@ def run_job(
             source=job.path,
             fingerprint=fingerprint,
             settings_key=job.settings.key(),
+            transcript_key=job.settings.transcript_key(),
             settings=job.settings,
             model=ctx.pipeline.model_name,
             model_path=ctx.pipeline.model_path,
@@ -180,6 +186,28 @@ def run_job(
     except Exception as exc:  # noqa: BLE001 - an unexpected bug must not kill the worker; retried once, then DLQ
         log.exception("job crashed")
         return JobResult(Outcome.CRASHED, f"unexpected error: {exc!r}"[:300], fingerprint=fingerprint)
+
+
+def _rerender(job: TranscriptionJob, ctx: JobContext, fingerprint: SourceFingerprint, lease: Lease,
+              on_stage: Callable[[str], None]) -> bool:  # fmt: skip
+    """Rewrite the outputs from the JSON on disk when it holds this very transcript; False: transcribe instead."""
+    existing = resolve_inside(ctx.settings.dest_dir, f"{job.output_base}.json")  # never read outside dest
+    try:
+        if existing is None:
+            return False
+        document = json.loads(existing.read_text(encoding="utf-8"))
+        old = CommitRecord.model_validate(document[COMMIT_KEY])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # gone or unreadable since the director looked: the full job makes it right
+    if (old.source, old.fingerprint, old.transcript_key) != (job.path, fingerprint, job.settings.transcript_key()):
+        return False
+    on_stage("write")
+    record = old.model_copy(update={"settings": job.settings, "settings_key": job.settings.key(),
+                                    "rendered_at": time.time(), "rendered_by": ctx.worker_id})  # fmt: skip
+    result = {key: value for key, value in document.items() if key != COMMIT_KEY}
+    write_outputs(ctx.settings.dest_dir, job.output_base, job.formats, result, record, job.settings.subtitle_options(),
+                  lease.held, ctx.owner)  # fmt: skip
+    return True
 
 
 def _locate_source(job: TranscriptionJob, source_root: Path) -> tuple[Path | None, SourceFingerprint | None]:

@@ -254,7 +254,7 @@ class Worker:
         if lease_orphaned:
             log.info("the queue that held this message is gone: nothing to acknowledge", outcome=outcome.value)
             return
-        if outcome in (Outcome.TRANSCRIBED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE):
+        if outcome in (Outcome.TRANSCRIBED, Outcome.RENDERED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE):
             self._ack(lambda: self.queue.delete(message.receipt_handle))
             return
         # Transient failures get every attempt the queue allows; a crash (a bug) repeats, so one more try only.

@@ -375,3 +375,35 @@ def test_a_video_with_two_audio_tracks_is_transcribed_in_the_wanted_language(loc
     assert record["audio_stream"] == {"index": 2, "language": "ger", "why": "language de"}
     assert record["language"] == "de" and record["audio_duration_s"] < 6
     assert "morgen" in (settings.dest_dir / "talk.txt").read_text().lower()
+
+
+def test_a_layout_or_format_change_is_rendered_from_the_json_without_the_model(localstack_endpoint, make_settings,
+                                                                               speech_corpus, models_dir, tmp_path):  # fmt: skip
+    # Given a transcript with word timings (whisper's own: the folder below is no wav2vec2 model), txt + srt only
+    no_model = str(tmp_path / "no-wav2vec2")
+    first = {"whisper_model": "tiny.en", "whisper_align_model": no_model, "output_formats": ("txt", "srt", "json")}
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, **first)
+    settings.source_dir.mkdir(parents=True)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
+    direct(settings)
+    env = {"WHISPER_ALIGN_MODEL": no_model, "FLEET_OUTPUT_FORMATS": "txt,srt,json"}
+    assert start_worker(settings, tmp_path, "first", **env).wait() == 0
+    before = json.loads((settings.dest_dir / "fox.json").read_text())
+    assert not (settings.dest_dir / "fox.vtt").exists()
+    # When the subtitle layout changes and a format is added
+    changed = make_settings(localstack_endpoint, models_dir=models_dir, **{**first, "output_formats": OUTPUT_FORMATS},
+                            whisper_max_line_width=16)  # fmt: skip
+    assert "enqueued 1" in direct(changed)
+    worker = start_worker(changed, tmp_path, "second", WHISPER_ALIGN_MODEL=no_model, WHISPER_MAX_LINE_WIDTH="16")
+    assert worker.wait() == 0
+    # Then the outputs are rewritten from the JSON: no model ran, the transcript and its stage times are the same
+    assert worker.outcomes() == {"fox.mp3": "re-rendered"}
+    after = json.loads((settings.dest_dir / "fox.json").read_text())
+    assert after["segments"] == before["segments"] and after["fleet"]["stage_s"] == before["fleet"]["stage_s"]
+    assert after["fleet"]["settings_key"] == changed.transcription().key() != before["fleet"]["settings_key"]
+    assert after["fleet"]["finished_at"] == before["fleet"]["finished_at"] and after["fleet"]["rendered_at"] > 0
+    assert (settings.dest_dir / "fox.vtt").read_text().startswith("WEBVTT")
+    cues = [line for line in (settings.dest_dir / "fox.srt").read_text().splitlines() if line and "-->" not in line
+            and not line.isdigit()]  # fmt: skip
+    assert len(cues) >= 3 and all(len(line) <= 16 + 8 for line in cues), cues  # whisperX breaks after the word that passes 16
+    assert "done 1, enqueued 0" in direct(changed)

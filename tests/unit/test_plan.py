@@ -190,3 +190,20 @@ def test_a_file_modified_moments_ago_is_left_to_settle_and_taken_once_it_has():
     assert only(plan([source(mtime_ns=int((NOW + 86400) * 1e9))], min_age_s=60)).action is Action.ENQUEUE
     # And a finished transcript of the same version is done whatever its age
     assert only(plan([fresh], {"a/ep1": done_state(fresh)}, min_age_s=60)).action is Action.DONE
+
+
+def test_a_layout_or_format_change_re_renders_and_a_transcript_change_re_transcribes():
+    src = source()
+    old = TranscriptionSettings()
+    record = RecordSummary(src.rel, src.size, src.mtime_ns, old.key(), old.transcript_key())
+    state = OutputState(frozenset(("txt", "json")), record)
+    layout = TranscriptionSettings(max_line_width=20)
+    for settings, formats in ((layout, OUTPUT_FORMATS), (old, OUTPUT_FORMATS), (layout, ("txt", "json"))):
+        result = plan([src], outputs={"a/ep1": state}, settings=settings, formats=formats)
+        decision = only(result)
+        assert decision.action is Action.ENQUEUE and result.job(decision).render_only, (settings, formats)
+    prompted = TranscriptionSettings(decoding={"initial_prompt": "Kubernetes"})
+    assert not only(plan([src], outputs={"a/ep1": state}, settings=prompted)).render_only
+    # A record written before transcript keys existed cannot vouch for its transcript: transcribed again
+    legacy = OutputState(frozenset(("txt", "json")), RecordSummary(src.rel, src.size, src.mtime_ns, old.key()))
+    assert not plan([src], outputs={"a/ep1": legacy}, settings=layout).decisions[0].render_only
