@@ -29,6 +29,9 @@ LANGUAGE_VOTE_WEIGHT_S = 15.0
 LANGUAGE_CANDIDATES = 5
 # whisper's own: a fallback decoded this hot no longer conditions the next window on its text.
 PROMPT_RESET_ON_TEMPERATURE = 0.5
+# A re-decoded window may hold this many tokens per second of audio: twice the fastest speech (about 6 tokens/s
+# in English, more in languages whisper splits into more tokens); a sample that loops stops there.
+RETRY_TOKENS_PER_S = 12
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ class WindowDecoder:
                 seconds["language"] += time.perf_counter() - started
                 word_timings = "done" if want_word_timings(language) else "off"
             started = time.perf_counter()
-            decoded = self._decode_batch(encoded, tokenizer, options, previous)
+            decoded = self._decode_batch(encoded, [w.end - w.start for w in batch], tokenizer, options, previous)
             seconds["transcribe"] += time.perf_counter() - started
             batch_segments = [self._segment(window, text) for window, text in zip(batch, decoded, strict=True)]
             if word_timings == "done":
@@ -225,35 +228,42 @@ class WindowDecoder:
             )
         return guess.language, "detected"
 
-    def _decode_batch(self, encoded: Any, tokenizer: Any, options: DecodingOptions, previous: list[int]) -> list[WindowText]:
+    def _decode_batch(self, encoded: Any, windows_s: list[float], tokenizer: Any, options: DecodingOptions,
+                      previous: list[int]) -> list[WindowText]:  # fmt: skip
         """Each window's text; windows whose text loops are decoded again hotter, then cut if still looping."""
         temperatures = options.temperatures()
         if options.condition_on_previous_text:
             texts = []
             for row in range(encoded.shape[0]):  # each window's prompt is the text before it: one at a time
                 window, _memory = take(encoded, [row])
-                text = self._generate(window, tokenizer, options, temperatures[0], previous)[0]
+                text = self._generate(window, tokenizer, options, temperatures[0], previous)[0][0]
                 previous = self._previous_tokens(previous, [text])
                 texts.append(text)
         else:
-            texts = self._generate(encoded, tokenizer, options, temperatures[0], previous)
+            texts = [row[0] for row in self._generate(encoded, tokenizer, options, temperatures[0], previous)]
         looping: dict[int, str] = {}
         for row, text in enumerate(texts):
             if self._silent(text, options):
                 texts[row] = WindowText([], "", text.avg_logprob, text.no_speech_prob, silent=True)
             elif reason := loop_reason(text.text, options.compression_ratio_threshold):
                 looping[row] = reason
-        # The first loop-free text wins: whisper would go on while the log probability is low too, which costs up
-        # to five sampled decodings per window where the language was misheard (26 s instead of 2 s on one clip).
+        # The first temperature with a loop-free text wins, its likeliest loop-free sample: whisper would go on while
+        # the log probability is low too, which costs up to five sampled decodings per window where the language was
+        # misheard (26 s instead of 2 s on one clip). A looping sample stops at a generous length for the window
+        # rather than at whisper's 448 tokens.
         for temperature in temperatures[1:]:
             if not looping:
                 break
             rows = sorted(looping)
             subset, _memory = take(encoded, rows)
-            for row, retry in zip(rows, self._generate(subset, tokenizer, options, temperature, previous), strict=True):
-                if loop_reason(retry.text, options.compression_ratio_threshold) is None:
-                    retry.note = {"loop": looping.pop(row), "temperature": temperature}
-                    texts[row] = retry
+            longest_s = max(windows_s[row] for row in rows)
+            retries = self._generate(subset, tokenizer, options, temperature, previous,
+                                     max_new_tokens=int(RETRY_TOKENS_PER_S * longest_s) + 16)  # fmt: skip
+            for row, samples in zip(rows, retries, strict=True):
+                loop_free = [s for s in samples if loop_reason(s.text, options.compression_ratio_threshold) is None]
+                if loop_free:
+                    loop_free[0].note = {"loop": looping.pop(row), "temperature": temperature}
+                    texts[row] = loop_free[0]
         for row, reason in looping.items():
             text = texts[row]  # still looping at the hottest temperature: keep one saying of each repeat
             cut_text, cuts = cut_loops(text.text)
@@ -305,9 +315,12 @@ class WindowDecoder:
 
         return sorted(set(find_numeral_symbol_tokens(tokenizer)) | set(options.suppress_tokens))
 
-    def _generate(self, encoded: Any, tokenizer: Any, options: DecodingOptions, temperature: float,
-                  previous: list[int]) -> list[WindowText]:  # fmt: skip
-        """whisperX's batched decoding (same prompt and scores) on encoder output at hand; sampling above 0."""
+    def _generate(self, encoded: Any, tokenizer: Any, options: DecodingOptions, temperature: float, previous: list[int],
+                  max_new_tokens: int | None = None) -> list[list[WindowText]]:  # fmt: skip
+        """whisperX's batched decoding (same prompt and scores) on encoder output at hand; sampling above 0.
+
+        Each window's hypotheses come back likeliest first: one from beam search, `best_of` when sampling.
+        """
         defaults = self.asr.options  # whisperX's settings that its command line does not offer
         context = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
         prompt = self.model.get_prompt(tokenizer, context + previous, without_timestamps=True, hotwords=options.hotwords)
@@ -320,7 +333,7 @@ class WindowDecoder:
             encoded,
             [prompt] * encoded.shape[0],
             length_penalty=options.length_penalty,
-            max_length=self.model.max_length,
+            max_length=min(self.model.max_length, len(prompt) + max_new_tokens) if max_new_tokens else self.model.max_length,
             suppress_blank=defaults.suppress_blank,
             suppress_tokens=self._suppressed_tokens(tokenizer, options),
             no_repeat_ngram_size=defaults.no_repeat_ngram_size,
@@ -329,16 +342,16 @@ class WindowDecoder:
             return_no_speech_prob=True,
             **search,
         )
-        texts = []
+        hypotheses = []
         for result in results:
-            scored = []
+            texts = []
             for sequence, score in zip(result.sequences_ids, result.scores, strict=True):
+                tokens = [token for token in sequence if token < tokenizer.eot]
                 avg_logprob = score * (len(sequence) ** options.length_penalty) / (len(sequence) + 1)
-                scored.append((avg_logprob, [token for token in sequence if token < tokenizer.eot]))
-            avg_logprob, tokens = max(scored, key=lambda item: item[0])  # of best_of samples, the likeliest
-            text = tokenizer.tokenizer.decode(tokens)
-            texts.append(WindowText(tokens, text, avg_logprob, result.no_speech_prob, temperature))
-        return texts
+                texts.append(WindowText(tokens, tokenizer.tokenizer.decode(tokens), avg_logprob, result.no_speech_prob,
+                                        temperature))  # fmt: skip
+            hypotheses.append(sorted(texts, key=lambda text: -text.avg_logprob))
+        return hypotheses
 
     def _add_word_timings(self, encoded: Any, batch: list[Window], segments: list[dict], tokens: list[list[int]],
                           tokenizer: Any) -> str:  # fmt: skip
