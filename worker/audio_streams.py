@@ -32,6 +32,17 @@ class StreamChoice:
         return {"index": self.stream.index, "language": self.stream.language, "why": self.why}
 
 
+# Containers that commonly carry several audio tracks (films, recordings of broadcasts). Elsewhere the
+# first stream is the only one, and a probe (~50 ms, a process) is skipped unless a language is wanted.
+MULTI_TRACK_SUFFIXES = frozenset({".mkv", ".mka", ".mp4", ".m4v", ".mov", ".webm", ".avi", ".ts", ".mts", ".m2ts",
+                                  ".vob", ".mpg", ".mpeg", ".wmv", ".asf", ".flv", ".ogv", ".3gp"})  # fmt: skip
+
+
+def streams_worth_probing(path: Path, wanted_language: str | None) -> bool:
+    """Whether the file may hold a choice of audio streams that matters."""
+    return wanted_language is not None or path.suffix.lower() in MULTI_TRACK_SUFFIXES
+
+
 def probe_audio_streams(path: Path, timeout_s: float) -> list[AudioStream]:
     """The file's audio streams; [] when ffprobe cannot tell (decoding then reports what is wrong)."""
     command = ["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries",

@@ -21,7 +21,7 @@ from fleet.layout import resolve_inside, source_unavailable
 from fleet.messages import SourceFingerprint, TranscriptionJob
 from fleet.records import COMMIT_KEY, CommitRecord
 from fleet.settings import FleetSettings
-from worker.audio_streams import AudioStream, choose_stream, probe_audio_streams
+from worker.audio_streams import AudioStream, choose_stream, probe_audio_streams, streams_worth_probing
 from worker.decode import SAMPLE_RATE, DecodeError, decode_audio
 from worker.failures import PermanentFailure, TransientFailure, clear_failure_record
 from worker.models import ModelError
@@ -136,7 +136,9 @@ def run_job(
             raise PermanentFailure("empty file")
         on_stage("decode")
         started = time.perf_counter()
-        choice = choose_stream(probe_audio_streams(source, ctx.settings.decode_timeout_s), job.settings.audio_language)
+        wanted = job.settings.audio_language
+        streams = probe_audio_streams(source, ctx.settings.decode_timeout_s) if streams_worth_probing(source, wanted) else []
+        choice = choose_stream(streams, wanted)
         audio = _decode(source, fingerprint, ctx.settings.decode_timeout_s, choice.stream)
         decode_s = round(time.perf_counter() - started, 3)
         on_decoded(len(audio) / SAMPLE_RATE)
