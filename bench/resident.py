@@ -1,5 +1,8 @@
 """The hand-tuned limit: N resident processes, pinned threads, a shared in-memory work list, no queue.
 
+`decoder="whisperx"` transcribes with whisperX's own batched pipeline (bare transcription);
+`decoder="fleet"` with the worker's WindowDecoder (the same work the fleet does, loop fallback included).
+
 Each process loads the model once, then takes files from a multiprocessing queue until it is
 empty: decode, transcribe, write txt/srt/vtt/tsv/json. What the fleet does, minus SQS and state.
 """
@@ -14,14 +17,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_model: str | None, batch_size: int = 8,
-         compute_type: str = "int8", languages: dict[str, str] | None = None) -> None:  # fmt: skip
+         compute_type: str = "int8", languages: dict[str, str] | None = None, decoder: str = "whisperx") -> None:  # fmt: skip
     from worker.threads import pin_native_threads, pin_torch_threads
 
     pin_native_threads(threads)  # the fleet's own pinning, so the limit is measured the same way
     import whisperx
 
-    from fleet.settings import TranscriptionSettings
+    from fleet.settings import DecodingOptions, TranscriptionSettings
     from worker.decode import decode_audio
+    from worker.decoding import WindowDecoder
     from worker.writers import render
 
     pin_torch_threads(threads)
@@ -29,9 +33,16 @@ def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_mode
     model = whisperx.load_model(model_dir, "cpu", compute_type=compute_type, threads=threads, local_files_only=True)
     aligner = whisperx.load_align_model("en", "cpu", model_name=align_model, model_cache_only=True) if align_model else None
     options = TranscriptionSettings().subtitle_options()
+    windows = WindowDecoder(model)
     while (path := files.get()) is not None:
         audio = decode_audio(Path(path), 600)
-        result = model.transcribe(audio, batch_size=batch_size, language=(languages or {}).get(path, "en"))
+        language = (languages or {}).get(path, "en")
+        if decoder == "fleet":  # the worker's own decoding (loop fallback, no-speech rule), minus queue and state
+            decoded = windows.decode(audio, language=language, task="transcribe", options=DecodingOptions(),
+                                     batch_size=batch_size, want_word_timings=lambda _language: False)  # fmt: skip
+            result = {"segments": decoded.segments, "language": decoded.language}
+        else:
+            result = model.transcribe(audio, batch_size=batch_size, language=language)
         if aligner:
             result = whisperx.align(result["segments"], aligner[0], aligner[1], audio, "cpu")
         base = Path(out_dir) / Path(path).stem
@@ -42,7 +53,7 @@ def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_mode
 
 def run_resident(paths: list[Path], model_dir: str, processes: int, threads: int, out_dir: Path,
                  align_model: str | None = None, batch_size: int = 8, compute_type: str = "int8",
-                 languages: dict[str, str] | None = None) -> None:  # fmt: skip
+                 languages: dict[str, str] | None = None, decoder: str = "whisperx") -> None:  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     context = mp.get_context("spawn")
     files: mp.Queue = context.Queue()
@@ -50,7 +61,7 @@ def run_resident(paths: list[Path], model_dir: str, processes: int, threads: int
         files.put(str(path))
     for _ in range(processes):
         files.put(None)
-    args = (files, model_dir, threads, str(out_dir), align_model, batch_size, compute_type, languages)
+    args = (files, model_dir, threads, str(out_dir), align_model, batch_size, compute_type, languages, decoder)
     workers = [context.Process(target=work, args=args) for _ in range(processes)]
     for process in workers:
         process.start()
