@@ -4,6 +4,10 @@ whisperX's batched transcription encodes each window, its language detection enc
 the file once more, and whisper's word timings (the fallback without wav2vec2) a third time. Here each
 batch of windows is encoded once and CTranslate2's `detect_language`, `generate` and `align` all take
 that encoder output. The windows, the decoding options and the segments are whisperX's own.
+
+What whisperX's batched decoding leaves out, faster-whisper's sequential mode does and this does too:
+a window whose text loops is decoded again at the fallback temperatures (then its repeats are cut),
+and whisper's no-speech rule drops windows that are silence the model put words on.
 """
 
 from __future__ import annotations
