@@ -261,7 +261,9 @@ class WindowDecoder:
             rows = sorted(looping)
             subset, _memory = take(encoded, rows)
             longest_s = max(windows_s[row] for row in rows)
-            retries = self._generate(subset, tokenizer, options, temperature, previous,
+            # Not conditioned on earlier text (in that mode `previous` has moved past these windows by now, and
+            # whisper drops the prompt for hot fallbacks anyway).
+            retries = self._generate(subset, tokenizer, options, temperature, [],
                                      max_new_tokens=int(RETRY_TOKENS_PER_S * longest_s) + 16)  # fmt: skip
             for row, samples in zip(rows, retries, strict=True):
                 loop_free = [s for s in samples if loop_reason(s.text, options.compression_ratio_threshold) is None]

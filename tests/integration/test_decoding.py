@@ -128,3 +128,12 @@ def test_an_unsure_detection_gives_way_to_the_fallback_language(pipeline, tmp_pa
     assert len(transcript.language_candidates) == 5  # what was detected, for the record
     words = set(text_of(transcript).lower().replace(",", " ").split())
     assert len(words & {"uma", "pequena", "tranquila", "manhãs", "rio", "barcos"}) >= 2, words  # Portuguese, not Latin
+
+
+def test_condition_on_previous_text_decodes_window_after_window_on_the_same_encoder_pass(pipeline, monkeypatch):
+    audio = decode_audio(REAL_SPEECH / "multilingual.mp3", 600)
+    calls = EncoderCalls(pipeline.asr.model, monkeypatch)
+    transcript = pipeline.run(audio, job(pipeline, whisper_condition_on_previous_text=True), lambda *args: None)
+    assert len(calls.rows) == 1 and len(transcript.result["segments"]) == calls.rows[0] >= 2
+    assert "permission is hereby granted" in text_of(transcript).lower()
+    assert job(pipeline, whisper_condition_on_previous_text=True).key() != job(pipeline).key()
