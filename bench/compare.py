@@ -16,22 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import tempfile
-import time
-from importlib.metadata import version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import build_corpus  # noqa: E402
 from bench.resident import run_resident  # noqa: E402
-from bench.runs import bench_env, run_fleet_local, run_quiet, timed, whisperx_cli  # noqa: E402
-from fleet.settings import REPO_ROOT  # noqa: E402
-
-MARK_START, MARK_END = "<!-- compare:start -->", "<!-- compare:end -->"
+from bench.runs import bench_env, run_fleet_local, run_quiet, timed, whisperx_cli, write_section  # noqa: E402
 
 
 def main() -> None:
@@ -110,26 +104,11 @@ def report(results: dict[str, float | None], files: int, audio_s: float, workers
             f"cli_loop/fleet {ratio(results['cli_loop'], results['fleet'])} (goal >= 4)")  # fmt: skip
     print("\n".join(table))
     print(last)
-    section = "\n".join([
-        MARK_START,
-        f"Measured {time.strftime('%Y-%m-%d')} on {cores} cores, {platform.platform()}, Python {platform.python_version()}, "
-        f"whisperX {version('whisperx')}, CTranslate2 {version('ctranslate2')}, torch {version('torch')}. "
+    write_section(
+        "compare", "The fleet against whisperX by hand (issue 6)",
         f"Corpus: {files} espeak-ng stories, {audio_s:.0f} s of audio, mp3/wav/m4a/flac/ogg. Model tiny.en, int8, CPU.",
-        "Reproduce: `./build.sh bench` (or `.venv/bin/python bench/compare.py`).",
-        "",
-        *table,
-        "",
-        f"Ratios: {last}.",
-        MARK_END,
-    ])  # fmt: skip
-    path = REPO_ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    if MARK_START in text:
-        text = text[: text.index(MARK_START)] + section + text[text.index(MARK_END) + len(MARK_END) :]
-    else:
-        text += "\n## The fleet against whisperX by hand (issue 6)\n\n" + section + "\n"
-    path.write_text(text)
-
+        "`./build.sh bench` (or `.venv/bin/python bench/compare.py`)", table, f"{last}.",
+    )  # fmt: skip
 
 if __name__ == "__main__":
     main()

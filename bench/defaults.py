@@ -17,23 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
-import time
 from collections import Counter
-from importlib.metadata import version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import build_languages_corpus  # noqa: E402
 from bench.resident import run_resident  # noqa: E402
-from bench.runs import bench_env, run_fleet_local, run_quiet, timed, whisperx_cli  # noqa: E402
+from bench.runs import bench_env, run_fleet_local, run_quiet, timed, whisperx_cli, write_section  # noqa: E402
 from fleet.settings import REPO_ROOT  # noqa: E402
-
-MARK_START, MARK_END = "<!-- defaults:start -->", "<!-- defaults:end -->"
 
 
 def normalise(text: str) -> str:
@@ -114,27 +109,12 @@ def report(seconds: dict[str, float], wer: dict[str, float], right: int, files: 
     print("\n".join(table))
     print(ratios)
     print(detail)
-    section = "\n".join([
-        MARK_START,
-        f"Measured {time.strftime('%Y-%m-%d')} on {cores} cores, {platform.platform()}, Python {platform.python_version()}, "
-        f"whisperX {version('whisperx')}, CTranslate2 {version('ctranslate2')}. Corpus: tests/data/real-speech plus "
-        f"espeak-ng stories in seven languages, {files} files, {audio_s:.0f} s of audio. Model base (bundled), int8, CPU. "
-        "WER over the files with a full reference (espeak-ng texts, jfk.flac).",
-        "Reproduce: `.venv/bin/python bench/defaults.py` (part of `./build.sh bench`).",
-        "",
-        *table,
-        "",
-        f"Ratios: {ratios}. {detail}",
-        MARK_END,
-    ])  # fmt: skip
-    path = REPO_ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    if MARK_START in text:
-        text = text[: text.index(MARK_START)] + section + text[text.index(MARK_END) + len(MARK_END) :]
-    else:
-        text += "\n## The defaults at the speed of bare transcription (issue 12)\n\n" + section + "\n"
-    path.write_text(text)
-
+    write_section(
+        "defaults", "The defaults at the speed of bare transcription (issue 12)",
+        f"Corpus: tests/data/real-speech plus espeak-ng stories in seven languages, {files} files, {audio_s:.0f} s of "
+        "audio. Model base (bundled), int8, CPU. WER over the files with a full reference (espeak-ng texts, jfk.flac).",
+        "`.venv/bin/python bench/defaults.py` (part of `./build.sh bench`)", table, f"{ratios}. {detail}",
+    )  # fmt: skip
 
 if __name__ == "__main__":
     main()

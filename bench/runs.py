@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import platform
 import socket
 import subprocess
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 from fleet.settings import REPO_ROOT
@@ -51,3 +53,27 @@ def run_fleet_local(corpus: Path, dest: Path, workers: int, state: Path, env: di
 def bench_env(**extra: str) -> dict[str, str]:
     """The environment every row runs in; FLEET_MIN_AGE_S=0 comes from bench/__init__.py."""
     return {**os.environ, **extra}
+
+
+def write_section(name: str, heading: str, about: str, reproduce: str, table: list[str], ratios: str) -> None:
+    """Replace BENCHMARKS.md's `<!-- name:start -->` ... `<!-- name:end -->` block (appended under `heading` if new)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    cores = os.cpu_count() or 2
+    section = "\n".join([
+        start,
+        f"Measured {time.strftime('%Y-%m-%d')} on {cores} cores, {platform.platform()}, Python {platform.python_version()}, "
+        f"whisperX {version('whisperx')}, CTranslate2 {version('ctranslate2')}, torch {version('torch')}. {about}",
+        f"Reproduce: {reproduce}.",
+        "",
+        *table,
+        "",
+        f"Ratios: {ratios}",
+        end,
+    ])  # fmt: skip
+    path = REPO_ROOT / "BENCHMARKS.md"
+    text = path.read_text()
+    if start in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
+    else:
+        text += f"\n## {heading}\n\n" + section + "\n"
+    path.write_text(text)
