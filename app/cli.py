@@ -141,7 +141,7 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
         return run_dlq(settings, args.action, yes=args.yes)
 
     def direct() -> int:
-        return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show)
+        return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show).exit_code
 
     if settings.watch_interval_s and not args.dry_run:
         from director.watch import watch
@@ -152,8 +152,8 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
 
 def _run_worker_side(args: argparse.Namespace, settings: FleetSettings) -> int:
     """`fleet worker` and `fleet preload`: the only subcommands that need worker/ (and torch)."""
-    from worker.ffmpeg import FfmpegMissing
-    from worker.models import ModelError
+    from worker.audio.ffmpeg import FfmpegMissing
+    from worker.speech.models import ModelError
 
     try:
         if args.command == "preload":
@@ -161,7 +161,7 @@ def _run_worker_side(args: argparse.Namespace, settings: FleetSettings) -> int:
 
             return preload(settings)
         from worker.main import run_worker  # imports torch only when a worker starts
-        from worker.shutdown import exit_now
+        from worker.queue_loop.shutdown import exit_now
 
         # Every output is fsynced and every queue call answered by now; skipping the interpreter's
         # teardown of torch and CTranslate2 saves ~2 s per worker exit (it matters for short runs).

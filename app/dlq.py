@@ -35,7 +35,7 @@ def run_dlq(settings: FleetSettings, action: str, *, yes: bool = False, out: Tex
     if action == "purge" and not yes:
         print("fleet: dlq purge drops every dead-lettered message for good: add --yes", file=sys.stderr)
         return exits.BAD_INPUT
-    queue = JobQueue.connect(settings, settings.queue_spec())
+    queue = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.ensure()
     if action == "purge":
         count = queue.counts().dead_letter

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -19,86 +17,81 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from director.main import run_director
 from fleet import exits
-from fleet.layout import fleet_dir, last_plan_path
+from fleet.layout import fleet_dir
 from fleet.queue import JobQueue, QueueUnavailable
+from fleet.records import read_failures
 from fleet.settings import FleetSettings
+from fleet.worker_record import WorkerRecord, read_worker_records
 
 POLL_S = 0.5
 QUEUE_START_TIMEOUT_S = 90
 LOCAL_RECEIVE_WAIT_S = 2  # seconds; the long poll of the workers a local run starts
+# Outcomes (the worker record's names) of a file that is finished with; failures are counted from their records.
+SETTLED = ("transcribed", "re-rendered", "already done", "source gone")
 
 
 @dataclass
-class WorkerLogs:
-    """Reads the JSON log lines the workers append, a little more each poll."""
+class RunRecords:
+    """What this run's workers and the failure records say: read from the fleet's state files, never from logs."""
 
-    paths: list[Path]
-    offsets: dict[Path, int] = field(default_factory=dict)
-    finished: list[dict] = field(default_factory=list)
+    dest: Path
+    pids: set[int]
+    started_at: float
 
-    def poll(self) -> None:
-        for path in self.paths:
-            try:
-                with open(path, "rb") as handle:
-                    handle.seek(self.offsets.get(path, 0))
-                    chunk = handle.read()
-            except FileNotFoundError:
-                continue
-            complete = chunk[: chunk.rfind(b"\n") + 1]
-            self.offsets[path] = self.offsets.get(path, 0) + len(complete)
-            for line in complete.splitlines():
-                if line.startswith(b"{"):
-                    try:
-                        event = json.loads(line)
-                    except ValueError:
-                        continue
-                    if event.get("event") == "file finished":
-                        self.finished.append(event)
+    def workers(self) -> list[WorkerRecord]:
+        """The records of this run's worker processes (a record of an earlier run under the same id is not ours)."""
+        return [record for record in read_worker_records(self.dest) if record.pid in self.pids]
 
     def outcomes(self) -> Counter[str]:
-        """Final outcome per file (a retried file counts once, by its last outcome)."""
-        last = {event["file"]: event["outcome"] for event in self.finished}
-        return Counter(last.values())
+        """How this run's deliveries ended, over all its workers."""
+        total: Counter[str] = Counter()
+        for record in self.workers():
+            total.update(record.outcomes)
+        return total
+
+    def failures(self) -> dict[str, str]:
+        """Files that failed for good during this run, with the reason their failure record gives."""
+        return {source: record.reason for source, record in read_failures(self.dest).items()
+                if record.failed_at >= self.started_at}  # fmt: skip
+
+    def settled(self) -> int:
+        """Files finished one way or another so far: the progress bar's count."""
+        outcomes = self.outcomes()
+        return sum(outcomes[outcome] for outcome in SETTLED) + len(self.failures())
 
 
 def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -> int:
     """N workers and the director at once, until the queue is drained; returns the exit code."""
-    console = Console(file=out, highlight=False, soft_wrap=True)
-    started = time.monotonic()
+    console = Console(file=out, highlight=False, soft_wrap=True, markup=False)  # file names are text, never markup
+    started, started_at = time.monotonic(), time.time()
     logs_dir = fleet_dir(settings.dest_dir) / "logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
     paths = [logs_dir / f"worker-{i + 1}.log" for i in range(workers)]
-    # Logs accumulate across runs; this run's summary reads only what is appended from now on.
-    logs = WorkerLogs(paths, offsets={p: p.stat().st_size if p.exists() else 0 for p in paths})
     # Workers load their models (the slow part of starting) while the director scans and enqueues.
     processes = _start_workers(settings, workers, paths)
+    records = RunRecords(settings.dest_dir, {process.pid for process in processes}, started_at)
     try:
         _wait_for_queue_endpoint(settings)
-        director_out = io.StringIO()
-        code = run_director(settings, out=director_out)
+        run = run_director(settings, out=out)
     except BaseException:
         _signal_all(processes, signal.SIGKILL)
         raise
-    console.print(director_out.getvalue().strip().splitlines()[-1])
-    counts = json.loads(last_plan_path(settings.dest_dir).read_text())["counts"] if code == 0 else {}
-    queued = counts.get("enqueue", 0) + counts.get("already queued", 0)
-    failed_before = counts.get("failed before", 0)
-    if failed_before:
-        console.print(f"{failed_before} file(s) failed in an earlier run: see {fleet_dir(settings.dest_dir) / 'failed'}")
+    code, counts = run.exit_code, run.summary.counts
+    queued = counts.queued if code == 0 else 0
+    if counts.failed_before:
+        console.print(f"{counts.failed_before} file(s) failed in an earlier run: see {fleet_dir(settings.dest_dir) / 'failed'}")
     if code != 0 or queued == 0:
         _signal_all(processes, signal.SIGTERM)
         for process in processes:
             process.wait()
         if code == 0:
             console.print("local run: nothing to transcribe")
-        return code or (exits.FAILED_FILES if failed_before else 0)
-    queue = JobQueue.connect(settings, settings.queue_spec())
+        return code or (exits.FAILED_FILES if counts.failed_before else 0)
+    queue = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.lookup()
-    interrupted = _follow(processes, logs, queued, console, queue)
-    wall_s = time.monotonic() - started
-    logs.poll()
-    code = _report(logs, processes, wall_s, interrupted, paths, console)
-    return code or (exits.FAILED_FILES if failed_before else 0)
+    interrupted = _follow(processes, records, queued, console, queue)
+    code = _report(records, processes, time.monotonic() - started, interrupted, paths, console)
+    return code or (exits.FAILED_FILES if counts.failed_before else 0)
 
 
 def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> list[subprocess.Popen]:
@@ -130,7 +123,7 @@ def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> 
 
 def _wait_for_queue_endpoint(settings: FleetSettings) -> None:
     """LocalStack may still be starting (build.sh starts it alongside us): wait until it answers."""
-    probe = JobQueue.connect(settings.model_copy(update={"queue_max_attempts": 1}), settings.queue_spec())
+    probe = JobQueue.connect(replace(settings.queue_endpoint(), max_attempts=1), settings.queue_spec())
     deadline = time.monotonic() + QUEUE_START_TIMEOUT_S
     while True:
         try:
@@ -148,7 +141,7 @@ def _signal_all(processes: list[subprocess.Popen], signum: int) -> None:
             process.send_signal(signum)
 
 
-def _follow(processes: list[subprocess.Popen], logs: WorkerLogs, queued: int, console: Console, queue: JobQueue) -> bool:
+def _follow(processes: list[subprocess.Popen], records: RunRecords, queued: int, console: Console, queue: JobQueue) -> bool:
     """Progress until the queue is drained (then the idle workers are stopped); Ctrl-C stops them early."""
     interrupted = stopping = False
     empty_polls = 0
@@ -163,8 +156,7 @@ def _follow(processes: list[subprocess.Popen], logs: WorkerLogs, queued: int, co
                 console.print("stopping: workers finish or hand back their current file ...")
                 _signal_all(processes, signal.SIGKILL if stopping else signal.SIGTERM)
                 stopping = True
-            logs.poll()
-            progress.update(task, completed=sum(logs.outcomes().values()))
+            progress.update(task, completed=records.settled())
             # Two empty polls in a row: nothing waiting, nothing in flight, nothing coming back.
             empty_polls = empty_polls + 1 if not stopping and queue.drained() else 0
             if empty_polls >= 2:
@@ -173,14 +165,12 @@ def _follow(processes: list[subprocess.Popen], logs: WorkerLogs, queued: int, co
     return interrupted
 
 
-def _report(logs: WorkerLogs, processes: list[subprocess.Popen], wall_s: float, interrupted: bool, paths: list[Path],
+def _report(records: RunRecords, processes: list[subprocess.Popen], wall_s: float, interrupted: bool, paths: list[Path],
             console: Console) -> int:  # fmt: skip
-    outcomes = logs.outcomes()
-    last = {event["file"]: event for event in logs.finished}
-    audio_s = sum(e.get("audio_s") or 0 for e in last.values() if e["outcome"] == "transcribed")
-    failed = {f: e.get("reason") for f, e in last.items() if e["outcome"] in ("failed", "retry")}
+    outcomes, failed = records.outcomes(), records.failures()
+    audio_s = sum(record.audio_s_done for record in records.workers())
     rtf = f"{audio_s / wall_s:.1f}x realtime" if wall_s and audio_s else "n/a"
-    rendered = f"{outcomes['re-rendered']} re-rendered from their json, " if outcomes["re-rendered"] else ""
+    rendered = f"{outcomes['re-rendered']} re-rendered from their json, " if outcomes['re-rendered'] else ""
     console.print(
         f"local run: {outcomes['transcribed']} transcribed, {rendered}{len(failed)} failed, "
         f"{outcomes['already done']} already done, {outcomes['source gone']} gone; "

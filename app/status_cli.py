@@ -20,7 +20,7 @@ REFRESH_S = 2.0
 def run_status(settings: FleetSettings, as_json: bool = False, watch: bool = False) -> int:
     """Exit 0 when the queue answered, 3 when it did not (for scripts and health checks)."""
     spec = settings.queue_spec()
-    queue = JobQueue.connect(settings, spec)
+    queue = JobQueue.connect(settings.queue_endpoint(), spec)
     if watch:
         console = Console()
         try:

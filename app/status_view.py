@@ -11,7 +11,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from app.status import StatusReport
+from app.status import StatusReport, WorkerStatus
 
 
 def _ago(seconds: float) -> str:
@@ -27,19 +27,19 @@ def _eta(seconds: float | None) -> str:
     return f"{hours}h{rest // 60:02d}m"
 
 
-def worker_line(worker: dict[str, Any]) -> str:
+def worker_line(worker: WorkerStatus) -> str:
     """One line per worker: id, state, file and stage with progress, totals, last beat."""
-    state = "LOST" if worker["lost"] else worker.get("state", "?")
+    state = "LOST" if worker.lost else worker.state
     doing = ""
-    if worker.get("file"):
-        progress = worker.get("stage_progress")
-        stage = f"{worker.get('stage')}" + (f" {progress:.0f}%" if progress is not None else "")
-        doing = f" {worker['file']} [{stage}]"
-    hours = worker.get("audio_s_done", 0) / 3600
+    if worker.file:
+        progress = worker.stage_progress
+        stage = f"{worker.stage}" + (f" {progress:.0f}%" if progress is not None else "")
+        doing = f" {worker.file} [{stage}]"
+    hours = worker.audio_s_done / 3600
     return (
-        f"{worker['worker']}: {state}{doing}; {worker.get('files_done', 0)} done, {worker.get('files_failed', 0)} failed, "
-        f"{hours:.2f} h audio; beat {_ago(worker['beat_age_s'])}"
-        + "".join(f"; {what}: {how}" for what, how in (worker.get("fallbacks") or {}).items())
+        f"{worker.worker}: {state}{doing}; {worker.files_done} done, {worker.files_failed} failed, "
+        f"{hours:.2f} h audio; beat {_ago(worker.beat_age_s)}"
+        + "".join(f"; {what}: {how}" for what, how in worker.fallbacks.items())
     )
 
 
@@ -55,13 +55,11 @@ def status_lines(report: StatusReport) -> list[str]:
     else:
         lines.append(f"queue {report.queue_name}: unavailable: {report.queue_error}")
     if report.plan:
-        c = report.plan.get("counts", {})
-        when = datetime.fromtimestamp(report.plan["at"], tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-        ignored = sum(report.plan.get("ignored", {}).values())
+        plan, c = report.plan, report.plan.counts
+        when = datetime.fromtimestamp(plan.at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
         lines.append(
-            f"last plan ({when}): found {report.plan.get('found', 0)}, done {c.get('done', 0)}, "
-            f"enqueued {c.get('enqueue', 0)}, already queued {c.get('already queued', 0)}, "
-            f"failed before {c.get('failed before', 0)}, skipped {c.get('skipped', 0)}, ignored {ignored}"
+            f"last plan ({when}): found {plan.found}, done {c.done}, enqueued {c.enqueue}, already queued "
+            f"{c.already_queued}, failed before {c.failed_before}, skipped {c.skipped}, ignored {sum(plan.ignored.values())}"
         )
         p = report.progress
         lines.append(
@@ -83,7 +81,7 @@ def status_lines(report: StatusReport) -> list[str]:
 
 
 def live_view(report: StatusReport) -> Group:
-    """The --watch form: overall bar, a bar per busy worker, failures."""
+    """The --watch form: overall bar, a bar per busy worker, failures. File names are Text, never markup."""
     parts: list[Any] = [Text(status_lines(report)[0])]
     if report.progress:
         p = report.progress
@@ -91,11 +89,12 @@ def live_view(report: StatusReport) -> Group:
         parts.append(ProgressBar(total=100, completed=p["percent"]))
     table = Table("worker", "state", "file", "stage", "progress", "done", "beat", box=None)
     for w in report.workers:
-        progress = w.get("stage_progress")
+        progress = w.stage_progress
+        cells = (w.worker, "LOST" if w.lost else w.state, w.file or "", w.stage or "")
         table.add_row(
-            w["worker"], "LOST" if w["lost"] else w.get("state", "?"), w.get("file") or "", w.get("stage") or "",
+            *(Text(cell) for cell in cells),
             ProgressBar(total=100, completed=progress or 0, width=20) if progress is not None else Text(""),
-            str(w.get("files_done", 0)), _ago(w["beat_age_s"]),
+            Text(str(w.files_done)), Text(_ago(w.beat_age_s)),
         )  # fmt: skip
     parts.append(table)
     parts += [Text(line) for line in status_lines(report)[2:4]]

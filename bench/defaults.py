@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import build_languages_corpus  # noqa: E402
 from bench.resident import run_resident  # noqa: E402
 from bench.runs import bench_env, run_fleet_local, run_quiet, timed, whisperx_cli, write_section  # noqa: E402
-from fleet.settings import REPO_ROOT  # noqa: E402
+from tests.support.paths import REPO_ROOT  # noqa: E402
 
 
 def normalise(text: str) -> str:
@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     cores = os.cpu_count() or 2
     threads = max(1, cores // args.workers)
-    from worker.models import bundled_model_dir
+    from worker.speech.models import bundled_model_dir
 
     work = Path(tempfile.mkdtemp(prefix="fleet-defaults-"))
     model_dir = str(bundled_model_dir("base", work / "models"))

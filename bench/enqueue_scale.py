@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.synthetic_tree import build_tree  # noqa: E402
 from director.main import run_director  # noqa: E402
 from fleet.queue import JobQueue  # noqa: E402
-from fleet.settings import REPO_ROOT, FleetSettings  # noqa: E402
+from fleet.settings import FleetSettings  # noqa: E402
+from tests.support.paths import REPO_ROOT  # noqa: E402
 
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
 
@@ -59,10 +60,10 @@ def main() -> None:
         )
         out = io.StringIO()
         started = time.perf_counter()
-        code = run_director(settings, out=out)
+        code = run_director(settings, out=out).exit_code
         total = time.perf_counter() - started
         spec = settings.queue_spec()
-        queue = JobQueue.connect(settings, spec)
+        queue = JobQueue.connect(settings.queue_endpoint(), spec)
         queue.lookup()
         visible = queue.counts().visible
         print(out.getvalue().strip())

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.enqueue_scale import start_localstack  # noqa: E402
 from director.main import run_director  # noqa: E402
 from fleet.queue import JobQueue  # noqa: E402
-from fleet.settings import REPO_ROOT, FleetSettings  # noqa: E402
+from fleet.settings import FleetSettings  # noqa: E402
+from tests.support.paths import REPO_ROOT  # noqa: E402
 
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
 
@@ -38,9 +39,9 @@ def settings_for(endpoint: str, source: Path, dest: Path) -> FleetSettings:
 
 def noop_overhead(endpoint: str, messages: int, root: Path) -> list[float]:
     """Seconds per message through the real loop (receive, state record, ack) with a no-op job."""
-    import worker.loop as loop
-    from worker.job import JobResult, Outcome
-    from worker.shutdown import Shutdown
+    import worker.queue_loop.loop as loop
+    from worker.job.result import JobResult, Outcome
+    from worker.queue_loop.shutdown import Shutdown
 
     source = root / "noop-source"
     source.mkdir(parents=True)
@@ -48,7 +49,7 @@ def noop_overhead(endpoint: str, messages: int, root: Path) -> list[float]:
         (source / f"f{i:04d}.mp3").write_bytes(b"x")
     settings = settings_for(endpoint, source, root / "noop-dest")
     run_director(settings, out=io.StringIO())
-    queue = JobQueue.connect(settings, settings.queue_spec())
+    queue = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.lookup()
     loop.run_job = lambda job, ctx, lease, on_stage: JobResult(Outcome.TRANSCRIBED)  # the no-op pipeline
     finished: list[float] = []

@@ -23,10 +23,10 @@ def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_mode
     pin_native_threads(threads)  # the fleet's own pinning, so the limit is measured the same way
     import whisperx
 
-    from fleet.settings import DecodingOptions, TranscriptionSettings
-    from worker.decode import decode_audio
-    from worker.decoding import WindowDecoder
-    from worker.writers import render
+    from fleet.job_identity import DecodingOptions, TranscriptionSettings
+    from worker.audio.samples import decode_audio
+    from worker.job.writers import render
+    from worker.speech.window_decoder import WindowDecoder
 
     pin_torch_threads(threads)
     # Each file's language is given (English unless `languages` says otherwise): no detection in the limit.

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
-from fleet.settings import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 def timed(label: str, fn: Callable[[], object]) -> float:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from fleet.settings import DecodingOptions, TranscriptionSettings
+from fleet.job_identity import DecodingOptions, TranscriptionSettings
 
 FOLDER_SETTINGS_NAME = ".whisper-fleet.toml"
 # Key -> where it goes: the transcription settings themselves, or their decoding options.

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from fleet.layout import last_plan_path
+from fleet.plan_summary import PlanSummary
 
 # A round may take a while on a big tree, and the first one waits for the queue: allow for both.
 SLACK_S = 120.0
@@ -15,12 +15,10 @@ SLACK_S = 120.0
 def director_health(dest: Path, watch_interval_s: float, now: float | None = None) -> tuple[bool, str]:
     """(healthy, one line why): unhealthy when no round has finished for two intervals plus slack."""
     now = time.time() if now is None else now
-    path = last_plan_path(dest)
-    try:
-        finished_at = float(json.loads(path.read_text())["at"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False, f"no finished round recorded in {path}"
-    age_s = now - finished_at
+    plan = PlanSummary.read(dest)
+    if plan is None:
+        return False, f"no finished round recorded in {last_plan_path(dest)}"
+    age_s = now - plan.at
     limit_s = 2 * watch_interval_s + SLACK_S
     if watch_interval_s and age_s > limit_s:
         return False, f"last round finished {age_s:.0f} s ago (limit {limit_s:.0f} s)"

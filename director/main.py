@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -21,9 +21,9 @@ from director.ledger import ledger_lock, load_ledger, save_ledger
 from director.plan import Action, Plan, PlanInputs, candidate_bases, plan_sources
 from director.scan import ScanResult, scan_sources
 from fleet import exits
-from fleet.atomic import write_atomic
 from fleet.done import probe_outputs
-from fleet.layout import FLEET_DIR, SourceError, failure_record_path, last_plan_path, source_unavailable
+from fleet.layout import FLEET_DIR, SourceError, failure_record_path, source_unavailable
+from fleet.plan_summary import PlanCounts, PlanSummary
 from fleet.queue import JobQueue, QueueError
 from fleet.records import read_failures
 from fleet.settings import FleetSettings
@@ -36,6 +36,14 @@ class DestError(Exception):
     """The destination root cannot be created or written."""
 
 
+@dataclass(frozen=True)
+class DirectorRun:
+    """How one director run ended: its exit code, and the plan summary it wrote (or would write, dry)."""
+
+    exit_code: int
+    summary: PlanSummary
+
+
 def run_director(
     settings: FleetSettings,
     *,
@@ -44,15 +52,15 @@ def run_director(
     show: int = 20,
     out: TextIO = sys.stdout,
     clock: Callable[[], float] = time.time,
-) -> int:
-    """Run the director once; returns the process exit code."""
+) -> DirectorRun:
+    """Run the director once: plan, enqueue, record the plan; returns the exit code and the plan's summary."""
     spec = settings.queue_spec()
     source, dest = settings.source_dir, settings.dest_dir
     with scan_progress() as on_folder:
         scan = scan_sources(source, exclude=dest, on_folder=on_folder)  # SourceError (exit 2) before any queue call
     _refuse_unmounted_source(source, dest, scan)
     _log_scan_warnings(scan)
-    queue = JobQueue.connect(settings, spec)
+    queue = JobQueue.connect(settings.queue_endpoint(), spec)
     if dry_run:
         identity: str | None
         try:
@@ -61,10 +69,11 @@ def run_director(
         except QueueError as exc:
             log.warning("queue not reachable, plan trusts the ledger", error=str(exc))
             identity = None
-        plan = build_plan(settings, scan, identity, spec.retention_s, clock(), retry_failed)
+        now = clock()
+        plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed)
         print_plan(plan, scan, settings, spec.queue_name, show, out)
         print(summary_line(plan, scan, dry_run=True), file=out)
-        return _report_setting_errors(plan, exits.OK)
+        return DirectorRun(_report_setting_errors(plan, exits.OK), plan_summary(plan, scan, settings, spec.queue_name, now))
     _ensure_dest(dest)
     # Ledger read, enqueue, ledger written: one director at a time (the watch service and a manual run).
     with ledger_lock(dest):
@@ -72,7 +81,8 @@ def run_director(
         queue_empty = queue.counts().pending == 0
         now = clock()
         plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, queue_empty)
-        return _report_setting_errors(plan, _enqueue_and_record(plan, scan, settings, queue, identity, now, out))
+        code, summary = _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
+        return DirectorRun(_report_setting_errors(plan, code), summary)
 
 
 def _report_setting_errors(plan: Plan, code: int) -> int:
@@ -132,7 +142,7 @@ def build_plan(
 
 def _enqueue_and_record(
     plan: Plan, scan: ScanResult, settings: FleetSettings, queue: JobQueue, identity: str, now: float, out: TextIO
-) -> int:
+) -> tuple[int, PlanSummary]:
     """Enqueue the plan's new jobs, then persist the ledger and the last plan, even on failure."""
     dest = settings.dest_dir
     _drop_failures_of_deleted_sources(settings, scan)
@@ -150,26 +160,23 @@ def _enqueue_and_record(
     if result.refused:
         log.error("queue refused some messages; the next run retries them", refused=len(result.refused))
         exit_code = exits.QUEUE
-    counts = plan.counts()
-    counts[Action.ENQUEUE] = len(result.sent)
-    write_atomic(
-        last_plan_path(dest),
-        json.dumps(
-            {
-                "at": now,
-                "source": str(settings.source_dir),
-                "dest": str(dest),
-                "queue": queue.spec.queue_name,
-                "settings_key": settings.transcription().key(),
-                "found": len(scan.files),
-                "counts": {action.value: counts[action] for action in Action},
-                "ignored": dict(scan.ignored),
-            },
-            indent=2,
-        ),
-    )
+    summary = plan_summary(plan, scan, settings, queue.spec.queue_name, now, enqueued=len(result.sent))
+    summary.write(dest)
     print(summary_line(plan, scan, enqueued=len(result.sent)), file=out)
-    return exit_code
+    return exit_code, summary
+
+
+def plan_summary(plan: Plan, scan: ScanResult, settings: FleetSettings, queue_name: str, now: float,
+                 enqueued: int | None = None) -> PlanSummary:  # fmt: skip
+    """The plan as last-plan.json keeps it; `enqueued` what the queue took (all of the plan's new jobs, dry)."""
+    counts = {action.value: count for action, count in plan.counts().items()}
+    if enqueued is not None:
+        counts[Action.ENQUEUE.value] = enqueued
+    return PlanSummary(
+        at=now, source=str(settings.source_dir), dest=str(settings.dest_dir), queue=queue_name,
+        settings_key=settings.transcription().key(), found=len(scan.files), counts=PlanCounts.model_validate(counts),
+        ignored=dict(scan.ignored),
+    )  # fmt: skip
 
 
 def _drop_failures_of_deleted_sources(settings: FleetSettings, scan: ScanResult) -> None:

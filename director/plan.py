@@ -10,10 +10,10 @@ from enum import StrEnum
 from director.naming import assign_output_bases
 from director.scan import SourceFile
 from fleet.done import OutputState, done_check, renders_only, same_job
+from fleet.job_identity import TranscriptionSettings
 from fleet.layout import stem_base
 from fleet.messages import SourceFingerprint, TranscriptionJob, job_dedup_id
 from fleet.records import FailureRecord
-from fleet.settings import TranscriptionSettings
 
 
 class Action(StrEnum):

@@ -11,8 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from fleet.queue_spec import QueueSpec
-from fleet.settings import FleetSettings
+from fleet.queue_spec import QueueEndpoint, QueueSpec
 
 T = TypeVar("T")
 SEND_BATCH_MAX = 10  # SQS SendMessageBatch limit
@@ -70,6 +69,7 @@ class ReceivedMessage:
     receipt_handle: str
     body: str
     receive_count: int
+    first_received_at: float | None = None  # epoch seconds of the first delivery, where the server says
 
 
 @dataclass(frozen=True)
@@ -108,18 +108,18 @@ class JobQueue:
         self._info: QueueInfo | None = None
 
     @classmethod
-    def connect(cls, settings: FleetSettings, spec: QueueSpec, *, for_heartbeats: bool = False) -> JobQueue:
+    def connect(cls, endpoint: QueueEndpoint, spec: QueueSpec, *, for_heartbeats: bool = False) -> JobQueue:
         """A client with botocore's standard retry mode (exponential backoff with jitter).
 
         `for_heartbeats`: short timeouts and few attempts. A heartbeat must answer well within the
         visibility timeout; one call that retries for minutes would hold a message that others already see.
         """
-        session = boto3.session.Session(region_name=settings.aws_region)
+        session = boto3.session.Session(region_name=endpoint.region)
         credentials = {}
-        if session.get_credentials() is None and settings.aws_endpoint_url:
+        if session.get_credentials() is None and endpoint.url:
             # LocalStack accepts any key; real AWS never gets here because it has no endpoint override.
             credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-        attempts, timeout_s = settings.queue_max_attempts, settings.queue_timeout_s
+        attempts, timeout_s = endpoint.max_attempts, endpoint.timeout_s
         read_timeout_s = timeout_s + 25  # long polls hold the request up to 20 s
         if for_heartbeats:
             attempts, timeout_s = HEARTBEAT_ATTEMPTS, min(timeout_s, HEARTBEAT_TIMEOUT_S)
@@ -128,7 +128,7 @@ class JobQueue:
         config = Config(retries={"mode": "standard", "total_max_attempts": attempts}, connect_timeout=timeout_s,
                         read_timeout=read_timeout_s)  # fmt: skip
         # None lets boto3 resolve the endpoint as usual (AWS_ENDPOINT_URL_SQS, config files, AWS).
-        client = session.client("sqs", endpoint_url=settings.aws_endpoint_url, config=config, **credentials)
+        client = session.client("sqs", endpoint_url=endpoint.url, config=config, **credentials)
         return cls(client, spec, client.meta.endpoint_url, attempts)
 
     def _call(self, operation: str, fn: Callable[..., T], **kwargs: Any) -> T:
@@ -219,7 +219,7 @@ class JobQueue:
             "QueueUrl": self.info.url,
             "MaxNumberOfMessages": 1,
             "WaitTimeSeconds": wait_s,
-            "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
+            "MessageSystemAttributeNames": ["ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"],
         }
         if visibility_timeout_s is not None:
             kwargs["VisibilityTimeout"] = visibility_timeout_s
@@ -227,11 +227,14 @@ class JobQueue:
         if not messages:
             return None
         raw = messages[0]
+        attributes = raw.get("Attributes", {})
+        first_ms = attributes.get("ApproximateFirstReceiveTimestamp")
         return ReceivedMessage(
             message_id=raw["MessageId"],
             receipt_handle=raw["ReceiptHandle"],
             body=raw["Body"],
-            receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+            receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+            first_received_at=int(first_ms) / 1000 if first_ms else None,
         )
 
     def change_visibility(self, receipt_handle: str, timeout_s: int) -> None:

@@ -1,4 +1,4 @@
-"""create_queue.json, the one source of truth for the job queue and its dead-letter queue."""
+"""Which queues (create_queue.json, the one source of truth for the job queue and its dead-letter queue) and where."""
 
 from __future__ import annotations
 
@@ -25,6 +25,16 @@ class QueueSpec:
     def retention_s(self) -> int:
         """How long SQS keeps a message that nobody receives (4 days if unset)."""
         return int(self.queue_attributes.get("MessageRetentionPeriod", 345600))
+
+
+@dataclass(frozen=True)
+class QueueEndpoint:
+    """Where the queue server is and how patiently to call it; None lets boto3 resolve the endpoint (AWS)."""
+
+    url: str | None
+    region: str
+    max_attempts: int
+    timeout_s: float
 
 
 def fifo_names(base: str) -> tuple[str, str]:

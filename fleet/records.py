@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fleet.job_identity import TranscriptionSettings
 from fleet.layout import failed_dir
 from fleet.messages import RelativePath, SourceFingerprint
-from fleet.settings import TranscriptionSettings
 
 COMMIT_KEY = "fleet"
 # The commit record is the first key of the JSON transcript, so the done-check reads a few KiB,
@@ -34,7 +34,7 @@ class RecordSummary(NamedTuple):
 class RecordHead(BaseModel):
     """What identifies the job a record was written for: source version and settings."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
     version: int = 1
     source: RelativePath
@@ -48,10 +48,41 @@ class RecordHead(BaseModel):
                              self.transcript_key)  # fmt: skip
 
 
+class LanguageCandidate(BaseModel):
+    """One language the detection considered, with its probability."""
+
+    language: str
+    probability: float
+
+
 class CommitRecord(RecordHead):
-    """What a finished JSON transcript says about how it was made (the worker adds more fields)."""
+    """What a finished JSON transcript says about how it was made: every field it carries, declared here.
+
+    Fields after `settings` default to empty so that records written by earlier versions still read.
+    """
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
     settings: TranscriptionSettings
+    model: str = ""
+    model_path: str = ""
+    device: str = ""
+    language: str = ""
+    language_probability: float | None = None
+    language_candidates: list[LanguageCandidate] = Field(default_factory=list)
+    language_source: str = ""  # "given", "detected", or why the fallback language was taken
+    loops: dict[str, int] = Field(default_factory=dict)  # windows re-decoded, cut or dropped as silence
+    audio_stream: dict[str, object] | None = None  # which stream of a multi-track file, and why
+    alignment: str = ""  # how the words were timed, in words people read
+    diarization: str = ""
+    audio_duration_s: float = 0.0
+    stage_s: dict[str, float] = Field(default_factory=dict)
+    worker: str = ""
+    fleet_version: str = ""
+    whisperx_version: str = ""
+    finished_at: float = 0.0
+    rendered_at: float | None = None  # set when only the layout or the formats were rewritten from this JSON
+    rendered_by: str | None = None
 
 
 class FailureRecord(RecordHead):
@@ -60,6 +91,8 @@ class FailureRecord(RecordHead):
     reason: str
     detail: str = ""
     failed_at: float
+    worker: str = ""
+    output_base: str = ""
 
 
 def read_commit_record(json_path: str | Path) -> RecordSummary | None:

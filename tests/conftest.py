@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from fleet.queue import JobQueue
-from fleet.settings import REPO_ROOT, FleetSettings
+from fleet.settings import FleetSettings
+from tests.support.paths import REPO_ROOT
 
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
 # Test corpora are written moments before the director runs: none of them is a copy still in progress.
@@ -83,7 +84,7 @@ def open_queue() -> Callable[[FleetSettings], JobQueue]:
 
     def connect(settings: FleetSettings) -> JobQueue:
         spec = settings.queue_spec()
-        queue = JobQueue.connect(settings, spec)
+        queue = JobQueue.connect(settings.queue_endpoint(), spec)
         queue.ensure()
         return queue
 

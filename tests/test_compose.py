@@ -12,8 +12,8 @@ import subprocess
 import pytest
 import yaml
 
-from fleet.settings import REPO_ROOT
-from tests.test_repo import settings_env_names
+from fleet.settings import environment_names
+from tests.support.paths import REPO_ROOT
 
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml", "docker-compose.ports.yml"]
 # Variables compose itself uses, not the fleet's settings.
@@ -79,7 +79,7 @@ def test_workers_scale_restart_and_stop_gracefully(compose):
 
 
 def test_every_variable_is_a_setting_or_documented_and_in_env_example(compose):
-    settings = settings_env_names() | {"AWS_REGION"}
+    settings = environment_names() | {"AWS_REGION"}
     used = set()
     for name in COMPOSE_FILES:
         used |= interpolated((REPO_ROOT / name).read_text())

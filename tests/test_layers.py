@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fleet.settings import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 def test_the_layer_contract_holds():

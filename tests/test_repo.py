@@ -7,24 +7,17 @@ import shutil
 import subprocess
 import sys
 
-from fleet.settings import REPO_ROOT, FleetSettings
+from fleet.settings import environment_names
+from tests.support.paths import REPO_ROOT
 
 SCRIPTS = ["build.sh", ".ci/run", "localstack/host.sh"]
-
-
-def settings_env_names() -> set[str]:
-    names = set()
-    for field in FleetSettings.model_fields.values():
-        alias = field.validation_alias
-        names.add(alias if isinstance(alias, str) else alias.choices[0])
-    return names
 
 
 def test_readme_settings_table_lists_exactly_the_settings():
     readme = (REPO_ROOT / "README.md").read_text()
     section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", section, flags=re.MULTILINE))
-    assert documented == settings_env_names()
+    assert documented == environment_names()
 
 
 def test_readme_gives_the_two_commands_near_the_top():

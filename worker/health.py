@@ -7,13 +7,13 @@ unhealthy when that record has gone stale, so a hung or frozen worker is visible
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
 from pathlib import Path
 
 from fleet.layout import workers_dir
+from fleet.worker_record import WorkerRecord, read_worker_records
 
 
 def _alive(pid: int) -> bool:
@@ -26,19 +26,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def own_record(dest: Path, host: str) -> dict | None:
+def own_record(dest: Path, host: str) -> WorkerRecord | None:
     """The newest record written by a live worker process on this host, if any."""
-    newest: dict | None = None
-    for path in workers_dir(dest).glob("*.json"):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if record.get("host") != host or not _alive(int(record.get("pid", 0) or 0)):
-            continue
-        if newest is None or record.get("last_beat", 0) > newest.get("last_beat", 0):
-            newest = record
-    return newest
+    mine = [record for record in read_worker_records(dest) if record.host == host and _alive(record.pid)]
+    return max(mine, key=lambda record: record.last_beat, default=None)
 
 
 def worker_health(dest: Path, now: float | None = None, host: str | None = None) -> tuple[bool, str]:
@@ -47,11 +38,10 @@ def worker_health(dest: Path, now: float | None = None, host: str | None = None)
     record = own_record(dest, host or socket.gethostname())
     if record is None:
         return False, f"no heartbeat record of a live worker on this host under {workers_dir(dest)}"
-    age_s = now - float(record.get("last_beat", 0))
-    limit_s = float(record.get("lost_after_s", 0))
-    state = record.get("state")
-    if state == "stopped":
-        return False, f"worker {record.get('worker')} has stopped"
-    if age_s > limit_s:
-        return False, f"worker {record.get('worker')} silent for {age_s:.0f} s (limit {limit_s:.0f} s, state {state})"
-    return True, f"worker {record.get('worker')} {state}, last heartbeat {age_s:.0f} s ago"
+    age_s = now - record.last_beat
+    if record.state == "stopped":
+        return False, f"worker {record.worker} has stopped"
+    if age_s > record.lost_after_s:
+        return False, (f"worker {record.worker} silent for {age_s:.0f} s (limit {record.lost_after_s:.0f} s, "
+                       f"state {record.state})")  # fmt: skip
+    return True, f"worker {record.worker} {record.state}, last heartbeat {age_s:.0f} s ago"

@@ -11,8 +11,8 @@ from fleet.atomic import remove_stale_temps
 from fleet.layout import check_source_root
 from fleet.queue import JobQueue
 from fleet.settings import FleetSettings
-from worker.ffmpeg import require_ffmpeg
-from worker.shutdown import Shutdown
+from worker.audio.ffmpeg import require_ffmpeg
+from worker.queue_loop.shutdown import Shutdown
 from worker.threads import cpu_quota, pin_native_threads, pin_torch_threads, threads_per_worker
 
 log = structlog.get_logger()
@@ -42,16 +42,16 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     spec = settings.queue_spec()
     pin_torch_threads(threads)
     # numpy, torch and CTranslate2 read their thread settings when first imported: only now.
-    from worker.beacon import Beacon, WorkerState, lost_after_s
-    from worker.job import JobContext
-    from worker.loop import Worker
-    from worker.pipeline import Pipeline
+    from worker.job.run import JobContext
+    from worker.queue_loop.beacon import Beacon, WorkerState, lost_after_s
+    from worker.queue_loop.loop import Worker
+    from worker.speech.pipeline import Pipeline
 
     pipeline = Pipeline(settings, threads)
     # After the model load: a queue that starts alongside the workers has had time to come up.
-    queue = JobQueue.connect(settings, spec)
+    queue = JobQueue.connect(settings.queue_endpoint(), spec)
     queue.ensure()
-    heartbeat_queue = JobQueue.connect(settings, spec, for_heartbeats=True)
+    heartbeat_queue = JobQueue.connect(settings.queue_endpoint(), spec, for_heartbeats=True)
     heartbeat_queue.lookup()
     owner = None
     if settings.output_uid is not None or settings.output_gid is not None:
@@ -60,7 +60,7 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     ctx = JobContext(settings=settings, pipeline=pipeline, worker_id=settings.worker_id, owner=owner)
     log.info("worker ready", worker=settings.worker_id, queue=spec.queue_name, threads=threads, device=pipeline.device)
     state = WorkerState(
-        settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s), model=pipeline.model_name,
+        worker=settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s), model=pipeline.model_name,
         device=pipeline.device, threads=threads,
     )  # fmt: skip
     beacon = Beacon(settings.dest_dir, state)

@@ -10,7 +10,8 @@ import structlog
 
 from fleet import exits
 from fleet.settings import FleetSettings
-from worker.models import AlignModels, ModelError, hub_reachable, resolve_asr_model
+from worker.speech.models import AlignModels, ModelError, hub_reachable, resolve_asr_model
+from worker.speech.results import NoAligner
 
 log = structlog.get_logger()
 
@@ -38,8 +39,8 @@ def preload(settings: FleetSettings) -> int:
         aligners = AlignModels("cpu", settings.models_dir, capacity=len(settings.preload_languages))
         for language in settings.preload_languages:
             loaded = aligners.get(language, settings.whisper_align_model)
-            if isinstance(loaded, str):
-                missing.append(loaded)
+            if isinstance(loaded, NoAligner):
+                missing.append(loaded.reason)
             else:
                 print(f"preload: alignment model for {language}: ready")
         missing.extend(_punkt_tab(nltk_data_dir(settings)))

@@ -8,7 +8,6 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import asdict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,10 +16,11 @@ from urllib.parse import unquote, urlsplit
 import structlog
 
 from app.status import gather_status
+from fleet.job_identity import OUTPUT_FORMATS
 from fleet.layout import FLEET_DIR, resolve_inside
 from fleet.messages import unsafe_path_reason
 from fleet.queue import JobQueue
-from fleet.settings import OUTPUT_FORMATS, FleetSettings
+from fleet.settings import FleetSettings
 
 log = structlog.get_logger()
 ASSETS = Path(__file__).parent / "assets"
@@ -46,7 +46,7 @@ class Dashboard:
         with self._lock:
             self.history.append(point)
             history = list(self.history)
-        return {**asdict(report), "history": history, "transcripts": self.recent_transcripts()}
+        return {**report.as_dict(), "history": history, "transcripts": self.recent_transcripts()}
 
     def recent_transcripts(self) -> list[dict[str, object]]:
         """The newest JSON transcripts (by mtime), with links to every format that exists."""

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet.settings import REPO_ROOT
 from tests.compose.harness import PGID, PROJECT, PUID, Deployment, base_images, docker_answers, shared_folder, write_env_file
 from tests.conftest import free_port
+from tests.support.paths import REPO_ROOT
 from tests.support.speech import ENGLISH, speak
 
 REAL_SPEECH = REPO_ROOT / "tests" / "data" / "real-speech"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleet.settings import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 HERE = Path(__file__).parent
 PROJECT = "whisper-fleet-test"

@@ -19,8 +19,8 @@ import jiwer
 import pytest
 
 from fleet.layout import stem_base
-from fleet.settings import REPO_ROOT
 from tests.compose.harness import HERE, PGID, PUID, Deployment, wait_for
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.compose
 ARTIFACTS = Path(os.environ.get("FLEET_TEST_ARTIFACTS", REPO_ROOT / ".artifacts"))

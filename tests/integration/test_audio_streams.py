@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import speech
-from worker.audio_streams import AudioStream, choose_stream, probe_audio_streams, same_language
-from worker.decode import SAMPLE_RATE, decode_audio
+from worker.audio.samples import SAMPLE_RATE, decode_audio
+from worker.audio.streams import AudioStream, choose_stream, probe_audio_streams, same_language
 
 pytestmark = pytest.mark.integration
 JFK = Path(__file__).resolve().parent.parent / "data" / "real-speech" / "jfk.flac"  # 11.0 s

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from fleet.queue import OutgoingMessage
-from fleet.settings import REPO_ROOT
 from tests.conftest import free_port
 from tests.support.fleet_procs import fleet_env
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(os.environ.get("FLEET_TEST_ARTIFACTS", REPO_ROOT / ".artifacts"))

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from fleet.job_identity import DecodingOptions
 from fleet.settings import FleetSettings
 from tests.support import speech
-from worker.decode import decode_audio
-from worker.pipeline import Pipeline
-from worker.repetition import find_loop
+from worker.audio.samples import decode_audio
+from worker.speech.pipeline import Pipeline
+from worker.speech.repetition import find_loop
 
 pytestmark = pytest.mark.integration
 REAL_SPEECH = Path(__file__).resolve().parent.parent / "data" / "real-speech"
@@ -37,9 +38,11 @@ def pipeline(tmp_path_factory) -> Pipeline:
     return Pipeline(settings, threads=2)
 
 
-def job(pipeline: Pipeline, **decoding):
-    """The pipeline's own settings with some WHISPER_* options changed, as a job message would carry them."""
-    return pipeline.settings.model_copy(update=decoding).transcription()
+def job(pipeline: Pipeline, language: str | None = None, **decoding):
+    """The pipeline's own job settings with a language and some decoding options, as a job message would carry them."""
+    own = pipeline.settings.transcription()
+    options = DecodingOptions(**{**own.decoding.model_dump(), **decoding})
+    return own.model_copy(update={"language": language or own.language, "decoding": options})
 
 
 def text_of(transcript) -> str:
@@ -93,22 +96,22 @@ def test_hotwords_and_an_initial_prompt_spell_a_product_name(pipeline):
     audio = decode_audio(REAL_SPEECH / "hotwords.mp3", 600)
     plain = pipeline.run(audio, job(pipeline), lambda *args: None)
     assert "ComfyUI" not in text_of(plain)
-    for option in ({"whisper_hotwords": "ComfyUI"}, {"whisper_initial_prompt": "ComfyUI"}):
+    for option in ({"hotwords": "ComfyUI"}, {"initial_prompt": "ComfyUI"}):
         steered = pipeline.run(audio, job(pipeline, **option), lambda *args: None)
         assert "ComfyUI" in text_of(steered), option
-    assert job(pipeline, whisper_hotwords="ComfyUI").key() != job(pipeline).key()  # the director re-queues
+    assert job(pipeline, hotwords="ComfyUI").key() != job(pipeline).key()  # the director re-queues
 
 
 def test_a_window_that_loops_is_decoded_again_hotter_and_the_json_says_why(pipeline, tmp_path):
     # German decoded as Finnish (what a wrong detection does): at temperature 0 a window loops ("–" x15)
     audio = decode_audio(speech.speak(GERMAN_STORY, tmp_path / "de.wav", voice="de", words_per_minute=150), 600)
-    transcript = pipeline.run(audio, job(pipeline, whisper_language="fi"), lambda *args: None)
+    transcript = pipeline.run(audio, job(pipeline, language="fi"), lambda *args: None)
     notes = [segment["decoding"] for segment in transcript.result["segments"] if "decoding" in segment]
     assert notes and all(note["loop"].startswith(("repeats", "compression ratio")) for note in notes), notes
     assert transcript.loops.get("re-decoded", 0) + transcript.loops.get("cut", 0) == len(notes)
     assert all(find_loop(segment["text"]) is None for segment in transcript.result["segments"])
     # Without the temperature fallback the repeats are cut, and the JSON lists what was cut
-    cut = pipeline.run(audio, job(pipeline, whisper_language="fi", whisper_temperature_increment_on_fallback=None),
+    cut = pipeline.run(audio, job(pipeline, language="fi", temperature_increment_on_fallback=None),
                        lambda *args: None)  # fmt: skip
     cut_notes = [segment["decoding"] for segment in cut.result["segments"] if "decoding" in segment]
     assert cut_notes and all(note["temperatures_tried"] == [] for note in cut_notes)
@@ -120,8 +123,8 @@ def test_an_unsure_detection_gives_way_to_the_fallback_language(pipeline, tmp_pa
     # espeak-ng's Portuguese robot voice: whisper base is unsure what it hears (la 0.26 on the bench corpus)
     audio = decode_audio(speech.speak(PORTUGUESE, tmp_path / "pt.wav", voice="pt", words_per_minute=150), 600)
     # (no temperature fallback: a window that loops would be re-decoded by sampling, different on every run)
-    options = {"whisper_fallback_language": "pt", "whisper_language_min_probability": 0.99,
-               "whisper_temperature_increment_on_fallback": None}  # fmt: skip
+    options = {"fallback_language": "pt", "language_min_probability": 0.99,
+               "temperature_increment_on_fallback": None}  # fmt: skip
     transcript = pipeline.run(audio, job(pipeline, **options), lambda *args: None)
     assert transcript.language == "pt" and transcript.language_probability < 0.99
     assert transcript.language_source.startswith("fallback: detected ")
@@ -133,7 +136,7 @@ def test_an_unsure_detection_gives_way_to_the_fallback_language(pipeline, tmp_pa
 def test_condition_on_previous_text_decodes_window_after_window_on_the_same_encoder_pass(pipeline, monkeypatch):
     audio = decode_audio(REAL_SPEECH / "multilingual.mp3", 600)
     calls = EncoderCalls(pipeline.asr.model, monkeypatch)
-    transcript = pipeline.run(audio, job(pipeline, whisper_condition_on_previous_text=True), lambda *args: None)
+    transcript = pipeline.run(audio, job(pipeline, condition_on_previous_text=True), lambda *args: None)
     assert len(calls.rows) == 1 and len(transcript.result["segments"]) == calls.rows[0] >= 2
     assert "permission is hereby granted" in text_of(transcript).lower()
-    assert job(pipeline, whisper_condition_on_previous_text=True).key() != job(pipeline).key()
+    assert job(pipeline, condition_on_previous_text=True).key() != job(pipeline).key()

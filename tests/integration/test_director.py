@@ -68,7 +68,7 @@ def mark_done(settings, job: TranscriptionJob) -> None:
 
 def run(settings, **kwargs):
     out = io.StringIO()
-    code = run_director(settings, out=out, **kwargs)
+    code = run_director(settings, out=out, **kwargs).exit_code
     return code, out.getvalue().strip().splitlines()[-1]
 
 
@@ -267,10 +267,10 @@ def test_two_directors_at_once_take_turns_on_the_ledger(localstack_endpoint, mak
 def test_failures_of_deleted_sources_leave_status_but_not_while_their_folder_is_missing(
     localstack_endpoint, make_settings, corpus
 ):
+    from fleet.job_identity import TranscriptionSettings
     from fleet.layout import failure_record_path
     from fleet.messages import SourceFingerprint
-    from fleet.settings import TranscriptionSettings
-    from worker.failures import write_failure_record
+    from worker.job.failures import write_failure_record
 
     # Given failure records of a file deleted since, and of a file whose folder (another disk) is not there now
     settings = make_settings(localstack_endpoint)

@@ -9,8 +9,9 @@ import subprocess
 
 import pytest
 
-from fleet.settings import OUTPUT_FORMATS, REPO_ROOT
+from fleet.job_identity import OUTPUT_FORMATS
 from tests.conftest import free_port
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 
 from director.main import run_director
-from fleet.settings import OUTPUT_FORMATS, REPO_ROOT
+from fleet.job_identity import OUTPUT_FORMATS
 from tests.conftest import free_port
 from tests.integration.test_worker import copy_tree, direct, start_worker, temp_files
 from tests.support import speech
 from tests.support.fleet_procs import FleetProcess, fleet_env
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
@@ -260,11 +261,11 @@ def test_one_hour_file_keeps_its_lease_through_many_extensions(localstack_endpoi
 
 def test_a_burst_of_2000_tiny_files(localstack_endpoint, make_settings, open_queue, tmp_path, monkeypatch):
     """Model call replaced by an empty transcript (see the module docstring); queue, decode, writes are real."""
-    import worker.loop as loop
+    import worker.queue_loop.loop as loop
     from fleet.queue import JobQueue
-    from worker.job import JobContext
-    from worker.pipeline import Transcript
-    from worker.shutdown import Shutdown
+    from worker.job.run import JobContext
+    from worker.queue_loop.shutdown import Shutdown
+    from worker.speech.pipeline import Transcript
 
     settings = make_settings(localstack_endpoint, whisper_model="tiny.en", whisper_align=False, receive_wait_s=0)
     source = settings.source_dir
@@ -284,7 +285,7 @@ def test_a_burst_of_2000_tiny_files(localstack_endpoint, make_settings, open_que
         def run(self, audio, job, on_stage):
             return Transcript({"segments": [], "language": "en"}, "en", None, "off", "off")
 
-    queue = JobQueue.connect(settings, settings.queue_spec())
+    queue = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.lookup()
     ctx = JobContext(settings=settings, pipeline=EmptyPipeline(), worker_id="burst")
     assert loop.Worker(settings, queue, ctx, Shutdown(), rss_mb=lambda: 0).run(until_empty=True) == 0

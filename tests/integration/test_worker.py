@@ -12,8 +12,8 @@ import jiwer
 import pytest
 
 from director.main import run_director
+from fleet.job_identity import OUTPUT_FORMATS
 from fleet.messages import TranscriptionJob
-from fleet.settings import OUTPUT_FORMATS
 from tests.support import speech
 from tests.support.fleet_procs import FleetProcess, fleet_env
 
@@ -38,7 +38,7 @@ def copy_tree(source: Path, target: Path) -> None:
 
 def direct(settings) -> str:
     out = io.StringIO()
-    assert run_director(settings, out=out) == 0
+    assert run_director(settings, out=out).exit_code == 0
     return out.getvalue().strip().splitlines()[-1]
 
 

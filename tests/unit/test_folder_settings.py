@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from director.folder_settings import FOLDER_SETTINGS_NAME, FolderSettings, FolderSettingsError, apply_folder_file
-from fleet.settings import TranscriptionSettings
+from fleet.job_identity import TranscriptionSettings
 
 BASE = TranscriptionSettings()
 

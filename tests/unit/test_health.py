@@ -6,6 +6,7 @@ import json
 import os
 
 from director.health import SLACK_S, director_health
+from fleet.plan_summary import PlanCounts, PlanSummary
 from worker.health import worker_health
 
 
@@ -35,9 +36,8 @@ def test_a_stopped_worker_is_unhealthy(tmp_path):
 
 
 def test_the_director_is_unhealthy_when_no_round_finished_for_two_intervals(tmp_path):
-    plan = tmp_path / ".fleet" / "director" / "last-plan.json"
     assert director_health(tmp_path, 300, now=0)[0] is False  # no round yet
-    plan.parent.mkdir(parents=True)
-    plan.write_text(json.dumps({"at": 1000.0}))
+    PlanSummary(at=1000.0, source="/s", dest=str(tmp_path), queue="q.fifo", settings_key="k", found=0,
+                counts=PlanCounts()).write(tmp_path)  # fmt: skip
     assert director_health(tmp_path, 300, now=1000 + 600 + SLACK_S)[0] is True
     assert director_health(tmp_path, 300, now=1000 + 600 + SLACK_S + 1)[0] is False

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from worker import models
-from worker.models import HUB_RECHECK_S, AlignModels, host_reachable
+from worker.speech import models
+from worker.speech.models import HUB_RECHECK_S, AlignModels, host_reachable
+from worker.speech.results import NoAligner
 
 
 @pytest.fixture
@@ -42,6 +43,6 @@ def test_a_torchaudio_alignment_model_that_cannot_be_fetched_is_refused_in_secon
     # When the worker asks for English word timings
     loaded = AlignModels("cpu", tmp_path, capacity=2).get("en", None)
     # Then it hears why not at once, and whisperX never started its timeout-less download
-    assert isinstance(loaded, str) and loaded.startswith("no alignment model for 'en': wav2vec2_fairseq_base_ls960")
-    assert "cannot be reached" in loaded and time.monotonic() - started < 10
+    assert isinstance(loaded, NoAligner) and loaded.reason.startswith("no alignment model for 'en': wav2vec2_fairseq_base_ls960")
+    assert "cannot be reached" in loaded.reason and time.monotonic() - started < 10
     assert not list(tmp_path.iterdir())

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from director.plan import Action, PlanInputs, plan_sources
 from director.scan import SourceFile
 from fleet.done import OutputState
+from fleet.job_identity import OUTPUT_FORMATS, TranscriptionSettings
 from fleet.messages import SourceFingerprint
 from fleet.records import FailureRecord, RecordSummary
-from fleet.settings import OUTPUT_FORMATS, TranscriptionSettings
 
 SETTINGS = TranscriptionSettings()
 NOW = 1_000_000.0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from fleet.atomic import write_atomic
+from fleet.job_identity import TranscriptionSettings
 from fleet.layout import failure_record_path, output_files, resolve_inside, stem_base
 from fleet.messages import SourceFingerprint
 from fleet.records import FailureRecord, read_commit_record, read_failures
-from fleet.settings import TranscriptionSettings
 
 RECORD = {
     "version": 1, "source": "a.mp3", "fingerprint": {"size": 1, "mtime_ns": 2},

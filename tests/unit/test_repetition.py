@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.repetition import compression_ratio, cut_loops, find_loop, loop_reason
+from worker.speech.repetition import compression_ratio, cut_loops, find_loop, loop_reason
 
 JFK = " And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 

@@ -8,8 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from app.cli import main
+from fleet.job_identity import DecodingOptions
 from fleet.queue_spec import QueueSpecError, fifo_names, load_queue_spec
-from fleet.settings import REPO_ROOT, FleetSettings
+from fleet.settings import FleetSettings
+from tests.support.paths import REPO_ROOT
 
 
 def test_environment_names(monkeypatch):
@@ -45,11 +47,11 @@ def test_speed_knobs_do_not_change_the_settings_key():
 def test_decoding_options_at_whisperx_defaults_keep_the_key_of_old_transcripts():
     # The key a default transcript had before decoding options existed (8 fields + 3 layout ones)
     assert FleetSettings().transcription().key() == "7b2e180e23da1a18"
-    prompted = FleetSettings(whisper_initial_prompt="Kubernetes, ComfyUI").transcription()
+    prompted = FleetSettings(decoding=DecodingOptions(initial_prompt="Kubernetes, ComfyUI")).transcription()
     assert prompted.key() != FleetSettings().transcription().key()
-    assert FleetSettings(whisper_beam_size=1).transcription().key() != prompted.key()
+    assert FleetSettings(decoding=DecodingOptions(beam_size=1)).transcription().key() != prompted.key()
     assert FleetSettings().decoding.temperatures() == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    assert FleetSettings(whisper_temperature_increment_on_fallback=None).decoding.temperatures() == (0.0,)
+    assert FleetSettings(decoding=DecodingOptions(temperature_increment_on_fallback=None)).decoding.temperatures() == (0.0,)
 
 
 def test_decoding_options_from_the_environment(monkeypatch, capsys):

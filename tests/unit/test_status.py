@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 from app.status import gather_status
 from app.status_view import live_view, status_lines
+from fleet.plan_summary import PlanCounts, PlanSummary
 from fleet.settings import FleetSettings
+from fleet.worker_record import WorkerRecord, worker_record_path, write_worker_record
 
 
 def write_worker(dest, name, **fields):
-    folder = dest / ".fleet" / "workers"
-    folder.mkdir(parents=True, exist_ok=True)
-    record = {"worker": name, "state": "idle", "lost_after_s": 20, "started_at": 1000.0, "last_beat": 1000.0, **fields}
-    (folder / f"{name}.json").write_text(json.dumps(record))
+    record = WorkerRecord(**{"worker": name, "state": "idle", "lost_after_s": 20, "started_at": 1000.0, "last_beat": 1000.0,
+                             **fields})  # fmt: skip
+    write_worker_record(worker_record_path(dest, name), record)
+
+
+def write_plan(dest, found, **counts):
+    PlanSummary(at=0, source="/s", dest=str(dest), queue="q.fifo", settings_key="k", found=found,
+                counts=PlanCounts(**counts)).write(dest)  # fmt: skip
 
 
 def test_silent_workers_are_lost_stopped_ones_are_not(tmp_path):
@@ -22,7 +26,7 @@ def test_silent_workers_are_lost_stopped_ones_are_not(tmp_path):
     write_worker(tmp_path, "silent", state="working", file="a.mp3", last_beat=now - 60)
     write_worker(tmp_path, "gone", state="stopped", last_beat=now - 600)
     report = gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=now)
-    lost = {w["worker"]: w["lost"] for w in report.workers}
+    lost = {w.worker: w.lost for w in report.workers}
     assert lost == {"fresh": False, "silent": True, "gone": False}
     assert report.throughput == {"files_per_hour": 10.0, "audio_hours_per_hour": 1.0}
     lines = status_lines(report)
@@ -32,9 +36,7 @@ def test_silent_workers_are_lost_stopped_ones_are_not(tmp_path):
 
 
 def test_progress_and_eta_come_from_the_plan_and_queue_counts(tmp_path):
-    director = tmp_path / ".fleet" / "director"
-    director.mkdir(parents=True)
-    (director / "last-plan.json").write_text(json.dumps({"at": 0, "found": 30, "counts": {"enqueue": 20, "already queued": 0}}))
+    write_plan(tmp_path, 30, enqueue=20)
     now = 5000.0
     write_worker(tmp_path, "w", last_beat=now, files_done=10, started_at=now - 3600)
     report = gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=now)
@@ -46,10 +48,7 @@ def test_progress_and_eta_come_from_the_plan_and_queue_counts(tmp_path):
 
 def test_progress_of_a_watching_director_whose_last_round_queued_nothing_says_all_is_done(tmp_path):
     # Given a watch round that found everything done or failed (it queued nothing)
-    director = tmp_path / ".fleet" / "director"
-    director.mkdir(parents=True)
-    counts = {"done": 5, "enqueue": 0, "already queued": 0, "failed before": 2, "skipped": 0}
-    (director / "last-plan.json").write_text(json.dumps({"at": 0, "found": 7, "counts": counts}))
+    write_plan(tmp_path, 7, done=5, failed_before=2)
     # When status is gathered
     report = gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=10.0)
     # Then the work shows as finished, not as "0 of 0"

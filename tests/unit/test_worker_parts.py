@@ -9,17 +9,18 @@ import pytest
 
 from fleet.atomic import remove_temps_of, temp_prefix
 from fleet.backoff import retry_delay_s
+from fleet.job_identity import TranscriptionSettings
 from fleet.messages import SourceFingerprint, TranscriptionJob
 from fleet.queue import QueueError, ReceivedMessage
 from fleet.records import CommitRecord
-from fleet.settings import FleetSettings, TranscriptionSettings
-from worker.decoding import vote_language
-from worker.job import JobResult, Outcome
-from worker.loop import Worker
-from worker.pipeline import Pipeline, is_out_of_memory
-from worker.shutdown import Shutdown
+from fleet.settings import FleetSettings
+from worker.job.result import JobResult, Outcome
+from worker.job.writers import LeaseLost, OutputPathError, commit_json, render, write_outputs
+from worker.queue_loop.loop import Worker
+from worker.queue_loop.shutdown import Shutdown
+from worker.speech.pipeline import Pipeline, is_out_of_memory
+from worker.speech.window_decoder import vote_language
 from worker.threads import threads_per_worker
-from worker.writers import LeaseLost, OutputPathError, commit_json, render, write_outputs
 
 RESULT = {"segments": [{"text": " Hello there.", "start": 0.5, "end": 1.75}], "language": "en"}
 OPTIONS = {"max_line_width": None, "max_line_count": None, "highlight_words": False}
@@ -108,7 +109,7 @@ def test_cuda_oom_at_batch_one_moves_to_the_cpu_for_good(monkeypatch):
     gpu, cpu = OomDecoder(fail_below=1), OomDecoder(fail_below=99)
     pipeline = bare_pipeline(decoder=gpu)
     pipeline._load_asr = lambda device: f"whisperX on the {device}"
-    monkeypatch.setattr("worker.pipeline.WindowDecoder", lambda asr: cpu if asr == "whisperX on the cpu" else None)
+    monkeypatch.setattr("worker.speech.pipeline.WindowDecoder", lambda asr: cpu if asr == "whisperX on the cpu" else None)
     transcribe(pipeline)
     assert gpu.batches == [8, 4, 2, 1] and cpu.batches == [1] and pipeline.device == "cpu"
     assert pipeline.asr == "whisperX on the cpu" and pipeline.decoder is cpu
@@ -131,7 +132,7 @@ def test_a_failing_word_timing_fallback_keeps_the_transcript_and_says_why(monkey
     def broken_timings(*args):
         raise RuntimeError("ctranslate2 align failed")
 
-    monkeypatch.setattr("worker.pipeline.add_whisper_word_timings", broken_timings)
+    monkeypatch.setattr("worker.speech.pipeline.add_whisper_word_timings", broken_timings)
     pipeline = bare_pipeline(asr=SimpleNamespace(model="the faster-whisper model"))
     result = {"segments": [{"start": 0.0, "end": 1.0, "text": " hello", "words": [{"word": "half"}]}], "language": "en"}
     alignment = pipeline._whisper_word_timings(result, None, "en", "transcribe", "no alignment model for 'en'")
@@ -144,6 +145,7 @@ class StaleQueue:
     """A queue whose heartbeat is refused: the receipt handle now belongs to someone else."""
 
     info = SimpleNamespace(identity="queue@1")
+    spec = SimpleNamespace(max_receive_count=5)
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -172,13 +174,12 @@ def test_a_refused_heartbeat_means_the_worker_neither_writes_nor_deletes(monkeyp
         seen_lease.append(lease.held())
         return JobResult(Outcome.LEASE_LOST if not lease.held() else Outcome.TRANSCRIBED)
 
-    monkeypatch.setattr("worker.loop.run_job", slow_job)
-    message = ReceivedMessage("m1", "handle", "{}", 1)
+    monkeypatch.setattr("worker.queue_loop.loop.run_job", slow_job)
+    worker.ctx = SimpleNamespace(pipeline=SimpleNamespace(fallbacks={}), worker_id="w", owner=None)
     job = TranscriptionJob(path="a.mp3", output_base="a", fingerprint=SourceFingerprint(size=1, mtime_ns=1),
                            settings=TranscriptionSettings(), enqueued_at=0)  # fmt: skip
-    result, lease = worker._run_with_heartbeat(message, job)
-    worker._settle(message, job, result, lease.orphaned)
-    assert seen_lease == [False] and result.outcome is Outcome.LEASE_LOST
+    worker.handle(ReceivedMessage("m1", "handle", job.model_dump_json(), 1))
+    assert seen_lease == [False]
     assert "delete" not in queue.calls and queue.calls[0] == "visibility 5"
 
 
@@ -194,9 +195,9 @@ def test_a_symlink_in_dest_cannot_make_the_worker_write_elsewhere(tmp_path):
 
 
 def test_a_file_that_grows_while_it_is_decoded_is_retried_not_failed(monkeypatch, tmp_path):
-    from worker import job
-    from worker.decode import DecodeError
-    from worker.failures import PermanentFailure, TransientFailure
+    from worker.audio.samples import DecodeError
+    from worker.job import run as job
+    from worker.job.failures import PermanentFailure, TransientFailure
 
     # Given a recording still being copied in: ffmpeg sees a broken file, and meanwhile it grows
     source = tmp_path / "copying.mp3"
@@ -222,8 +223,9 @@ def test_a_file_that_grows_while_it_is_decoded_is_retried_not_failed(monkeypatch
 
 def test_a_source_gone_for_good_clears_its_failure_record(tmp_path):
     from fleet.layout import failure_record_path
-    from worker.failures import write_failure_record
-    from worker.job import JobContext, Lease, run_job
+    from worker.job.failures import write_failure_record
+    from worker.job.lease import Lease
+    from worker.job.run import JobContext, run_job
 
     # Given a last-attempt failure record for a file that was then deleted (the disk itself is there)
     source, dest = tmp_path / "source", tmp_path / "dest"
@@ -248,8 +250,9 @@ def test_worker_records_silent_for_a_day_age_out_of_status(tmp_path):
     folder.mkdir(parents=True)
     now = 10 * WORKER_RECORD_TTL_S
     for name, age_s in (("replaced-container", WORKER_RECORD_TTL_S + 1), ("recent", 60)):
-        (folder / f"{name}.json").write_text(f'{{"worker": "{name}", "state": "stopped", "last_beat": {now - age_s}}}')
-    assert [r["worker"] for r in worker_records(tmp_path, now)] == ["recent"]
+        (folder / f"{name}.json").write_text(
+            f'{{"worker": "{name}", "state": "stopped", "last_beat": {now - age_s}, "lost_after_s": 35}}')
+    assert [r.worker for r in worker_records(tmp_path, now)] == ["recent"]
 
 
 class SignalDuringPoll:
@@ -282,7 +285,7 @@ def test_a_message_received_as_the_stop_signal_arrives_is_handed_back_at_once(tm
 
 
 def test_a_lease_is_held_by_time_not_by_hope_and_an_orphaned_one_may_still_write():
-    from worker.job import Lease
+    from worker.job.lease import Lease
 
     now = [100.0]
     lease = Lease(visibility_timeout_s=60, clock=lambda: now[0])
@@ -306,53 +309,21 @@ def test_heartbeats_use_a_client_with_short_timeouts_and_few_attempts():
     from fleet.queue import HEARTBEAT_ATTEMPTS, HEARTBEAT_TIMEOUT_S, JobQueue
 
     settings = FleetSettings(aws_endpoint_url="http://127.0.0.1:9", queue_timeout_s=10, queue_max_attempts=6)
-    config = JobQueue.connect(settings, settings.queue_spec(), for_heartbeats=True)._client.meta.config
+    config = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec(), for_heartbeats=True)._client.meta.config
     assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (
         HEARTBEAT_TIMEOUT_S, HEARTBEAT_TIMEOUT_S, HEARTBEAT_ATTEMPTS)  # fmt: skip
-    long_poll = JobQueue.connect(settings, settings.queue_spec())._client.meta.config
+    long_poll = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())._client.meta.config
     assert long_poll.read_timeout == 35 and long_poll.retries["total_max_attempts"] == 6
 
 
 def test_decode_failures_of_the_surroundings_are_transient_of_the_bytes_permanent():
-    from worker.decode import DecodeError, _reason
+    from worker.audio.samples import DecodeError, _reason
 
     assert DecodeError("decoding took longer than 1800 s", transient=True).transient
     for stderr in ("x.mp3: Permission denied", "x.mp3: Input/output error", "x.mp3: Stale file handle"):
         assert DecodeError(_reason(stderr)).transient, stderr
     for stderr in ("Invalid data found when processing input", "Stream map '0:a:0' matches no streams."):
         assert not DecodeError(_reason(stderr)).transient, stderr
-
-
-class RecordingQueue:
-    """Records what the loop does with a message after a job."""
-
-    spec = SimpleNamespace(max_receive_count=5)
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def change_visibility(self, handle, timeout_s):
-        self.calls.append("retry later")
-
-    def dead_letter(self, message, group_id, reason):
-        self.calls.append(f"dead-letter: {reason}")
-
-
-def test_a_crash_is_retried_once_then_dead_lettered_not_five_times(tmp_path):
-    # Given a job whose code path raises an unexpected exception (a bug repeats the same way)
-    queue = RecordingQueue()
-    settings = FleetSettings(dest_dir=tmp_path, source_dir=tmp_path)
-    worker = Worker(settings, queue, ctx=SimpleNamespace(worker_id="w", owner=None), shutdown=Shutdown(), rss_mb=lambda: 0)
-    job = TranscriptionJob(path="a.mp3", output_base="a", fingerprint=SourceFingerprint(size=1, mtime_ns=1),
-                           settings=TranscriptionSettings(), enqueued_at=0)  # fmt: skip
-    crash = JobResult(Outcome.CRASHED, "unexpected error: KeyError('segments')")
-    # When it crashes on the first and on the second delivery
-    worker._settle(ReceivedMessage("m", "h1", "{}", 1), job, crash)
-    worker._settle(ReceivedMessage("m", "h2", "{}", 2), job, crash)
-    # Then it is retried once, then dead-lettered with the reason, while a transient failure keeps its attempts
-    assert queue.calls == ["retry later", "dead-letter: gave up after 2 attempts: unexpected error: KeyError('segments')"]
-    worker._settle(ReceivedMessage("m", "h3", "{}", 2), job, JobResult(Outcome.RETRY, "cannot write outputs: full"))
-    assert queue.calls[-1] == "retry later"
 
 
 def test_a_missing_ffmpeg_is_one_clear_start_up_error(tmp_path):

@@ -15,17 +15,19 @@ from fleet.backoff import retry_delay_s
 from fleet.messages import TranscriptionJob, job_group_id
 from fleet.queue import QUEUE_GONE_CODES, JobQueue, QueueError, ReceivedMessage
 from fleet.settings import FleetSettings
-from worker.beacon import Beacon, WorkerState, lost_after_s
-from worker.failures import write_failure_record
-from worker.job import JobContext, JobResult, Lease, Outcome, run_job
-from worker.shutdown import Shutdown, exit_now
+from worker.job.failures import write_failure_record
+from worker.job.lease import Lease
+from worker.job.result import JobResult, Outcome
+from worker.job.run import JobContext, run_job
+from worker.queue_loop.beacon import Beacon, WorkerState, lost_after_s
+from worker.queue_loop.settle import Action, SettleLimits, decide
+from worker.queue_loop.shutdown import Shutdown, exit_now
 
 log = structlog.get_logger()
 WAIT_SLICE_S = 0.25  # how often the loop looks at the job, the heartbeat and the stop flag
 # Receipt handles that SQS no longer honours: someone else received the message since.
 LOST_LEASE_CODES = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue"})
 INVALID_GROUP = "invalid-messages"
-CRASH_ATTEMPTS = 2
 DRAIN_POLL_S = 0.5
 # A lost queue (LocalStack restarting) is asked again after 2, 4, 8 ... seconds, at most a minute apart.
 QUEUE_RETRY_BASE_S = 2
@@ -53,7 +55,7 @@ class Worker:
         self.shutdown = shutdown
         self.rss_mb = rss_mb
         self.beacon = beacon or Beacon(
-            settings.dest_dir, WorkerState(settings.worker_id, lost_after_s(settings.receive_wait_s))
+            settings.dest_dir, WorkerState(worker=settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s))
         )
         self.state = self.beacon.state
 
@@ -113,7 +115,8 @@ class Worker:
         result, lease = self._run_with_heartbeat(message, job)
         elapsed = time.monotonic() - started
         self._settle(message, job, result, lease.orphaned)
-        self.state.end_job(result.outcome is Outcome.TRANSCRIBED, result.outcome is Outcome.FAILED, result.audio_s)
+        self.state.end_job(result.outcome.value, result.outcome is Outcome.TRANSCRIBED, result.outcome is Outcome.FAILED,
+                           result.audio_s)  # fmt: skip
         self.state.fallbacks = self.ctx.pipeline.fallbacks
         self.beacon.beat(force=True)
         rtf = round(elapsed / result.audio_s, 3) if result.audio_s else None
@@ -247,29 +250,25 @@ class Worker:
         exit_now(exits.JOB_TIME_LIMIT)
 
     def _settle(self, message: ReceivedMessage, job: TranscriptionJob, result: JobResult, lease_orphaned: bool = False) -> None:
-        """Delete, dead-letter or back off the message; never delete before the outputs are on disk."""
-        outcome = result.outcome
-        if outcome is Outcome.LEASE_LOST:
-            return  # not ours any more: the other worker acknowledges it
-        if lease_orphaned:
-            log.info("the queue that held this message is gone: nothing to acknowledge", outcome=outcome.value)
-            return
-        if outcome in (Outcome.TRANSCRIBED, Outcome.RENDERED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE):
+        """Carry out the settle policy's decision; never delete before the outputs are on disk."""
+        first_received = message.first_received_at or time.time()
+        decision = decide(result.outcome, message.receive_count, time.time() - first_received, self._settle_limits(),
+                          result.reason, lease_orphaned)  # fmt: skip
+        if decision.action is Action.LEAVE:
+            if lease_orphaned:
+                log.info("the queue that held this message is gone: nothing to acknowledge", outcome=result.outcome.value)
+        elif decision.action is Action.ACKNOWLEDGE:
             self._ack(lambda: self.queue.delete(message.receipt_handle))
-            return
-        # Transient failures get every attempt the queue allows; a crash (a bug) repeats, so one more try only.
-        attempts = {Outcome.RETRY: self.queue.spec.max_receive_count, Outcome.CRASHED: min(CRASH_ATTEMPTS,
-                    self.queue.spec.max_receive_count)}.get(outcome, 0)  # fmt: skip
-        if message.receive_count < attempts:
-            delay = retry_delay_s(message.receive_count, self.settings.retry_backoff_s)
-            log.warning("will retry", reason=result.reason, retry_in_s=delay, attempt=message.receive_count)
-            self._ack(lambda: self.queue.change_visibility(message.receipt_handle, delay))
-            return
-        reason = result.reason
-        if attempts:
-            reason = f"gave up after {message.receive_count} attempts: {reason}"
-        self._record_failure(job, result, reason)
-        self._ack(lambda: self.queue.dead_letter(message, job_group_id(job.path), reason))
+        elif decision.action is Action.RETRY:
+            log.warning("will retry", reason=result.reason, retry_in_s=decision.delay_s, attempt=message.receive_count)
+            self._ack(lambda: self.queue.change_visibility(message.receipt_handle, decision.delay_s))
+        else:
+            reason = decision.failure_reason or result.reason
+            self._record_failure(job, result, reason)
+            self._ack(lambda: self.queue.dead_letter(message, job_group_id(job.path), reason))
+
+    def _settle_limits(self) -> SettleLimits:
+        return SettleLimits(self.queue.spec.max_receive_count, self.settings.retry_backoff_s)
 
     def _mark_last_attempt(self, job: TranscriptionJob, receive_count: int) -> None:
         """Leave a failure record before the last attempt: if this one dies too (out of memory, killed),

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import stat
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
 
@@ -19,87 +17,18 @@ from fleet import __version__
 from fleet.done import done_check, probe_outputs
 from fleet.layout import resolve_inside, source_unavailable
 from fleet.messages import SourceFingerprint, TranscriptionJob
-from fleet.records import COMMIT_KEY, CommitRecord
+from fleet.records import COMMIT_KEY, CommitRecord, LanguageCandidate
 from fleet.settings import FleetSettings
-from worker.audio_streams import AudioStream, choose_stream, probe_audio_streams, streams_worth_probing
-from worker.decode import SAMPLE_RATE, DecodeError, decode_audio
-from worker.failures import PermanentFailure, TransientFailure, clear_failure_record
-from worker.models import ModelError
-from worker.pipeline import Pipeline
-from worker.writers import LeaseLost, OutputPathError, write_outputs
+from worker.audio.samples import SAMPLE_RATE, DecodeError, decode_audio
+from worker.audio.streams import AudioStream, choose_stream, probe_audio_streams, streams_worth_probing
+from worker.job.failures import PermanentFailure, TransientFailure, clear_failure_record
+from worker.job.lease import Lease
+from worker.job.result import JobResult, Outcome
+from worker.job.writers import LeaseLost, OutputPathError, write_outputs
+from worker.speech.models import ModelError
+from worker.speech.pipeline import Pipeline
 
 log = structlog.get_logger()
-
-
-class Outcome(StrEnum):
-    """How a job ended, as the loop acts on it."""
-
-    TRANSCRIBED = "transcribed"
-    RENDERED = "re-rendered"  # only the layout or the formats changed: rewritten from the JSON on disk
-    ALREADY_DONE = "already done"
-    SOURCE_GONE = "source gone"
-    LEASE_LOST = "lease lost"
-    FAILED = "failed"
-    RETRY = "retry"
-    CRASHED = "crashed"  # an unexpected exception: a bug, likely to repeat
-
-
-@dataclass
-class JobResult:
-    """The outcome plus what the logs, the failure record and the ack need."""
-
-    outcome: Outcome
-    reason: str = ""
-    detail: str = ""
-    audio_s: float = 0.0
-    fingerprint: SourceFingerprint | None = None
-
-
-class Lease:
-    """Whether this worker may still write the message's outputs. Written by the loop, read by the job thread.
-
-    Held until the last successful extension plus the visibility timeout, less a margin: after that the
-    message may be with another worker, whatever the heartbeat is still trying. Lost at once when the
-    queue refuses the receipt handle. Orphaned when the queue that held the message is gone: nobody
-    else can own it then, so the finished transcript is still written (atomically, idempotently).
-    """
-
-    def __init__(self, visibility_timeout_s: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._visibility_s = visibility_timeout_s
-        self._valid_until = clock() + self._term_s() if visibility_timeout_s else float("inf")
-        self._lost = threading.Event()
-        self._orphaned = threading.Event()
-
-    def _term_s(self) -> float:
-        return self._visibility_s - min(5.0, self._visibility_s / 4)
-
-    def extended(self, at: float) -> None:
-        """A heartbeat succeeded (`at` from the same clock); an expired lease is never revived."""
-        if self.held() and self._visibility_s:
-            self._valid_until = at + self._term_s()
-
-    def lose(self) -> None:
-        self._lost.set()
-
-    def orphan(self) -> None:
-        self._orphaned.set()
-
-    @property
-    def orphaned(self) -> bool:
-        return self._orphaned.is_set()
-
-    @property
-    def lost(self) -> bool:
-        return self._lost.is_set()
-
-    def expired(self) -> bool:
-        return self._clock() >= self._valid_until
-
-    def held(self) -> bool:
-        if self._orphaned.is_set():
-            return True
-        return not self._lost.is_set() and not self.expired()
 
 
 @dataclass
@@ -155,7 +84,7 @@ def run_job(
             device=ctx.pipeline.device,
             language=transcript.language,
             language_probability=transcript.language_probability,
-            language_candidates=[{"language": code, "probability": p} for code, p in transcript.language_candidates],
+            language_candidates=[LanguageCandidate(language=code, probability=p) for code, p in transcript.language_candidates],
             language_source=transcript.language_source,
             loops=transcript.loops,
             audio_stream=choice.record(),

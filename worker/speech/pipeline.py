@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 import structlog
 
-from fleet.settings import FleetSettings, TranscriptionSettings
-from worker.decoding import Decoded, WindowDecoder
-from worker.models import AlignModels, ModelError, resolve_asr_model
-from worker.word_timing import add_whisper_word_timings
+from fleet.job_identity import TranscriptionSettings
+from fleet.settings import FleetSettings
+from worker.speech.models import AlignModels, ModelError, resolve_asr_model
+from worker.speech.results import WORDS_DONE, NoAligner
+from worker.speech.window_decoder import Decoded, WindowDecoder
+from worker.speech.word_timing import add_whisper_word_timings
 
 log = structlog.get_logger()
 
@@ -80,7 +82,7 @@ class Pipeline:
                 local_files_only=True,
                 threads=self.threads,
                 download_root=str(self.settings.models_dir),
-                vad_method=self.settings.whisper_vad_method,
+                vad_method=self.settings.decoding.vad_method,
                 vad_options={key: value for key, value in self.settings.decoding.vad().items() if key != "vad_method"},
             )
         except Exception as exc:  # noqa: BLE001 - CTranslate2 and faster-whisper raise many kinds
@@ -113,9 +115,9 @@ class Pipeline:
             if not job.align:
                 return False
             loaded = self.aligners.get(language, job.align_model)
-            if isinstance(loaded, str):
-                no_wav2vec2[language] = loaded
-            return isinstance(loaded, str)
+            if isinstance(loaded, NoAligner):
+                no_wav2vec2[language] = loaded.reason
+            return isinstance(loaded, NoAligner)
 
         on_stage("transcribe")
         decoded = self._transcribe(audio, job, whisper_words_wanted, lambda p: on_stage("transcribe", p))
@@ -125,10 +127,10 @@ class Pipeline:
         alignment = "off"
         if job.align and not decoded.segments:
             alignment = "nothing to align"
-        elif decoded.word_timings == "done":
+        elif decoded.word_timings == WORDS_DONE:
             alignment = self._whisper_words_done(result, language, no_wav2vec2[language])
         elif language in no_wav2vec2:
-            alignment = self._whisper_words_failed(result, language, no_wav2vec2[language], decoded.word_timings)
+            alignment = self._whisper_words_failed(result, language, no_wav2vec2[language], decoded.word_timings.failure)
         elif job.align:
             on_stage("align")
             started = time.perf_counter()
@@ -176,11 +178,11 @@ class Pipeline:
         if not result["segments"]:
             return "nothing to align"
         loaded = self.aligners.get(language, job.align_model)
-        if isinstance(loaded, str):
-            return self._whisper_word_timings(result, audio, language, job.task, loaded)
-        model, metadata = loaded
+        if isinstance(loaded, NoAligner):
+            return self._whisper_word_timings(result, audio, language, job.task, loaded.reason)
         try:
-            aligned = self._whisperx.align(result["segments"], model, metadata, audio, self.device, progress_callback=progress)
+            aligned = self._whisperx.align(result["segments"], loaded.model, loaded.metadata, audio, self.device,
+                                           progress_callback=progress)  # fmt: skip
         except LookupError as exc:  # NLTK sentence data missing
             return self._whisper_word_timings(result, audio, language, job.task, str(exc).strip().splitlines()[0][:200])
         result["segments"] = aligned["segments"]

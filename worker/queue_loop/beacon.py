@@ -1,50 +1,20 @@
-"""The worker's heartbeat record, <dest>/.fleet/workers/<id>.json: what `fleet status` shows."""
+"""The worker's side of its heartbeat record: the live state, and the beacon that writes it every few seconds."""
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fleet import __version__
-from fleet.atomic import write_atomic
-from fleet.layout import workers_dir
+from fleet.worker_record import WorkerRecord, worker_record_path, write_worker_record
 
 BEAT_S = 5.0  # a small JSON file every few seconds: cheap, and fresh enough for a person watching
 
 
-@dataclass
-class WorkerState:
-    """Everything a person wants to know about one worker; updated by the loop and the job thread."""
-
-    worker: str
-    lost_after_s: float
-    model: str = ""
-    device: str = ""
-    threads: int = 0
-    host: str = field(default_factory=socket.gethostname)
-    pid: int = field(default_factory=os.getpid)
-    version: str = __version__
-    started_at: float = field(default_factory=time.time)
-    state: str = "starting"  # starting, idle, working, stopping, stopped
-    file: str | None = None
-    stage: str | None = None
-    stage_progress: float | None = None
-    job_started_at: float | None = None
-    receive_count: int | None = None
-    job_audio_s: float | None = None
-    files_done: int = 0
-    files_failed: int = 0
-    audio_s_done: float = 0.0
-    last_beat: float = 0.0
-    # What this worker does without, e.g. {"word timings (en)": "whisper cross-attention (no alignment model ...)"}.
-    fallbacks: dict[str, str] = field(default_factory=dict)
+class WorkerState(WorkerRecord):
+    """The record as the loop and the job thread update it (plain attribute writes, no validation)."""
 
     def on_stage(self, stage: str, progress: float | None = None) -> None:
-        """Called from the job thread as stages start and report progress (plain attribute writes)."""
+        """Called from the job thread as stages start and report progress."""
         self.stage = stage
         self.stage_progress = None if progress is None else round(min(100.0, max(0.0, progress)), 1)
 
@@ -57,10 +27,11 @@ class WorkerState:
         """Called from the job thread once the length of the audio is known (it sets the job's time limit)."""
         self.job_audio_s = audio_s
 
-    def end_job(self, transcribed: bool, failed: bool, audio_s: float) -> None:
+    def end_job(self, outcome: str, transcribed: bool, failed: bool, audio_s: float) -> None:
         self.files_done += int(transcribed)
         self.files_failed += int(failed)
         self.audio_s_done += audio_s if transcribed else 0.0
+        self.outcomes = {**self.outcomes, outcome: self.outcomes.get(outcome, 0) + 1}
         self.state, self.file, self.stage, self.stage_progress, self.job_started_at = "idle", None, None, None, None
 
 
@@ -74,7 +45,7 @@ class Beacon:
 
     def __init__(self, dest: Path, state: WorkerState) -> None:
         self.state = state
-        self.path = workers_dir(dest) / f"{_safe_name(state.worker)}.json"
+        self.path = worker_record_path(dest, state.worker)
         self._last = 0.0
         self._last_shown: tuple[str | None, ...] = ()
 
@@ -86,12 +57,7 @@ class Beacon:
         self._last_shown = shown
         self.state.last_beat = now
         try:
-            write_atomic(self.path, json.dumps(asdict(self.state)))
+            write_worker_record(self.path, self.state)
             self._last = now
         except OSError:
             pass  # dest full or read-only: status goes stale, the work itself carries on
-
-
-def _safe_name(worker_id: str) -> str:
-    """Worker ids come from settings (hostnames, container ids): keep the file name tame."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in worker_id).lstrip(".") or "worker"

@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from fleet.settings import DecodingOptions
-from worker.encoder import encode_windows
-from worker.repetition import cut_loops, loop_reason
-from worker.word_timing import timed_words
+from fleet.job_identity import DecodingOptions
+from worker.speech.encoder import encode_windows
+from worker.speech.repetition import cut_loops, loop_reason
+from worker.speech.results import WORDS_DONE, WORDS_OFF, WordTiming, WordTimings
+from worker.speech.word_timing import timed_words
 
 # The language is voted by the first speech windows, in order, until they hold this much confident speech
 # (seconds x top probability): one clear 30 s window decides alone, as whisper's own detection on the first
@@ -76,7 +77,7 @@ class Decoded:
     segments: list[dict[str, Any]]
     language: str
     guess: LanguageGuess | None
-    word_timings: str  # "off", "done" or why they failed
+    word_timings: WordTimings
     stage_s: dict[str, float] = field(default_factory=dict)
     language_source: str = "given"  # "given", "detected", or why the fallback language was used
     loops: dict[str, int] = field(default_factory=dict)  # windows re-decoded / cut / dropped as silence
@@ -160,12 +161,12 @@ class WindowDecoder:
         seconds["vad"] = time.perf_counter() - started
         if not windows:
             language, guess, source = self._language_without_speech(audio, language, options)
-            return Decoded([], language, guess, "off", _rounded(seconds), source)
+            return Decoded([], language, guess, WORDS_OFF, _rounded(seconds), source)
         segments: list[dict[str, Any]] = []
         guess: LanguageGuess | None = None
         source = "given"
         tokenizer = None
-        word_timings = "off"
+        word_timings = WORDS_OFF
         loops = {"re-decoded": 0, "cut": 0, "silent": 0}
         previous: list[int] = []
         for first in range(0, len(windows), batch_size):
@@ -180,12 +181,12 @@ class WindowDecoder:
                     language, source = self._choose(guess, options)
                 tokenizer = self._tokenizer(language, task)
                 seconds["language"] += time.perf_counter() - started
-                word_timings = "done" if want_word_timings(language) else "off"
+                word_timings = WORDS_DONE if want_word_timings(language) else WORDS_OFF
             started = time.perf_counter()
             decoded = self._decode_batch(encoded, [w.end - w.start for w in batch], tokenizer, options, previous)
             seconds["transcribe"] += time.perf_counter() - started
             batch_segments = [self._segment(window, text) for window, text in zip(batch, decoded, strict=True)]
-            if word_timings == "done":
+            if word_timings == WORDS_DONE:
                 started = time.perf_counter()
                 tokens = [text.tokens for text in decoded]
                 word_timings = self._add_word_timings(encoded, batch, batch_segments, tokens, tokenizer)
@@ -201,7 +202,7 @@ class WindowDecoder:
                 previous = self._previous_tokens(previous, decoded)
             if progress is not None:
                 progress(min(100.0, (first + len(batch)) * 100 / len(windows)))
-        if word_timings not in ("off", "done"):
+        if word_timings.state is WordTiming.FAILED:
             for segment in segments:
                 segment.pop("words", None)  # no half-timed transcript
         loops = {kind: count for kind, count in loops.items() if count}
@@ -360,24 +361,24 @@ class WindowDecoder:
         return hypotheses
 
     def _add_word_timings(self, encoded: Any, batch: list[Window], segments: list[dict], tokens: list[list[int]],
-                          tokenizer: Any) -> str:  # fmt: skip
-        """Force-align each window's tokens to its cross-attention on the same encoder output; "done" or why not."""
+                          tokenizer: Any) -> WordTimings:  # fmt: skip
+        """Force-align each window's tokens to its cross-attention on the same encoder output; done or why not."""
         from whisperx.audio import HOP_LENGTH, N_SAMPLES
 
         for segment in segments:
             segment["words"] = []
         rows = [i for i, window in enumerate(batch) if tokens[i] and window.audio.shape[0] >= HOP_LENGTH]
         if not rows:
-            return "done"
+            return WORDS_DONE
         try:
             encoder_rows, _memory = take(encoded, rows) if len(rows) < len(batch) else (encoded, None)
             frames = [min(batch[i].audio.shape[0], N_SAMPLES) // HOP_LENGTH for i in rows]  # the unpadded part
             alignments = self.model.find_alignment(tokenizer, [tokens[i] for i in rows], encoder_rows, frames)
         except Exception as exc:  # noqa: BLE001 - timing words must never cost the transcript itself
-            return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            return WordTimings.failed(str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
         for row, alignment in zip(rows, alignments, strict=True):
             segments[row]["words"] = timed_words(alignment, segments[row]["start"], segments[row]["end"])
-        return "done"
+        return WORDS_DONE
 
 
 def _rounded(seconds: dict[str, float]) -> dict[str, float]:

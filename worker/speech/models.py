@@ -9,11 +9,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from fleet.atomic import fsync_dir
+from worker.speech.results import Aligner, NoAligner
 
 log = structlog.get_logger()
 
@@ -158,11 +158,11 @@ class AlignModels:
     device: str
     models_dir: Path
     capacity: int
-    _cache: OrderedDict[tuple[str, str | None], tuple[Any, dict] | str] = field(default_factory=OrderedDict)
+    _cache: OrderedDict[tuple[str, str | None], Aligner | NoAligner] = field(default_factory=OrderedDict)
     _missing_since: dict[tuple[str, str | None], float] = field(default_factory=dict)
 
-    def get(self, language: str, model_name: str | None) -> tuple[Any, dict] | str:
-        """(model, metadata), or a one-line reason why this language cannot be aligned."""
+    def get(self, language: str, model_name: str | None) -> Aligner | NoAligner:
+        """The model for this language, or why it cannot be aligned."""
         key = (language, model_name)
         missing_since = self._missing_since.get(key)
         if key in self._cache and (missing_since is None or time.monotonic() - missing_since < HUB_RECHECK_S):
@@ -173,14 +173,15 @@ class AlignModels:
         try:
             cache_only = not hub_reachable()
             self._refuse_unreachable_torchaudio(language, model_name)
-            loaded: tuple[Any, dict] | str = whisperx.load_align_model(
+            loaded: Aligner | NoAligner = Aligner(*whisperx.load_align_model(
                 language, self.device, model_name=model_name, model_dir=str(self.models_dir), model_cache_only=cache_only
-            )
+            ))
             self._missing_since.pop(key, None)
             log.info("alignment model loaded", language=language, model=model_name or "whisperX default")
         except Exception as exc:  # noqa: BLE001 - whisperX raises ValueError, OSError, URLError ...
-            loaded = f"no alignment model for {language!r}: {str(exc).splitlines()[0][:200]}"
-            log.warning("no wav2vec2 alignment model: word timings come from whisper itself", language=language, reason=loaded)
+            loaded = NoAligner(f"no alignment model for {language!r}: {str(exc).splitlines()[0][:200]}")
+            log.warning("no wav2vec2 alignment model: word timings come from whisper itself", language=language,
+                        reason=loaded.reason)  # fmt: skip
             self._missing_since[key] = time.monotonic()
         self._cache[key] = loaded
         if len(self._cache) > self.capacity:

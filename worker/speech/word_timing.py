@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from worker.encoder import encode_windows
+from worker.speech.encoder import encode_windows
 
 # faster-whisper's defaults: punctuation joins its neighbouring word instead of becoming a word of its own.
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"

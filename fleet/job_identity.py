@@ -1,0 +1,124 @@
+"""The job's identity: what changes a transcript (decoding options, transcription settings), hashed into every message.
+
+Each option's default and bound is declared here once; `fleet.settings` reads them from the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OutputFormat = Literal["txt", "srt", "vtt", "tsv", "json"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("txt", "srt", "vtt", "tsv", "json")
+
+
+class DecodingOptions(BaseModel):
+    """whisperX's decoding and VAD options (its command line's names and defaults), and the language floor.
+
+    All of them change what a transcript says, so they are part of each job's settings key; at their
+    defaults they leave the key as it was before they existed (nothing already done is re-queued).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    beam_size: int = Field(5, ge=1, le=32)
+    best_of: int = Field(5, ge=1, le=32)
+    patience: float = Field(1.0, gt=0)
+    length_penalty: float = Field(1.0, gt=0)
+    temperature: float = Field(0.0, ge=0, le=1)
+    temperature_increment_on_fallback: float | None = Field(0.2, gt=0, le=1)
+    compression_ratio_threshold: float | None = Field(2.4, gt=0)
+    logprob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = Field(0.6, ge=0, le=1)
+    condition_on_previous_text: bool = False
+    suppress_tokens: tuple[int, ...] = (-1,)
+    suppress_numerals: bool = False
+    vad_method: Literal["pyannote", "silero"] = "pyannote"
+    vad_onset: float = Field(0.5, gt=0, lt=1)
+    vad_offset: float = Field(0.363, gt=0, lt=1)
+    chunk_size: int = Field(30, ge=1, le=30)
+    # A detected language less likely than this gives way to the fallback language (when one is set).
+    language_min_probability: float = Field(0.5, ge=0, le=1)
+    fallback_language: str | None = None
+
+    def temperatures(self) -> tuple[float, ...]:
+        """The temperature, then each fallback step up to 1.0 (whisperX's CLI computes them the same way)."""
+        if self.temperature_increment_on_fallback is None:
+            return (self.temperature,)
+        steps = int((1.0 + 1e-6 - self.temperature) / self.temperature_increment_on_fallback) + 1
+        return tuple(round(self.temperature + i * self.temperature_increment_on_fallback, 6) for i in range(steps))
+
+    def vad(self) -> dict[str, object]:
+        """The VAD part: the worker loads its VAD with these, so a job must match them."""
+        return {"vad_method": self.vad_method, "vad_onset": self.vad_onset, "vad_offset": self.vad_offset,
+                "chunk_size": self.chunk_size}  # fmt: skip
+
+
+# Settings that change only how srt/vtt lay the words out: a change re-renders from the JSON on disk.
+LAYOUT_FIELDS = ("max_line_width", "max_line_count", "highlight_words")
+
+
+class TranscriptionSettings(BaseModel):
+    """The settings that change what a transcript says; they are part of every job's identity.
+
+    Speed knobs (device, compute type, batch size, threads) are deliberately left out, so moving
+    the fleet from CPU to GPU does not re-transcribe everything that is already done.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = "base"
+    task: Literal["transcribe", "translate"] = "transcribe"
+    language: str | None = None
+    align: bool = True
+    align_model: str | None = None
+    diarize: bool = False
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    max_line_width: int | None = None
+    max_line_count: int | None = None
+    highlight_words: bool = False
+    decoding: DecodingOptions = DecodingOptions()
+    audio_language: str | None = None  # which audio stream of a video to transcribe, by its language tag
+
+    def subtitle_options(self) -> dict[str, int | bool | None]:
+        """The layout options whisperX's srt/vtt writers take."""
+        return {
+            "max_line_width": self.max_line_width,
+            "max_line_count": self.max_line_count,
+            "highlight_words": self.highlight_words,
+        }
+
+    def key(self) -> str:
+        """A short stable hash of these settings, used in dedup ids and commit records."""
+        return self._key
+
+    def transcript_key(self) -> str:
+        """The key without the subtitle layout: equal keys mean the JSON on disk needs no new transcription."""
+        return self._transcript_key
+
+    @cached_property
+    def _key(self) -> str:
+        # Cached: the planner asks once per source, and the settings are frozen.
+        return self._hash(exclude=())
+
+    @cached_property
+    def _transcript_key(self) -> str:
+        return self._hash(exclude=LAYOUT_FIELDS)
+
+    def _hash(self, exclude: tuple[str, ...]) -> str:
+        fields = self.model_dump(mode="json", exclude=set(exclude))
+        # Settings added later count only where they differ from their defaults: at the defaults a
+        # transcript keeps the key it had before they existed (an upgrade re-queues nothing).
+        fields["decoding"] = self.decoding.model_dump(mode="json", exclude_defaults=True)
+        for name in ("decoding", "audio_language"):
+            if not fields[name]:
+                del fields[name]
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -1,0 +1,68 @@
+"""A worker's heartbeat record, <dest>/.fleet/workers/<id>.json: one schema, written by the worker, read by the rest."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fleet import __version__
+from fleet.atomic import write_atomic
+from fleet.layout import workers_dir
+
+
+class WorkerRecord(BaseModel):
+    """Everything a person wants to know about one worker; what `fleet status`, the dashboard and --check read."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    worker: str
+    lost_after_s: float
+    model: str = ""
+    device: str = ""
+    threads: int = 0
+    host: str = Field(default_factory=socket.gethostname)
+    pid: int = Field(default_factory=os.getpid)
+    version: str = __version__
+    started_at: float = Field(default_factory=time.time)
+    state: str = "starting"  # starting, idle, working, stopping, stopped
+    file: str | None = None
+    stage: str | None = None
+    stage_progress: float | None = None
+    job_started_at: float | None = None
+    receive_count: int | None = None
+    job_audio_s: float | None = None
+    files_done: int = 0
+    files_failed: int = 0
+    audio_s_done: float = 0.0
+    last_beat: float = 0.0
+    # How this process's deliveries ended, by outcome ("transcribed": 3, "retry": 1 ...): the local run's summary.
+    outcomes: dict[str, int] = Field(default_factory=dict)
+    # What this worker does without, e.g. {"word timings (en)": "whisper cross-attention (no alignment model ...)"}.
+    fallbacks: dict[str, str] = Field(default_factory=dict)
+
+
+def worker_record_path(dest: Path, worker_id: str) -> Path:
+    """Worker ids come from settings (hostnames, container ids): the file name is kept tame."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in worker_id).lstrip(".") or "worker"
+    return workers_dir(dest) / f"{safe}.json"
+
+
+def write_worker_record(path: Path, record: WorkerRecord) -> None:
+    """Replace the record atomically, so a reader never sees half of it."""
+    write_atomic(path, record.model_dump_json())
+
+
+def read_worker_records(dest: Path) -> list[WorkerRecord]:
+    """Every readable worker record under `dest`, by file name; unreadable ones are skipped."""
+    folder = workers_dir(dest)
+    records = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            records.append(WorkerRecord.model_validate_json(path.read_bytes()))
+        except (OSError, ValidationError):
+            continue
+    return records

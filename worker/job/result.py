@@ -1,0 +1,32 @@
+"""How a job ended: the outcome the loop settles on, and what the logs, the failure record and the ack need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from fleet.messages import SourceFingerprint
+
+
+class Outcome(StrEnum):
+    """How a job ended, as the loop acts on it."""
+
+    TRANSCRIBED = "transcribed"
+    RENDERED = "re-rendered"  # only the layout or the formats changed: rewritten from the JSON on disk
+    ALREADY_DONE = "already done"
+    SOURCE_GONE = "source gone"
+    LEASE_LOST = "lease lost"
+    FAILED = "failed"
+    RETRY = "retry"
+    CRASHED = "crashed"  # an unexpected exception: a bug, likely to repeat
+
+
+@dataclass
+class JobResult:
+    """The outcome plus what the logs, the failure record and the ack need."""
+
+    outcome: Outcome
+    reason: str = ""
+    detail: str = ""
+    audio_s: float = 0.0
+    fingerprint: SourceFingerprint | None = None
