@@ -11,6 +11,8 @@ apt_packages=(curl shellcheck ffmpeg espeak-ng chromium chromium-driver)
 # pip's own HTTP cache keeps nothing from registries that send no cache headers (these machines' do not),
 # so downloaded wheels are kept here and a fresh clone installs offline from them. Empty: plain pip.
 wheelhouse=${FLEET_WHEELHOUSE-$HOME/.cache/whisper-fleet/wheels}
+# `./build.sh test unit`: the tests that need no queue server, no model and no Docker engine.
+unit_tests=(tests/unit tests/test_layers.py tests/test_repo.py tests/test_compose.py)
 # Compose settings; another file for a second deployment from the same checkout (the compose tests use one).
 env_file=${FLEET_ENV_FILE:-.env}
 
@@ -31,6 +33,7 @@ usage: ./build.sh COMMAND [ARGS]
   requirements [EXTRAS]      print the dependencies pyproject.toml lists (the Dockerfiles' cached layer)
   localstack start|stop|status   host LocalStack on 127.0.0.1:${LOCALSTACK_PORT:-4566}
   test [PYTEST ARGS]         set up, then run the whole test suite (what CI runs)
+  test unit [PYTEST ARGS]    the pure tests only (no queue, model or Docker): the inner loop, under 2 minutes
   bench                      planning, enqueue, overhead and fleet-vs-whisperx benchmarks (~20 min)
   help                       this text
 USAGE
@@ -241,8 +244,13 @@ case "$command" in
   down) compose down "$@" ;;
   localstack) localstack/host.sh "${1:-status}" ;;
   test)
-    # The compose lifecycle (tests/compose) runs too whenever a Docker engine answers; CI starts one.
     setup
+    if [ "${1:-}" = unit ]; then
+      shift
+      # The inner loop: the pure tests (no LocalStack, no model, no Docker engine), well under two minutes.
+      exec "$venv/bin/python" -m pytest "${unit_tests[@]}" "$@"
+    fi
+    # The compose lifecycle (tests/compose) runs too whenever a Docker engine answers; CI starts one.
     exec "$venv/bin/python" -m pytest "$@"
     ;;
   test-compose)
@@ -251,11 +259,11 @@ case "$command" in
     ;;
   bench)
     setup
-    "$venv/bin/python" bench/plan_scale.py
-    "$venv/bin/python" bench/enqueue_scale.py
-    "$venv/bin/python" bench/overhead.py
-    "$venv/bin/python" bench/compare.py  # writes its table into BENCHMARKS.md
-    "$venv/bin/python" bench/defaults.py  # so does this one (issue 12: the defaults on real speech)
+    "$venv/bin/python" -m bench.plan_scale
+    "$venv/bin/python" -m bench.enqueue_scale
+    "$venv/bin/python" -m bench.overhead
+    "$venv/bin/python" -m bench.compare  # writes its table into BENCHMARKS.md
+    "$venv/bin/python" -m bench.defaults  # so does this one (issue 12: the defaults on real speech)
     ;;
   help | -h | --help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -60,9 +60,14 @@ class RunRecords:
         return sum(outcomes[outcome] for outcome in SETTLED) + len(self.failures())
 
 
+def local_console(out: TextIO) -> Console:
+    """The local run's output: file names are text, never rich markup (`[/x] take.mp3` is a legal name)."""
+    return Console(file=out, highlight=False, soft_wrap=True, markup=False)
+
+
 def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -> int:
     """N workers and the director at once, until the queue is drained; returns the exit code."""
-    console = Console(file=out, highlight=False, soft_wrap=True, markup=False)  # file names are text, never markup
+    console = local_console(out)
     started, started_at = time.monotonic(), time.time()
     logs_dir = fleet_dir(settings.dest_dir) / "logs"
     logs_dir.mkdir(parents=True, exist_ok=True)

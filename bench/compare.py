@@ -17,15 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.corpus import build_corpus  # noqa: E402
-from bench.resident import run_resident  # noqa: E402
-from bench.runs import bench_env, run_fleet_local, run_quiet, timed, whisperx_cli, write_section  # noqa: E402
+from bench.corpus import build_corpus
+from bench.resident import run_resident
+from bench.runs import bench_env, run_fleet_local, run_quiet, timed, whisperx_cli, write_section
 
 
 def main() -> None:

@@ -14,14 +14,21 @@ import argparse
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fleet.layout import stem_base  # noqa: E402
-from tests.compose.conftest import REAL_SPEECH, fill_source  # noqa: E402
-from tests.compose.harness import PGID, PROJECT, PUID, Deployment, base_images, shared_folder, wait_for, write_env_file  # noqa: E402
+from fleet.layout import stem_base
+from tests.support.compose import (
+    PGID,
+    PROJECT,
+    PUID,
+    REAL_SPEECH,
+    Deployment,
+    base_images,
+    fill_source,
+    shared_folder,
+    wait_for,  # fmt: skip
+    write_env_file,
+)
 
 MEDIA = (".flac", ".mp3", ".wav", ".mkv")
 

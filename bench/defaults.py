@@ -18,17 +18,14 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.corpus import build_languages_corpus  # noqa: E402
-from bench.resident import run_resident  # noqa: E402
-from bench.runs import bench_env, run_fleet_local, run_quiet, timed, whisperx_cli, write_section  # noqa: E402
-from tests.support.paths import REPO_ROOT  # noqa: E402
+from bench.corpus import build_languages_corpus
+from bench.resident import run_resident
+from bench.runs import bench_env, run_fleet_local, run_quiet, timed, whisperx_cli, write_section
+from tests.support.paths import REPO_ROOT
 
 
 def normalise(text: str) -> str:

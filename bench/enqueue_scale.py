@@ -14,19 +14,16 @@ import io
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.synthetic_tree import build_tree  # noqa: E402
-from director.main import run_director  # noqa: E402
-from fleet.queue import JobQueue  # noqa: E402
-from fleet.settings import FleetSettings  # noqa: E402
-from tests.support.paths import REPO_ROOT  # noqa: E402
+from bench.synthetic_tree import build_tree
+from director.main import run_director
+from fleet.queue import JobQueue
+from fleet.settings import FleetSettings
+from tests.support.paths import REPO_ROOT
 
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
 

@@ -21,13 +21,11 @@ import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.enqueue_scale import start_localstack  # noqa: E402
-from director.main import run_director  # noqa: E402
-from fleet.queue import JobQueue  # noqa: E402
-from fleet.settings import FleetSettings  # noqa: E402
-from tests.support.paths import REPO_ROOT  # noqa: E402
+from bench.enqueue_scale import start_localstack
+from director.main import run_director
+from fleet.queue import JobQueue
+from fleet.settings import FleetSettings
+from tests.support.paths import REPO_ROOT
 
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
 

@@ -17,10 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.synthetic_tree import build_tree  # noqa: E402
-from fleet.settings import FleetSettings  # noqa: E402
+from bench.synthetic_tree import build_tree
+from fleet.settings import FleetSettings
 
 
 def measure_once(source: Path, dest: Path) -> dict[str, float]:

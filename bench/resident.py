@@ -10,10 +10,7 @@ empty: decode, transcribe, write txt/srt/vtt/tsv/json. What the fleet does, minu
 from __future__ import annotations
 
 import multiprocessing as mp
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_model: str | None, batch_size: int = 8,

@@ -9,15 +9,12 @@ prints a table; the figures and the defaults they justify are in BENCHMARKS.md.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.corpus import build_corpus  # noqa: E402
-from bench.resident import run_resident  # noqa: E402
+from bench.corpus import build_corpus
+from bench.resident import run_resident
 
 
 def main() -> None:

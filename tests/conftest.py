@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,18 +12,12 @@ import pytest
 
 from fleet.queue import JobQueue
 from fleet.settings import FleetSettings
-from tests.support.paths import REPO_ROOT
+from tests.support.paths import HOST_SCRIPT
+from tests.support.ports import free_port
 
-HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
 # Test corpora are written moments before the director runs: none of them is a copy still in progress.
 # The settling tests set FLEET_MIN_AGE_S (or min_age_s) themselves.
 os.environ.setdefault("FLEET_MIN_AGE_S", "0")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

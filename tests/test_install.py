@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO_ROOT
 
 
 def build_venv(target: Path, wheelhouse: Path, **env: str) -> subprocess.CompletedProcess[str]:

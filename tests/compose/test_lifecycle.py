@@ -19,7 +19,7 @@ import jiwer
 import pytest
 
 from fleet.layout import stem_base
-from tests.compose.harness import HERE, PGID, PUID, Deployment, wait_for
+from tests.support.compose import HERE, PGID, PUID, Deployment, wait_for
 from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.compose
@@ -126,7 +126,7 @@ def _mem_available_mb() -> float:
 
 
 def test_f_dashboard_answers_on_loopback_only_and_renders_in_chromium(deployment):
-    from tests.integration.test_dashboard import chromium
+    from tests.support.browser import chromium
 
     port = deployment.settings["FLEET_DASHBOARD_PORT"]
     (container,) = deployment.containers("dashboard")

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from fleet.queue import OutgoingMessage
-from tests.conftest import free_port
+from tests.support.browser import chromium
 from tests.support.fleet_procs import fleet_env
 from tests.support.paths import REPO_ROOT
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(os.environ.get("FLEET_TEST_ARTIFACTS", REPO_ROOT / ".artifacts"))
@@ -61,18 +62,6 @@ def dashboard(localstack_endpoint, make_settings, open_queue, tmp_path):
     yield f"http://127.0.0.1:{port}", settings.dest_dir, queue
     process.terminate()
     process.wait(10)
-
-
-def chromium():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1000"):  # fmt: skip
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
 def test_the_page_shows_counts_progress_workers_failures_and_links(dashboard):

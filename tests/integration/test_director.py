@@ -207,7 +207,7 @@ def test_cli_missing_source_is_exit_2_and_nothing_enqueued(localstack_endpoint, 
 
 
 def test_cli_unreachable_queue_retries_then_fails_in_one_line(corpus, tmp_path):
-    from tests.conftest import free_port
+    from tests.support.ports import free_port
 
     env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "FLEET_QUEUE_MAX_ATTEMPTS": "3"}
     result = cli("director", "--source", str(corpus), "--dest", str(tmp_path / "dest"), env_extra=env)

@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from fleet.job_identity import OUTPUT_FORMATS
-from tests.conftest import free_port
 from tests.support.paths import REPO_ROOT
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 from fleet.queue import JobQueue
 from fleet.queue_spec import load_queue_spec
 from fleet.settings import FleetSettings
-from tests.conftest import HOST_SCRIPT
+from tests.support.paths import HOST_SCRIPT
 
 pytestmark = pytest.mark.integration
 

@@ -21,11 +21,10 @@ import pytest
 
 from director.main import run_director
 from fleet.job_identity import OUTPUT_FORMATS
-from tests.conftest import free_port
-from tests.integration.test_worker import copy_tree, direct, start_worker, temp_files
 from tests.support import speech
-from tests.support.fleet_procs import FleetProcess, fleet_env
+from tests.support.fleet_procs import FleetProcess, copy_tree, direct, fleet_env, start_worker, temp_files
 from tests.support.paths import REPO_ROOT
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"

@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from tests.integration.test_worker import copy_tree, direct, start_worker
-from tests.support.fleet_procs import fleet_env
+from tests.support.fleet_procs import copy_tree, direct, fleet_env, start_worker
 
 pytestmark = pytest.mark.integration
 

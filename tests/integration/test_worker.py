@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import signal
@@ -11,11 +10,10 @@ from pathlib import Path
 import jiwer
 import pytest
 
-from director.main import run_director
 from fleet.job_identity import OUTPUT_FORMATS
 from fleet.messages import TranscriptionJob
 from tests.support import speech
-from tests.support.fleet_procs import FleetProcess, fleet_env
+from tests.support.fleet_procs import FleetProcess, copy_tree, direct, fleet_env, start_worker, temp_files
 
 pytestmark = pytest.mark.integration
 # tiny.en on espeak-ng's robot voice gets a word or two per sentence wrong (~10 % WER measured);
@@ -32,26 +30,8 @@ def normalise(text: str) -> str:
     return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace() or c == "'").split())
 
 
-def copy_tree(source: Path, target: Path) -> None:
-    shutil.copytree(source, target, dirs_exist_ok=True)
-
-
-def direct(settings) -> str:
-    out = io.StringIO()
-    assert run_director(settings, out=out).exit_code == 0
-    return out.getvalue().strip().splitlines()[-1]
-
-
-def start_worker(settings, tmp_path: Path, name: str, **env: str) -> FleetProcess:
-    return FleetProcess.start(["worker", "--until-empty"], fleet_env(settings, **env), tmp_path / f"{name}.log")
-
-
 def json_outputs(dest: Path) -> dict[str, dict]:
     return {str(p.relative_to(dest)): json.loads(p.read_text()) for p in dest.rglob("*.json") if ".fleet" not in p.parts}
-
-
-def temp_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob(".fleet-tmp-*")]
 
 
 def test_director_and_two_workers_transcribe_the_corpus(localstack_endpoint, make_settings, open_queue, speech_corpus,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from director.main import run_director
 from fleet.settings import FleetSettings
 
 
@@ -104,3 +107,25 @@ class FleetProcess:
     def outcomes(self) -> dict[str, str]:
         """file -> outcome of every finished file."""
         return {e["file"]: e["outcome"] for e in self.events() if e.get("event") == "file finished"}
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """Copy a corpus into a source folder (which may exist already)."""
+    shutil.copytree(source, target, dirs_exist_ok=True)
+
+
+def direct(settings: FleetSettings) -> str:
+    """Run the director once; its summary line."""
+    out = io.StringIO()
+    assert run_director(settings, out=out).exit_code == 0
+    return out.getvalue().strip().splitlines()[-1]
+
+
+def start_worker(settings: FleetSettings, tmp_path: Path, name: str, **env: str) -> FleetProcess:
+    """A `fleet worker --until-empty` process logging to <tmp_path>/<name>.log."""
+    return FleetProcess.start(["worker", "--until-empty"], fleet_env(settings, **env), tmp_path / f"{name}.log")
+
+
+def temp_files(root: Path) -> list[Path]:
+    """Temp files the atomic writer left behind (there must be none)."""
+    return [p for p in root.rglob(".fleet-tmp-*")]

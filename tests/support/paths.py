@@ -5,3 +5,4 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import io
+from collections import Counter
+from types import SimpleNamespace
+
+from rich.console import Console
+
+from app.local_run import _report, local_console
 from app.status import gather_status
 from app.status_view import live_view, status_lines
 from fleet.plan_summary import PlanCounts, PlanSummary
@@ -54,3 +61,28 @@ def test_progress_of_a_watching_director_whose_last_round_queued_nothing_says_al
     # Then the work shows as finished, not as "0 of 0"
     assert report.progress["percent"] == 100 and report.progress["transcribed"] == 5
     assert "progress: 5/7 files transcribed, 0 to go, 2 failed (100%)" in status_lines(report)
+
+
+MARKUP_NAME = "[/x] take [bold]1[/bold].mp3"  # a legal file name that rich would read as markup
+
+
+def test_file_names_are_printed_as_text_in_the_live_view(tmp_path):
+    # Given a worker busy with a file whose name looks like rich markup
+    write_worker(tmp_path, "w", state="working", file=MARKUP_NAME, stage="transcribe", last_beat=5000.0)
+    report = gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=5000.0)
+    # When `fleet status --watch` draws it
+    out = io.StringIO()
+    Console(file=out, width=200).print(live_view(report))
+    # Then the name is shown as it is, and nothing raised a MarkupError
+    assert MARKUP_NAME in out.getvalue()
+
+
+def test_file_names_are_printed_as_text_in_the_local_run_summary(tmp_path):
+    # Given a local run in which a file with a markup-like name failed
+    records = SimpleNamespace(outcomes=lambda: Counter({"transcribed": 1}), failures=lambda: {MARKUP_NAME: "not decodable"},
+                              workers=lambda: [])  # fmt: skip
+    out = io.StringIO()
+    # When the summary is printed
+    code = _report(records, [], 10.0, False, [tmp_path / "worker-1.log"], local_console(out))
+    # Then the failure line names the file exactly
+    assert f"  failed: {MARKUP_NAME}: not decodable" in out.getvalue().splitlines() and code == 1

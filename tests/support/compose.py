@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.paths import REPO_ROOT
+from tests.support.speech import ENGLISH, speak
 
-HERE = Path(__file__).parent
+HERE = REPO_ROOT / "tests" / "compose"  # engine.sh and standins.sh
+REAL_SPEECH = REPO_ROOT / "tests" / "data" / "real-speech"
+GERMAN = "Guten Morgen. Heute scheint die Sonne und wir gehen zusammen in den Park."
 PROJECT = "whisper-fleet-test"
 # Not root, not the host's user: proves the transcripts belong to PUID:PGID.
 PUID = PGID = 4242
@@ -137,3 +140,30 @@ def base_images() -> dict[str, str]:
     assert result.returncode == 0, result.stderr
     print(result.stderr, end="")
     return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+
+
+def fill_source(source: Path) -> dict[str, str]:
+    """Real speech, espeak-ng speech, a video and two bad files; returns good file -> reference text."""
+    references = {}
+    (source / "real").mkdir()
+    shutil.copy(REAL_SPEECH / "jfk.flac", source / "real" / "jfk.flac")
+    references["real/jfk.flac"] = (
+        "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+    )
+    shutil.copy(REAL_SPEECH / "hotwords.mp3", source / "real" / "hotwords.mp3")
+    rel, text = next(iter(ENGLISH.items()))
+    speak(text, source / "espeak" / "fox.mp3")
+    references["espeak/fox.mp3"] = text
+    speak(GERMAN, source / "espeak" / "morgen.wav", voice="de")
+    references["espeak/morgen.wav"] = GERMAN
+    (source / "video").mkdir()
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=11:size=64x64:rate=5",
+                    "-i", str(REAL_SPEECH / "jfk.flac"), "-shortest", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    str(source / "video" / "speech.mkv")], check=True)  # fmt: skip
+    references["video/speech.mkv"] = references["real/jfk.flac"]
+    (source / "bad").mkdir()
+    (source / "bad" / "corrupt.mp3").write_bytes(os.urandom(20_000))
+    (source / "bad" / "notes.wav").write_text("this is text, not audio\n" * 50)
+    for path in source.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return references
