@@ -13,8 +13,8 @@ import structlog
 from fleet.job_identity import TranscriptionSettings
 from fleet.settings import FleetSettings
 from worker.speech.models import AlignModels, ModelError, resolve_asr_model
-from worker.speech.results import WORDS_DONE, NoAligner
-from worker.speech.window_decoder import Decoded, WindowDecoder
+from worker.speech.results import WORDS_DONE, Decoded, NoAligner
+from worker.speech.window_decoder import WindowDecoder
 from worker.speech.word_timing import add_whisper_word_timings
 
 log = structlog.get_logger()

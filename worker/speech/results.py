@@ -1,8 +1,8 @@
-"""Typed answers the speech stages give one another, where a string once carried the state."""
+"""Typed answers the speech stages give one another: decoded windows, the language vote, word timings, aligners."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -44,3 +44,25 @@ class NoAligner:
     """No wav2vec2 model for a language (none exists, or it cannot be downloaded now): why, in one line."""
 
     reason: str
+
+
+@dataclass
+class LanguageGuess:
+    """The voted language, its probability, and the runners-up."""
+
+    language: str
+    probability: float
+    candidates: list[tuple[str, float]]
+
+
+@dataclass
+class Decoded:
+    """Segments as whisperX returns them, the language, and what the word timings did."""
+
+    segments: list[dict[str, Any]]
+    language: str
+    guess: LanguageGuess | None
+    word_timings: WordTimings
+    stage_s: dict[str, float] = field(default_factory=dict)
+    language_source: str = "given"  # "given", "detected", or why the fallback language was used
+    loops: dict[str, int] = field(default_factory=dict)  # windows re-decoded / cut / dropped as silence

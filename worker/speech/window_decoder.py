@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ import numpy as np
 from fleet.job_identity import DecodingOptions
 from worker.speech.encoder import encode_windows
 from worker.speech.repetition import cut_loops, loop_reason
-from worker.speech.results import WORDS_DONE, WORDS_OFF, WordTiming, WordTimings
+from worker.speech.results import WORDS_DONE, WORDS_OFF, Decoded, LanguageGuess, WordTiming, WordTimings
 from worker.speech.word_timing import timed_words
 
 # The language is voted by the first speech windows, in order, until they hold this much confident speech
@@ -49,15 +49,6 @@ class Window:
 
 
 @dataclass
-class LanguageGuess:
-    """The voted language, its probability, and the runners-up."""
-
-    language: str
-    probability: float
-    candidates: list[tuple[str, float]]
-
-
-@dataclass
 class WindowText:
     """What the decoder made of one window, and whether a loop or silence changed that."""
 
@@ -68,19 +59,6 @@ class WindowText:
     temperature: float = 0.0
     note: dict[str, Any] | None = None  # a loop that was re-decoded or cut: goes into the segment's JSON
     silent: bool = False
-
-
-@dataclass
-class Decoded:
-    """Segments as whisperX returns them, the language, and what the word timings did."""
-
-    segments: list[dict[str, Any]]
-    language: str
-    guess: LanguageGuess | None
-    word_timings: WordTimings
-    stage_s: dict[str, float] = field(default_factory=dict)
-    language_source: str = "given"  # "given", "detected", or why the fallback language was used
-    loops: dict[str, int] = field(default_factory=dict)  # windows re-decoded / cut / dropped as silence
 
 
 def vote_language(detections: list[list[tuple[str, float]]], durations: list[float]) -> LanguageGuess:
