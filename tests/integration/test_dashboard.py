@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet.plan_summary import PlanCounts, PlanSummary
 from fleet.queue import OutgoingMessage
 from tests.support.browser import chromium
 from tests.support.fleet_procs import fleet_env
@@ -27,9 +28,8 @@ def prepare_dest(dest: Path, outside: Path) -> None:
     """A fleet mid-run: a plan, a busy worker, a failure, two finished transcripts."""
     fleet = dest / ".fleet"
     (fleet / "director").mkdir(parents=True)
-    (fleet / "director" / "last-plan.json").write_text(json.dumps(
-        {"at": time.time(), "found": 5, "counts": {"done": 1, "enqueue": 4, "already queued": 0, "failed before": 0,
-                                                   "skipped": 0}, "ignored": {"not media": 2}}))  # fmt: skip
+    PlanSummary(at=time.time(), source="/source", dest=str(dest), queue="q.fifo", settings_key="k", found=5,
+                counts=PlanCounts(done=1, enqueue=4), ignored={"not media": 2}).write(dest)  # fmt: skip
     (fleet / "workers").mkdir()
     (fleet / "workers" / "w-1.json").write_text(json.dumps(
         {"worker": "w-1", "state": "working", "file": "talks/long one.mp3", "stage": "transcribe",
