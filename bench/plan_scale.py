@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench.synthetic_tree import build_tree
 from fleet.settings import FleetSettings
+from tests.support.paths import REPO_ROOT
 
 
 def measure_once(source: Path, dest: Path) -> dict[str, float]:
@@ -63,7 +64,8 @@ def main() -> None:
     results = []
     for run in range(1, args.runs + 1):
         out = subprocess.run(
-            [sys.executable, __file__, "--child", str(source), str(dest)], check=True, capture_output=True, text=True
+            [sys.executable, "-m", "bench.plan_scale", "--child", str(source), str(dest)], check=True, capture_output=True,
+            text=True, cwd=REPO_ROOT,
         ).stdout
         result = json.loads(out)
         results.append(result)
