@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 from bench.enqueue_scale import start_localstack
 from director.main import run_director
@@ -49,7 +50,7 @@ def noop_overhead(endpoint: str, messages: int, root: Path) -> list[float]:
     run_director(settings, out=io.StringIO())
     queue = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.lookup()
-    loop.run_job = lambda job, ctx, lease, on_stage: JobResult(Outcome.TRANSCRIBED)  # the no-op pipeline
+    loop.run_job = lambda job, ctx, lease, on_stage, on_decoded: JobResult(Outcome.TRANSCRIBED)  # the no-op pipeline
     finished: list[float] = []
 
     class TimedWorker(loop.Worker):
@@ -57,7 +58,8 @@ def noop_overhead(endpoint: str, messages: int, root: Path) -> list[float]:
             super().handle(message)
             finished.append(time.perf_counter())
 
-    worker = TimedWorker(settings, queue, ctx=None, shutdown=Shutdown(), rss_mb=lambda: 0.0)
+    ctx = SimpleNamespace(pipeline=SimpleNamespace(fallbacks={}), worker_id="bench", owner=None)  # no model loaded
+    worker = TimedWorker(settings, queue, ctx=ctx, shutdown=Shutdown(), rss_mb=lambda: 0.0)
     worker.run(until_empty=True)
     return [b - a for a, b in zip(finished, finished[1:], strict=False)]
 
