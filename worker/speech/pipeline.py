@@ -103,59 +103,60 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - hub, auth and pyannote errors
             raise ModelError(f"cannot load the diarization pipeline: {str(exc).splitlines()[0][:300]}") from exc
 
-    def run(self, audio: np.ndarray, job: TranscriptionSettings, on_stage: Callable[..., None]) -> Transcript:
+    def run(self, audio: np.ndarray, transcription: TranscriptionSettings, on_stage: Callable[..., None]) -> Transcript:
         """All stages on one decoded file."""
-        if job.model != self.model_name:
-            raise ModelError(f"job wants model {job.model!r} but this worker runs {self.model_name!r}")
-        if job.decoding.vad() != self.settings.decoding.vad():
-            raise ModelError(f"job wants VAD {job.decoding.vad()} but this worker runs {self.settings.decoding.vad()}")
+        if transcription.model != self.model_name:
+            raise ModelError(f"job wants model {transcription.model!r} but this worker runs {self.model_name!r}")
+        if transcription.decoding.vad() != self.settings.decoding.vad():
+            raise ModelError(f"job wants VAD {transcription.decoding.vad()} but this worker runs "
+                             f"{self.settings.decoding.vad()}")  # fmt: skip
         no_wav2vec2: dict[str, str] = {}  # language -> why it has no wav2vec2 model, asked once the language is known
 
         def whisper_words_wanted(language: str) -> bool:
-            if not job.align:
+            if not transcription.align:
                 return False
-            loaded = self.aligners.get(language, job.align_model)
+            loaded = self.aligners.get(language, transcription.align_model)
             if isinstance(loaded, NoAligner):
                 no_wav2vec2[language] = loaded.reason
             return isinstance(loaded, NoAligner)
 
         on_stage("transcribe")
-        decoded = self._transcribe(audio, job, whisper_words_wanted, lambda p: on_stage("transcribe", p))
+        decoded = self._transcribe(audio, transcription, whisper_words_wanted, lambda p: on_stage("transcribe", p))
         timings = {stage: value for stage, value in decoded.stage_s.items() if value}
         result: dict[str, Any] = {"segments": decoded.segments, "language": decoded.language}
         language = decoded.language
         alignment = "off"
-        if job.align and not decoded.segments:
+        if transcription.align and not decoded.segments:
             alignment = "nothing to align"
         elif decoded.word_timings == WORDS_DONE:
             alignment = self._whisper_words_done(result, language, no_wav2vec2[language])
         elif language in no_wav2vec2:
             alignment = self._whisper_words_failed(result, language, no_wav2vec2[language], decoded.word_timings.failure)
-        elif job.align:
+        elif transcription.align:
             on_stage("align")
             started = time.perf_counter()
-            alignment = self._align(result, audio, language, job, lambda p: on_stage("align", p))
+            alignment = self._align(result, audio, language, transcription, lambda p: on_stage("align", p))
             timings["align"] = round(time.perf_counter() - started, 3)
         diarization = "off"
-        if job.diarize:
+        if transcription.diarize:
             on_stage("diarize")
             started = time.perf_counter()
-            diarization = self._diarize(result, audio, job)
+            diarization = self._diarize(result, audio, transcription)
             timings["diarize"] = round(time.perf_counter() - started, 3)
         guess = decoded.guess
         return Transcript(result, language, guess.probability if guess else None, alignment, diarization, timings,
                           guess.candidates if guess else [], decoded.language_source, decoded.loops)  # fmt: skip
 
     def _transcribe(
-        self, audio: np.ndarray, job: TranscriptionSettings, whisper_words_wanted: Callable[[str], bool],
+        self, audio: np.ndarray, transcription: TranscriptionSettings, whisper_words_wanted: Callable[[str], bool],
         progress: Callable[[float], None] | None = None,
     ) -> Decoded:  # fmt: skip
         """VAD + batched decoding; on CUDA OOM halve the batch, then move to the CPU for good."""
         while True:
             try:
                 return self.decoder.decode(
-                    audio, language=job.language, task=job.task, options=job.decoding, batch_size=self.batch_size,
-                    want_word_timings=whisper_words_wanted, progress=progress,
+                    audio, language=transcription.language, task=transcription.task, options=transcription.decoding,
+                    batch_size=self.batch_size, want_word_timings=whisper_words_wanted, progress=progress,
                 )  # fmt: skip
             except RuntimeError as exc:
                 if not is_out_of_memory(exc) or self.device != "cuda":
@@ -171,23 +172,23 @@ class Pipeline:
                 self.aligners = AlignModels("cpu", self.settings.models_dir, self.settings.align_cache_size)
 
     def _align(
-        self, result: dict[str, Any], audio: np.ndarray, language: str, job: TranscriptionSettings,
+        self, result: dict[str, Any], audio: np.ndarray, language: str, transcription: TranscriptionSettings,
         progress: Callable[[float], None] | None = None,
     ) -> str:  # fmt: skip
         """Word timings with wav2vec2; without a model for the language, from whisper itself, and say which."""
         if not result["segments"]:
             return "nothing to align"
-        loaded = self.aligners.get(language, job.align_model)
+        loaded = self.aligners.get(language, transcription.align_model)
         if isinstance(loaded, NoAligner):
-            return self._whisper_word_timings(result, audio, language, job.task, loaded.reason)
+            return self._whisper_word_timings(result, audio, language, transcription.task, loaded.reason)
         try:
             aligned = self._whisperx.align(result["segments"], loaded.model, loaded.metadata, audio, self.device,
                                            progress_callback=progress)  # fmt: skip
         except LookupError as exc:  # NLTK sentence data missing
-            return self._whisper_word_timings(result, audio, language, job.task, str(exc).strip().splitlines()[0][:200])
+            return self._whisper_word_timings(result, audio, language, transcription.task, str(exc).strip().splitlines()[0][:200])
         result["segments"] = aligned["segments"]
         result["word_segments"] = aligned.get("word_segments", [])
-        return f"aligned ({job.align_model or 'whisperX default for ' + language})"
+        return f"aligned ({transcription.align_model or 'whisperX default for ' + language})"
 
     def _whisper_word_timings(self, result: dict[str, Any], audio: np.ndarray, language: str, task: str, reason: str) -> str:
         """Word timings from whisper after the fact (wav2vec2 was there but could not run): one more encoder pass."""
@@ -213,9 +214,9 @@ class Pipeline:
         self.fallbacks = {**self.fallbacks, f"word timings ({language})": outcome}
         return outcome
 
-    def _diarize(self, result: dict[str, Any], audio: np.ndarray, job: TranscriptionSettings) -> str:
+    def _diarize(self, result: dict[str, Any], audio: np.ndarray, transcription: TranscriptionSettings) -> str:
         if self.diarizer is None:
             raise ModelError("job asks for speakers but this worker has no diarization pipeline (WHISPER_DIARIZE)")
-        segments = self.diarizer(audio, min_speakers=job.min_speakers, max_speakers=job.max_speakers)
+        segments = self.diarizer(audio, min_speakers=transcription.min_speakers, max_speakers=transcription.max_speakers)
         result.update(self._whisperx.assign_word_speakers(segments, result))
         return "pyannote"
