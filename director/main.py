@@ -71,9 +71,10 @@ def run_director(
             identity = None
         now = clock()
         plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed)
+        summary = plan_summary(plan, scan, settings, spec.queue_name, now)
         print_plan(plan, scan, settings, spec.queue_name, show, out)
-        print(summary_line(plan, scan, dry_run=True), file=out)
-        return DirectorRun(_report_setting_errors(plan, exits.OK), plan_summary(plan, scan, settings, spec.queue_name, now))
+        print(summary_line(summary, dry_run=True), file=out)
+        return DirectorRun(_report_setting_errors(plan, exits.OK), summary)
     _ensure_dest(dest)
     # Ledger read, enqueue, ledger written: one director at a time (the watch service and a manual run).
     with ledger_lock(dest):
@@ -162,7 +163,7 @@ def _enqueue_and_record(
         exit_code = exits.QUEUE
     summary = plan_summary(plan, scan, settings, queue.spec.queue_name, now, enqueued=len(result.sent))
     summary.write(dest)
-    print(summary_line(plan, scan, enqueued=len(result.sent)), file=out)
+    print(summary_line(summary), file=out)
     return exit_code, summary
 
 
@@ -216,15 +217,14 @@ def _log_scan_warnings(scan: ScanResult) -> None:
         log.warning("more scan warnings not shown", count=len(scan.warnings) - MAX_WARNINGS_LOGGED)
 
 
-def summary_line(plan: Plan, scan: ScanResult, *, enqueued: int | None = None, dry_run: bool = False) -> str:
-    """The one line every run ends with."""
-    counts = plan.counts()
-    sent = counts[Action.ENQUEUE] if enqueued is None else enqueued
+def summary_line(summary: PlanSummary, *, dry_run: bool = False) -> str:
+    """The one line every run ends with, from the plan summary it records."""
+    counts = summary.counts
     verb = "would enqueue" if dry_run else "enqueued"
     return (
-        f"director: found {len(scan.files)}, done {counts[Action.DONE]}, {verb} {sent}, "
-        f"already queued {counts[Action.QUEUED]}, failed before {counts[Action.FAILED]}, "
-        f"skipped {counts[Action.SKIPPED]}, settling {counts[Action.SETTLING]}, ignored {sum(scan.ignored.values())}"
+        f"director: found {summary.found}, done {counts.done}, {verb} {counts.enqueue}, "
+        f"already queued {counts.already_queued}, failed before {counts.failed_before}, "
+        f"skipped {counts.skipped}, settling {counts.settling}, ignored {sum(summary.ignored.values())}"
     )
 
 

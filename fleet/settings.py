@@ -25,15 +25,17 @@ _NONE_DISABLES = ("temperature_increment_on_fallback", "compression_ratio_thresh
                   "no_speech_threshold")  # fmt: skip
 
 
+def _empty_is_unset(value: object) -> object:
+    """Treat `VAR=` in an .env file as unset rather than as an empty string."""
+    return None if value == "" else value
+
+
 class DecodingFromEnvironment(DecodingOptions, BaseSettings):
     """DecodingOptions read from WHISPER_<NAME>: the fields, defaults and bounds are DecodingOptions' own."""
 
     model_config = SettingsConfigDict(env_prefix=DECODING_PREFIX, extra="ignore", frozen=True, enable_decoding=False)
 
-    @field_validator(*_EMPTY_IS_UNSET, mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
+    _empty = field_validator(*_EMPTY_IS_UNSET, mode="before")(_empty_is_unset)
 
     @field_validator(*_NONE_DISABLES, mode="before")
     @classmethod
@@ -163,15 +165,11 @@ class FleetSettings(BaseSettings):
             raise ValueError(f"unknown output format(s) {', '.join(unknown)}; choose from {', '.join(OUTPUT_FORMATS)}")
         return tuple(f for f in OUTPUT_FORMATS if f in formats or f == "json")
 
-    @field_validator(
+    _empty = field_validator(
         "whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", "output_uid", "output_gid",
         "max_receive_count", "whisper_min_speakers", "whisper_max_speakers", "whisper_max_line_width",
         "whisper_max_line_count", "hf_token", "whisper_audio_language", mode="before",
-    )  # fmt: skip
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        """Treat `VAR=` in an .env file as unset rather than as an empty string."""
-        return None if value == "" else value
+    )(_empty_is_unset)  # fmt: skip
 
     @model_validator(mode="before")
     @classmethod
