@@ -69,8 +69,17 @@ def failed_dir(dest: Path) -> Path:
 
 def failure_record_path(dest: Path, rel_path: str) -> Path:
     """A failure record's file name is a hash: source names may be long or odd."""
-    digest = hashlib.sha256(rel_path.encode("utf-8")).hexdigest()[:32]
-    return failed_dir(dest) / f"{digest}.json"
+    return failed_dir(dest) / f"{path_digest(rel_path)}.json"
+
+
+def path_digest(rel_path: str) -> str:
+    """A short, fixed-length file name for state kept per source file."""
+    return hashlib.sha256(rel_path.encode("utf-8")).hexdigest()[:32]
+
+
+def delivery_journal_path(dest: Path, rel_path: str) -> Path:
+    """Which deliveries of a file began and how each ended: the next delivery learns from it why the last one died."""
+    return fleet_dir(dest) / "deliveries" / f"{path_digest(rel_path)}.json"
 
 
 def workers_dir(dest: Path) -> Path:

@@ -88,9 +88,7 @@ class FleetSettings(BaseSettings):
     queue_timeout_s: float = Field(10.0, gt=0, validation_alias="FLEET_QUEUE_TIMEOUT_S")
     # boto3 reads these two itself; they are here so they are validated, logged and documented.
     aws_endpoint_url: str | None = Field(None, validation_alias="AWS_ENDPOINT_URL")
-    aws_region: str = Field(
-        "us-east-1", validation_alias=AliasChoices("AWS_DEFAULT_REGION", "AWS_REGION")
-    )
+    aws_region: str = Field("us-east-1", validation_alias=AliasChoices("AWS_DEFAULT_REGION", "AWS_REGION"))
 
     # Director.
     enqueue_threads: int = Field(4, ge=1, le=64, validation_alias="FLEET_ENQUEUE_THREADS")
@@ -108,6 +106,12 @@ class FleetSettings(BaseSettings):
     heartbeat_interval_s: float = Field(20.0, gt=0, validation_alias="FLEET_HEARTBEAT_INTERVAL_S")
     grace_period_s: float = Field(30.0, ge=0, validation_alias="FLEET_GRACE_PERIOD_S")
     retry_backoff_s: int = Field(30, ge=0, validation_alias="FLEET_RETRY_BACKOFF_S")
+    # A file whose own failure is transient (unreadable, changing, dest full mid-write) is retried this long
+    # after its first delivery, however many deliveries that takes; an outage of a whole root costs none.
+    retry_budget_s: float = Field(86400.0, gt=0, validation_alias="FLEET_RETRY_BUDGET_S")
+    # Before each receive a worker checks both roots; while one is unusable it waits, checking this often.
+    roots_check_s: float = Field(5.0, gt=0, validation_alias="FLEET_ROOTS_CHECK_S")
+    min_free_mb: int = Field(200, ge=0, validation_alias="FLEET_MIN_FREE_MB")
     max_files: int = Field(0, ge=0, validation_alias="FLEET_MAX_FILES")
     max_rss_mb: int = Field(0, ge=0, validation_alias="FLEET_MAX_RSS_MB")
     output_uid: int | None = Field(None, ge=0, validation_alias="FLEET_OUTPUT_UID")
@@ -142,9 +146,7 @@ class FleetSettings(BaseSettings):
     hf_token: str | None = Field(None, validation_alias="HF_TOKEN", repr=False)
     # whisperX's decoding and VAD options, read from WHISPER_<NAME> (DecodingFromEnvironment) unless given.
     decoding: DecodingOptions = DecodingOptions()
-    output_formats: Annotated[tuple[str, ...], NoDecode] = Field(
-        OUTPUT_FORMATS, validation_alias="FLEET_OUTPUT_FORMATS"
-    )
+    output_formats: Annotated[tuple[str, ...], NoDecode] = Field(OUTPUT_FORMATS, validation_alias="FLEET_OUTPUT_FORMATS")
 
     # Dashboard.
     dashboard_host: str = Field("127.0.0.1", validation_alias="FLEET_DASHBOARD_HOST")

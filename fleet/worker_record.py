@@ -28,7 +28,10 @@ class WorkerRecord(BaseModel):
     pid: int = Field(default_factory=os.getpid)
     version: str = __version__
     started_at: float = Field(default_factory=time.time)
-    state: str = "starting"  # starting, idle, working, stopping, stopped
+    state: str = "starting"  # starting, idle, waiting, working, stopping, stopped
+    # Why it receives nothing while state is "waiting" (a root not mounted, the destination full), and since when.
+    waiting: str | None = None
+    waiting_since: float | None = None
     file: str | None = None
     stage: str | None = None
     stage_progress: float | None = None
@@ -38,6 +41,8 @@ class WorkerRecord(BaseModel):
     files_done: int = 0
     files_failed: int = 0
     audio_s_done: float = 0.0
+    rss_mb: float | None = None
+    memory_limit_mb: float | None = None  # the container's limit; None when only the machine's RAM bounds it
     last_beat: float = 0.0
     # How this process's deliveries ended, by outcome ("transcribed": 3, "retry": 1 ...): the local run's summary.
     outcomes: dict[str, int] = Field(default_factory=dict)

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import structlog
 
 from fleet.atomic import remove_stale_temps
-from fleet.layout import check_source_root
 from fleet.queue import JobQueue
 from fleet.settings import FleetSettings
 from worker.audio.ffmpeg import require_ffmpeg
+from worker.memory import current_rss_mb, memory_limit_mb
 from worker.queue_loop.shutdown import Shutdown
 from worker.threads import cpu_quota, pin_native_threads, pin_torch_threads, threads_per_worker
 
 log = structlog.get_logger()
 # A temp file is written and renamed within milliseconds; one this old belongs to a dead process.
 STALE_TEMP_S = 600
-
-
-def current_rss_mb() -> float:
-    """Resident memory now (not the peak), from /proc."""
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: int = 0) -> int:
@@ -34,8 +26,8 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     pin_native_threads(threads)  # before torch is imported by the pipeline
     shutdown = Shutdown()
     shutdown.install()
-    check_source_root(settings.source_dir)
-    settings.dest_dir.mkdir(parents=True, exist_ok=True)
+    # No check of the roots here: a NAS still booting is waited for by the loop (fleet/readiness.py), and a
+    # destination is never created by a worker (on a share not mounted yet it would land on the local disk).
     removed = remove_stale_temps(settings.dest_dir, STALE_TEMP_S, time.time())
     if removed:
         log.info("removed temp files left by a crashed worker", count=removed)
@@ -61,8 +53,8 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     log.info("worker ready", worker=settings.worker_id, queue=spec.queue_name, threads=threads, device=pipeline.device)
     state = WorkerState(
         worker=settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s), model=pipeline.model_name,
-        device=pipeline.device, threads=threads,
+        device=pipeline.device, threads=threads, memory_limit_mb=memory_limit_mb(),
     )  # fmt: skip
-    beacon = Beacon(settings.dest_dir, state)
+    beacon = Beacon(settings.dest_dir, state, current_rss_mb)
     worker = Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon, heartbeat_queue)
     return worker.run(until_empty=until_empty, max_files=max_files)

@@ -339,24 +339,76 @@ def test_soak_two_workers_one_killed_and_restarted_repeatedly(localstack_endpoin
     assert "done 120, enqueued 0" in direct(settings)
 
 
-def test_an_unmounted_source_disk_is_retried_never_called_gone(localstack_endpoint, make_settings, speech_corpus, models_dir,
-                                                               tmp_path):  # fmt: skip
+# A budget of 2 s stands for the day a home server allows; the outages below last several budgets.
+SHORT_BUDGET = {"FLEET_RETRY_BUDGET_S": "2", "FLEET_RETRY_BACKOFF_S": "1", "FLEET_ROOTS_CHECK_S": "0.5"}
+
+
+def wait_for_waiting_record(worker: FleetProcess, dest: Path, lasting_s: float, timeout_s: float = 180) -> dict:
+    """The worker's status record once it has said "waiting" for `lasting_s` (by its own clock, not a sleep here)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and worker.process.poll() is None:
+        for path in (dest / ".fleet" / "workers").glob("*.json"):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            since = record.get("waiting_since")
+            if record.get("pid") == worker.process.pid and since and record["last_beat"] - since >= lasting_s:
+                return record
+        time.sleep(0.1)
+    raise AssertionError(f"{worker.name}: never waited {lasting_s}s; log:\n{worker.log_path.read_text()[-3000:]}")
+
+
+def test_a_source_disk_away_longer_than_the_retry_budget_is_waited_out(localstack_endpoint, make_settings, open_queue,
+                                                                      speech_corpus, models_dir, tmp_path):  # fmt: skip
     # Given two recordings queued from the source disk
     settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
     shutil.copytree(speech_corpus / "english" / "stories", settings.source_dir / "stories")
     direct(settings)
-    # When the disk goes away before a worker gets to them (the mount point stays, empty)
+    # When the disk goes away (the mount point stays, empty) for several times the whole retry budget
     unplugged = tmp_path / "unplugged"
     shutil.move(settings.source_dir / "stories", unplugged)
-    worker = FleetProcess.start(["worker", "--until-empty"], fleet_env(settings, FLEET_RETRY_BACKOFF_S="1"), tmp_path / "w.log")
-    # Then each file is retried as "source not available", never dropped as gone
-    retried = worker.wait_for_event("will retry", timeout_s=180)
-    assert retried["reason"].startswith(f"source not available: source folder {settings.source_dir} is empty"), retried
-    # And once the disk is back, both are transcribed
+    worker = FleetProcess.start(["worker", "--until-empty"], fleet_env(settings, **SHORT_BUDGET), tmp_path / "w.log")
+    waiting = worker.wait_for_event("waiting: nothing is received until this is fixed", timeout_s=180)
+    assert waiting["reason"] == f"source not available: source folder {settings.source_dir} is empty (a disk not mounted?)"
+    # Then the worker receives nothing and says so in its status record, for as long as the disk is away
+    record = wait_for_waiting_record(worker, settings.dest_dir, lasting_s=3 * 2)
+    assert record["state"] == "waiting" and record["waiting"] == waiting["reason"]
+    assert not [e for e in worker.events() if e.get("event") == "file started"]
+    # And once the disk is back, both are transcribed on their first delivery, nothing dead-lettered
     shutil.move(unplugged, settings.source_dir / "stories")
     assert worker.wait() == 0
     assert worker.outcomes() == {"stories/fox.mp3": "transcribed", "stories/river.m4a": "transcribed"}
-    assert not [e for e in worker.events() if e.get("outcome") == "source gone"]
+    assert [e["receive_count"] for e in worker.events() if e.get("event") == "file started"] == [1, 1]
+    assert open_queue(settings).counts().dead_letter == 0 and not list((settings.dest_dir / ".fleet" / "failed").glob("*"))
+
+
+def test_a_destination_away_longer_than_the_retry_budget_is_waited_out(localstack_endpoint, make_settings, open_queue,
+                                                                       speech_corpus, models_dir, tmp_path):  # fmt: skip
+    # Given a recording queued, and a worker that has seen the destination with the fleet's state in it
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    shutil.copytree(speech_corpus / "english" / "stories", settings.source_dir)
+    direct(settings)
+    # When the destination disk goes away before the worker takes anything, for several retry budgets
+    away = tmp_path / "dest-away"
+    shutil.move(settings.dest_dir, away)
+    worker = FleetProcess.start(["worker", "--until-empty"], fleet_env(settings, **SHORT_BUDGET), tmp_path / "w.log")
+    waiting = worker.wait_for_event("waiting: nothing is received until this is fixed", timeout_s=180)
+    assert waiting["reason"].startswith(f"destination not available: {settings.dest_dir} is missing"), waiting
+    # (the outage is the test's own parameter: three budgets by the clock, the worker alive and waiting throughout)
+    outage_ends = time.monotonic() + 3 * 2
+    while time.monotonic() < outage_ends:
+        assert worker.process.poll() is None
+        time.sleep(0.2)
+    # (the worker never creates the destination: on a share not mounted yet it would fill the local disk)
+    assert not settings.dest_dir.exists() and not [e for e in worker.events() if e.get("event") == "file started"]
+    shutil.move(away, settings.dest_dir)
+    # Then, once it is back, every file is transcribed on its first delivery
+    assert worker.wait() == 0
+    assert set(worker.outcomes().values()) == {"transcribed"}
+    assert {e["receive_count"] for e in worker.events() if e.get("event") == "file started"} == {1}
+    assert [e for e in worker.events() if e.get("event") == "roots available again: receiving"]
+    assert open_queue(settings).counts().dead_letter == 0
 
 
 def test_a_transcript_finished_after_its_queue_vanished_is_still_written(localstack_endpoint, make_settings, open_queue,

@@ -70,7 +70,7 @@ def test_decoding_options_from_the_environment(monkeypatch, capsys):
 def test_queue_spec_defaults_and_overrides():
     spec = load_queue_spec(REPO_ROOT / "create_queue.json")
     assert (spec.queue_name, spec.dlq_name) == ("whisper-fleet.fifo", "whisper-fleet-dlq.fifo")
-    assert spec.queue_attributes["FifoQueue"] == "true" and spec.max_receive_count == 5
+    assert spec.queue_attributes["FifoQueue"] == "true" and spec.max_receive_count == 100
     other = load_queue_spec(REPO_ROOT / "create_queue.json", queue_name="home.fifo", max_receive_count=2)
     assert (other.queue_name, other.dlq_name, other.max_receive_count) == ("home.fifo", "home-dlq.fifo", 2)
     assert fifo_names("x") == ("x.fifo", "x-dlq.fifo")

@@ -5,23 +5,24 @@ from __future__ import annotations
 import pytest
 
 from worker.job.result import Outcome
-from worker.queue_loop.settle import Action, Decision, SettleLimits, decide
+from worker.queue_loop.settle import Action, Death, Decision, SettleLimits, decide, judge_redelivery
 
-LIMITS = SettleLimits(max_receive_count=5, retry_backoff_s=30)
+LIMITS = SettleLimits(max_receive_count=100, retry_backoff_s=30, retry_budget_s=86400)
+DAY = 86400
 
 TABLE = [
-    # outcome, attempts so far, expected decision
+    # outcome, attempts so far, expected decision (the first delivery was an hour ago)
     (Outcome.TRANSCRIBED, 1, Decision(Action.ACKNOWLEDGE)),
     (Outcome.RENDERED, 3, Decision(Action.ACKNOWLEDGE)),
     (Outcome.ALREADY_DONE, 1, Decision(Action.ACKNOWLEDGE)),
     (Outcome.SOURCE_GONE, 5, Decision(Action.ACKNOWLEDGE)),
     (Outcome.LEASE_LOST, 1, Decision(Action.LEAVE)),
     (Outcome.FAILED, 1, Decision(Action.DEAD_LETTER, failure_reason="corrupt")),
-    # transient: every attempt the queue allows, 30, 60, 120, 240 s apart, then dead-lettered
+    # transient: 30, 60, 120, 240 s apart, growing to an hour, for as many attempts as the time budget holds
     (Outcome.RETRY, 1, Decision(Action.RETRY, 30)),
     (Outcome.RETRY, 2, Decision(Action.RETRY, 60)),
     (Outcome.RETRY, 4, Decision(Action.RETRY, 240)),
-    (Outcome.RETRY, 5, Decision(Action.DEAD_LETTER, failure_reason="gave up after 5 attempts: corrupt")),
+    (Outcome.RETRY, 30, Decision(Action.RETRY, 3600)),
     # a crash is a bug that repeats: one more try, not five full-cost attempts
     (Outcome.CRASHED, 1, Decision(Action.RETRY, 30)),
     (Outcome.CRASHED, 2, Decision(Action.DEAD_LETTER, failure_reason="gave up after 2 attempts: corrupt")),
@@ -30,7 +31,7 @@ TABLE = [
 
 @pytest.mark.parametrize(("outcome", "attempts", "expected"), TABLE, ids=[f"{o.value}-{a}" for o, a, _ in TABLE])
 def test_every_outcome_has_one_decision(outcome, attempts, expected):
-    assert decide(outcome, attempts, 0.0, LIMITS, reason="corrupt") == expected
+    assert decide(outcome, attempts, 3600.0, LIMITS, reason="corrupt") == expected
 
 
 def test_the_table_covers_every_outcome():
@@ -44,7 +45,48 @@ def test_an_orphaned_lease_is_never_settled_whatever_the_outcome():
 
 
 def test_a_queue_that_allows_one_receive_dead_letters_a_crash_at_once():
-    one = SettleLimits(max_receive_count=1, retry_backoff_s=30)
+    one = SettleLimits(max_receive_count=1, retry_backoff_s=30, retry_budget_s=DAY)
     expected = Decision(Action.DEAD_LETTER, failure_reason="gave up after 1 attempts: bug")
     assert decide(Outcome.CRASHED, 1, 0.0, one, "bug") == expected
-    assert decide(Outcome.RETRY, 1, 0.0, SettleLimits(5, retry_backoff_s=0)) == Decision(Action.RETRY, 0)
+    assert decide(Outcome.RETRY, 1, 0.0, SettleLimits(5, retry_backoff_s=0, retry_budget_s=DAY)) == Decision(Action.RETRY, 0)
+
+
+def test_a_transient_failure_ends_when_its_time_budget_is_spent_not_its_count():
+    # Given a file that failed transiently on its 6th delivery (the old count limit was 5)
+    assert decide(Outcome.RETRY, 6, 7 * 60.0, LIMITS, "source not readable").action is Action.RETRY
+    # When its first delivery is a day old, it is dead-lettered, with how long it was tried
+    spent = decide(Outcome.RETRY, 31, DAY + 1.0, LIMITS, "source not readable")
+    assert spent == Decision(Action.DEAD_LETTER, failure_reason="gave up after 31 attempts over 24.0 h: source not readable")
+
+
+def test_a_transient_failure_is_never_retried_into_sqs_silent_redrive():
+    # SQS dead-letters without a record past maxReceiveCount: the policy gives up one receive before
+    assert decide(Outcome.RETRY, 99, 60.0, LIMITS).action is Action.RETRY
+    assert decide(Outcome.RETRY, 100, 60.0, LIMITS).action is Action.DEAD_LETTER
+
+
+KILLED = Death("w1", "transcribe", rss_mb=900, memory_limit_mb=3000)
+OOM = Death("w1", "align", rss_mb=2900, memory_limit_mb=3000)
+HUNG = Death("w1", "decode", None, None, hung=True)
+
+
+@pytest.mark.parametrize(
+    ("deaths", "age_s", "dead_letter"),
+    [
+        ([], DAY * 2, False),  # nothing died: run it
+        ([KILLED] * 12, 3600, False),  # killed from outside twelve times: not the file's fault, inside the budget
+        ([KILLED] * 3, DAY + 1, True),  # ... until the time budget is spent
+        ([OOM], 60, False),  # one death near the memory limit: maybe a neighbour's fault, one more try
+        ([KILLED, OOM, OOM], 60, True),  # twice out of memory on this file: poison
+        ([HUNG, HUNG], 60, True),  # twice past its time limit: poison
+    ],
+)
+def test_a_redelivered_file_is_dead_lettered_on_evidence_against_it(deaths, age_s, dead_letter):
+    decision = judge_redelivery(deaths, age_s, LIMITS)
+    assert (decision is not None and decision.action is Action.DEAD_LETTER) is dead_letter
+
+
+def test_deaths_say_what_is_known_of_them():
+    assert OOM.describe() == "out of memory during align on w1 (last reading 2900 of 3000 MB)"
+    assert KILLED.describe().startswith("w1 stopped during transcribe without a trace")
+    assert judge_redelivery([OOM, OOM], 60, LIMITS).failure_reason.startswith("workers died on it 2 times: out of memory")

@@ -277,7 +277,10 @@ def test_a_message_received_as_the_stop_signal_arrives_is_handed_back_at_once(tm
                            settings=TranscriptionSettings(), enqueued_at=0)  # fmt: skip
     shutdown = Shutdown()
     queue = SignalDuringPoll(shutdown, job.model_dump_json())
-    worker = Worker(FleetSettings(dest_dir=tmp_path), queue, ctx=None, shutdown=shutdown, rss_mb=lambda: 0)
+    (tmp_path / "source" / "talks").mkdir(parents=True)
+    settings = FleetSettings(source_dir=tmp_path / "source", dest_dir=tmp_path / "dest", min_free_mb=0)
+    settings.dest_dir.mkdir()
+    worker = Worker(settings, queue, ctx=None, shutdown=shutdown, rss_mb=lambda: 0)
     # When the stop signal arrives just as a message comes back from the poll
     assert worker.run() == 0
     # Then the message is handed back at once (a fresh copy, visible now), not hidden for a visibility timeout

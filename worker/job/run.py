@@ -17,6 +17,7 @@ from fleet import __version__
 from fleet.done import done_check, probe_outputs
 from fleet.layout import resolve_inside, source_unavailable
 from fleet.messages import SourceFingerprint, TranscriptionJob
+from fleet.readiness import dest_problem
 from fleet.records import COMMIT_KEY, CommitRecord, LanguageCandidate
 from fleet.settings import FleetSettings
 from worker.audio.samples import SAMPLE_RATE, DecodeError, decode_audio
@@ -63,6 +64,9 @@ def run_job(
             return JobResult(Outcome.RENDERED, fingerprint=fingerprint)
         if fingerprint.size == 0:
             raise PermanentFailure("empty file")
+        dest_unusable = dest_problem(ctx.settings.dest_dir, ctx.settings.min_free_mb)
+        if dest_unusable:  # found now, not after an hour of transcription that cannot be written
+            raise TransientFailure(dest_unusable)
         on_stage("decode")
         started = time.perf_counter()
         wanted = job.settings.audio_language

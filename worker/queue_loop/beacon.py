@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from fleet.worker_record import WorkerRecord, worker_record_path, write_worker_record
@@ -22,6 +23,16 @@ class WorkerState(WorkerRecord):
         self.state, self.file, self.receive_count = "working", file, receive_count
         self.stage, self.stage_progress, self.job_started_at = "queued", None, time.time()
         self.job_audio_s = None
+
+    def wait_for(self, problem: str | None) -> None:
+        """Waiting for the roots (problem) or not (None); the first moment of a wait is kept."""
+        if problem is None:
+            self.waiting = self.waiting_since = None
+            return
+        self.state = "waiting"
+        if self.waiting is None:
+            self.waiting_since = time.time()
+        self.waiting = problem
 
     def on_decoded(self, audio_s: float) -> None:
         """Called from the job thread once the length of the audio is known (it sets the job's time limit)."""
@@ -43,9 +54,12 @@ def lost_after_s(receive_wait_s: float) -> float:
 class Beacon:
     """Writes the state atomically: every BEAT_S, and at once when the state, file or stage changes."""
 
-    def __init__(self, dest: Path, state: WorkerState) -> None:
+    def __init__(self, dest: Path, state: WorkerState, rss_mb: Callable[[], float] | None = None) -> None:
         self.state = state
+        self.dest = dest
         self.path = worker_record_path(dest, state.worker)
+        self.rss_mb = rss_mb
+        self._written = False
         self._last = 0.0
         self._last_shown: tuple[str | None, ...] = ()
 
@@ -56,8 +70,13 @@ class Beacon:
             return
         self._last_shown = shown
         self.state.last_beat = now
+        if self.rss_mb is not None:
+            self.state.rss_mb = round(self.rss_mb())
+        if not self.dest.is_dir() or (self._written and not self.path.parent.is_dir()):
+            return  # the destination is away (not mounted): never create it, or its state, on the bare mount point
         try:
             write_worker_record(self.path, self.state)
+            self._written = True
             self._last = now
         except OSError:
             pass  # dest full or read-only: status goes stale, the work itself carries on

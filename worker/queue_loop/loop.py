@@ -14,13 +14,15 @@ from fleet import exits
 from fleet.backoff import retry_delay_s
 from fleet.messages import TranscriptionJob, job_group_id
 from fleet.queue import QUEUE_GONE_CODES, JobQueue, QueueError, ReceivedMessage
+from fleet.readiness import RootsWatch
 from fleet.settings import FleetSettings
 from worker.job.failures import write_failure_record
 from worker.job.lease import Lease
 from worker.job.result import JobResult, Outcome
 from worker.job.run import JobContext, run_job
 from worker.queue_loop.beacon import Beacon, WorkerState, lost_after_s
-from worker.queue_loop.settle import Action, SettleLimits, decide
+from worker.queue_loop.deliveries import TIME_LIMIT, DeliveryJournal
+from worker.queue_loop.settle import Action, SettleLimits, decide, judge_redelivery
 from worker.queue_loop.shutdown import Shutdown, exit_now
 
 log = structlog.get_logger()
@@ -58,6 +60,8 @@ class Worker:
             settings.dest_dir, WorkerState(worker=settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s))
         )
         self.state = self.beacon.state
+        self.roots = RootsWatch(settings.source_dir, settings.dest_dir, settings.min_free_mb)
+        self.journal: DeliveryJournal | None = None  # the running file's, while one runs
 
     def run(self, until_empty: bool = False, max_files: int = 0) -> int:
         """Take messages until stopped, recycled, or (with until_empty) the queue is drained."""
@@ -66,10 +70,12 @@ class Worker:
         wait_s = 0 if until_empty else self.settings.receive_wait_s
         queue_errors = 0
         while not self.shutdown.requested.is_set():
-            self.state.state = "idle"
-            self.beacon.beat()
             if self._recycle_due(max_files):
                 break
+            if self._roots_unusable():
+                continue
+            self.state.state = "idle"
+            self.beacon.beat()
             try:
                 # Not interrupted by a stop signal: a message already on its way back would be lost for a
                 # whole visibility timeout. A stop waits for this poll (at most FLEET_RECEIVE_WAIT_S).
@@ -106,7 +112,11 @@ class Worker:
             self._ack(lambda: self.queue.dead_letter(message, INVALID_GROUP, reason))
             return
         structlog.contextvars.bind_contextvars(file=job.path)
+        self.journal = journal = DeliveryJournal(self.settings.dest_dir, job.path, self.ctx.owner)
+        if self._died_of_it_before(message, job, journal):
+            return
         log.info("file started", receive_count=message.receive_count, output=job.output_base)
+        journal.begin(self.settings.worker_id, message.receive_count, self.state.memory_limit_mb)
         self.state.start_job(job.path, message.receive_count)
         self.beacon.beat(force=True)
         if message.receive_count >= self.queue.spec.max_receive_count > 1:
@@ -143,9 +153,7 @@ class Worker:
         outcome: list[JobResult] = []
         context = contextvars.copy_context()  # carries the bound message id and file into the thread
         thread = threading.Thread(
-            target=lambda: outcome.append(
-                context.run(run_job, job, self.ctx, lease, self.state.on_stage, self.state.on_decoded)
-            ),
+            target=lambda: outcome.append(context.run(run_job, job, self.ctx, lease, self.state.on_stage, self.state.on_decoded)),
             name="job",
             daemon=True,
         )
@@ -161,6 +169,8 @@ class Worker:
             limit_s = self._time_limit_s()
             if thread.is_alive() and limit_s is not None and now - started > limit_s:
                 self._abandon_and_exit(message, lease, limit_s)
+            if thread.is_alive() and now >= next_beat and self.journal is not None:
+                self.journal.seen(self.state.stage, self.rss_mb())
             if thread.is_alive() and now >= next_beat and not (lease.orphaned or lease.lost):
                 if lease.held():
                     self._extend(message, lease, queue_identity, now)
@@ -216,6 +226,7 @@ class Worker:
     def _release_and_exit(self, message: ReceivedMessage, job: TranscriptionJob, lease: Lease) -> None:
         """Grace period over: hand the message back at once, as a fresh copy that spends no retry, and leave."""
         lease.lose()
+        self._end_delivery("handed back")
         try:
             self.queue.hand_back(message, job_group_id(job.path))
             log.warning("grace period over: message handed back for another worker", stage=self.state.stage)
@@ -239,6 +250,7 @@ class Worker:
         """A job past its time limit is hung in native code: release the message (an attempt spent: a hang may
         repeat, and must reach the dead-letter queue), then leave so the container restarts a fresh process."""
         lease.lose()
+        self._end_delivery(TIME_LIMIT)
         log.error("job time limit exceeded: message released, worker exits to restart", limit_s=round(limit_s, 1),
                   stage=self.state.stage, audio_s=self.state.job_audio_s)  # fmt: skip
         try:
@@ -251,24 +263,74 @@ class Worker:
 
     def _settle(self, message: ReceivedMessage, job: TranscriptionJob, result: JobResult, lease_orphaned: bool = False) -> None:
         """Carry out the settle policy's decision; never delete before the outputs are on disk."""
-        first_received = message.first_received_at or time.time()
-        decision = decide(result.outcome, message.receive_count, time.time() - first_received, self._settle_limits(),
+        decision = decide(result.outcome, message.receive_count, self._first_attempt_age_s(message), self._settle_limits(),
                           result.reason, lease_orphaned)  # fmt: skip
         if decision.action is Action.LEAVE:
+            self._end_delivery("orphaned" if lease_orphaned else "lease lost")
             if lease_orphaned:
                 log.info("the queue that held this message is gone: nothing to acknowledge", outcome=result.outcome.value)
         elif decision.action is Action.ACKNOWLEDGE:
             self._ack(lambda: self.queue.delete(message.receipt_handle))
+            self._close_journal()
         elif decision.action is Action.RETRY:
+            self._end_delivery("retry")
             log.warning("will retry", reason=result.reason, retry_in_s=decision.delay_s, attempt=message.receive_count)
             self._ack(lambda: self.queue.change_visibility(message.receipt_handle, decision.delay_s))
         else:
-            reason = decision.failure_reason or result.reason
-            self._record_failure(job, result, reason)
-            self._ack(lambda: self.queue.dead_letter(message, job_group_id(job.path), reason))
+            self._dead_letter(message, job, result, decision.failure_reason or result.reason)
+
+    def _dead_letter(self, message: ReceivedMessage, job: TranscriptionJob, result: JobResult, reason: str) -> None:
+        """Record why, then move the message to the dead-letter queue: the file is settled, for now for good."""
+        self._record_failure(job, result, reason)
+        self._ack(lambda: self.queue.dead_letter(message, job_group_id(job.path), reason))
+        self._close_journal()
+
+    def _died_of_it_before(self, message: ReceivedMessage, job: TranscriptionJob, journal: DeliveryJournal) -> bool:
+        """Earlier deliveries that died: say what is known, and dead-letter the file when the deaths point at it."""
+        deaths = journal.deaths()
+        if not deaths:
+            return False
+        log.warning("earlier deliveries of this file died", deaths=len(deaths), last=deaths[-1].describe())
+        decision = judge_redelivery(deaths, self._first_attempt_age_s(message), self._settle_limits())
+        if decision is None:
+            return False
+        self._dead_letter(message, job, JobResult(Outcome.FAILED), decision.failure_reason or "workers died on it")
+        self.journal = None
+        return True
+
+    def _first_attempt_age_s(self, message: ReceivedMessage) -> float:
+        """Since the first delivery of this file: SQS's clock, or the journal's where a hand-back reset SQS's."""
+        now = time.time()
+        first = [t for t in (message.first_received_at, self.journal and self.journal.first_started_at()) if t]
+        return now - min(first, default=now)
+
+    def _end_delivery(self, how: str) -> None:
+        if self.journal is not None:
+            self.journal.end(how)
+            self.journal = None
+
+    def _close_journal(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+    def _roots_unusable(self) -> bool:
+        """Check the roots before receiving; while one cannot be used, say why and wait (no delivery is spent)."""
+        problem = self.roots.problem()
+        was_waiting, since = self.state.waiting, self.state.waiting_since
+        self.state.wait_for(problem)
+        if problem is None:
+            if was_waiting:
+                log.info("roots available again: receiving", waited_s=round(time.time() - (since or time.time())))
+            return False
+        if problem != was_waiting:
+            log.warning("waiting: nothing is received until this is fixed", reason=problem)
+        self.beacon.beat(force=problem != was_waiting)
+        self.shutdown.requested.wait(self.settings.roots_check_s)
+        return True
 
     def _settle_limits(self) -> SettleLimits:
-        return SettleLimits(self.queue.spec.max_receive_count, self.settings.retry_backoff_s)
+        return SettleLimits(self.queue.spec.max_receive_count, self.settings.retry_backoff_s, self.settings.retry_budget_s)
 
     def _mark_last_attempt(self, job: TranscriptionJob, receive_count: int) -> None:
         """Leave a failure record before the last attempt: if this one dies too (out of memory, killed),

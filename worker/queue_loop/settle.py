@@ -14,6 +14,8 @@ from worker.job.result import Outcome
 
 # A crash (an unexpected exception) is a bug that repeats: one more try, not every attempt the queue allows.
 CRASH_ATTEMPTS = 2
+# A worker that died with its resident memory above this share of its limit was most likely killed for memory.
+OOM_EVIDENCE_SHARE = 0.8
 # Outcomes whose work is finished (or was never needed): the message is deleted.
 FINISHED = frozenset({Outcome.TRANSCRIBED, Outcome.RENDERED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE})
 
@@ -31,9 +33,40 @@ class Action(StrEnum):
 class SettleLimits:
     """The knobs of the policy, from the queue spec and the settings."""
 
-    max_receive_count: int
+    max_receive_count: int  # SQS's own net: past it the queue dead-letters silently, so never retry up to it
     retry_backoff_s: int
+    retry_budget_s: float = 86400.0  # how long after its first delivery a transient failure is still retried
     crash_attempts: int = CRASH_ATTEMPTS
+
+
+@dataclass(frozen=True)
+class Death:
+    """An earlier delivery of the file that never ended: what its last heartbeat knew."""
+
+    worker: str
+    stage: str | None
+    rss_mb: float | None
+    memory_limit_mb: float | None
+    hung: bool = False  # abandoned by its own worker past the job's time limit
+
+    @property
+    def out_of_memory(self) -> bool:
+        """Its last reading was close to the container's limit: the kernel's OOM killer, most likely."""
+        return bool(self.rss_mb and self.memory_limit_mb and self.rss_mb >= OOM_EVIDENCE_SHARE * self.memory_limit_mb)
+
+    @property
+    def points_at_file(self) -> bool:
+        """Whether this death is evidence against the file (and not a kill from outside, a reboot, a redeploy)."""
+        return self.hung or self.out_of_memory
+
+    def describe(self) -> str:
+        stage = f" during {self.stage}" if self.stage else ""
+        if self.hung:
+            return f"hung{stage} past the job's time limit on {self.worker}"
+        if self.out_of_memory:
+            return f"out of memory{stage} on {self.worker} (last reading {self.rss_mb:.0f} of {self.memory_limit_mb:.0f} MB)"
+        reading = f", last memory reading {self.rss_mb:.0f} MB" if self.rss_mb else ""
+        return f"{self.worker} stopped{stage} without a trace (killed, restarted or the machine went down{reading})"
 
 
 @dataclass(frozen=True)
@@ -49,18 +82,47 @@ def decide(outcome: Outcome, attempts: int, first_attempt_age_s: float, limits: 
            lease_orphaned: bool = False) -> Decision:  # fmt: skip
     """The decision for a delivery that ended with `outcome` on its `attempts`-th receive.
 
-    `first_attempt_age_s` (how long ago the first delivery was received) is not used by this policy yet:
-    it is here so that a budget in time can replace the count without changing any caller.
+    A transient failure is retried for a time budget after the first delivery (`first_attempt_age_s`), not a
+    count: the backoff grows to an hour, so a day is some thirty deliveries. A crash is a bug: count-based.
     """
-    del first_attempt_age_s
     if outcome is Outcome.LEASE_LOST or lease_orphaned:
         return Decision(Action.LEAVE)
     if outcome in FINISHED:
         return Decision(Action.ACKNOWLEDGE)
-    allowed = {Outcome.RETRY: limits.max_receive_count,
-               Outcome.CRASHED: min(limits.crash_attempts, limits.max_receive_count)}.get(outcome, 0)  # fmt: skip
-    if attempts < allowed:
-        return Decision(Action.RETRY, retry_delay_s(attempts, limits.retry_backoff_s))
-    if allowed:
-        reason = f"gave up after {attempts} attempts: {reason}"
+    if outcome is Outcome.RETRY:
+        if first_attempt_age_s < limits.retry_budget_s and attempts < limits.max_receive_count:
+            return Decision(Action.RETRY, retry_delay_s(attempts, limits.retry_backoff_s))
+        return Decision(Action.DEAD_LETTER, failure_reason=f"gave up after {attempts} attempts over "
+                                                           f"{duration(first_attempt_age_s)}: {reason}")  # fmt: skip
+    if outcome is Outcome.CRASHED:
+        allowed = min(limits.crash_attempts, limits.max_receive_count)
+        if attempts < allowed:
+            return Decision(Action.RETRY, retry_delay_s(attempts, limits.retry_backoff_s))
+        return Decision(Action.DEAD_LETTER, failure_reason=f"gave up after {attempts} attempts: {reason}")
     return Decision(Action.DEAD_LETTER, failure_reason=reason)
+
+
+def judge_redelivery(deaths: list[Death], first_attempt_age_s: float, limits: SettleLimits) -> Decision | None:
+    """Before a file runs again: dead-letter it when earlier deliveries died of it, else None (run it).
+
+    Deaths that point at the file (out of memory, hung) count like crashes; deaths without a trace are
+    kills from outside and only end within the time budget, as transient failures do.
+    """
+    if not deaths:
+        return None
+    evidence = [death for death in deaths if death.points_at_file]
+    if len(evidence) >= limits.crash_attempts:
+        return Decision(Action.DEAD_LETTER, failure_reason=f"workers died on it {len(evidence)} times: {evidence[-1].describe()}")
+    if first_attempt_age_s >= limits.retry_budget_s:
+        return Decision(Action.DEAD_LETTER, failure_reason=f"gave up after {duration(first_attempt_age_s)}: workers died on it "
+                                                           f"{len(deaths)} times, last: {deaths[-1].describe()}")  # fmt: skip
+    return None
+
+
+def duration(seconds: float) -> str:
+    """`45 s`, `12 min`, `3.5 h`: how long, for a person."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
