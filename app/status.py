@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from fleet.plan_summary import PlanSummary
 from fleet.queue import JobQueue, QueueError
@@ -23,6 +23,25 @@ class WorkerStatus(WorkerRecord):
 
     beat_age_s: float
     lost: bool
+
+    @computed_field
+    @property
+    def shown_state(self) -> str:
+        """The state as a person reads it: LOST, "waiting: source not available ... since 14:02", or the state."""
+        if self.lost:
+            return "LOST"
+        if self.state == "waiting" and self.waiting:
+            return f"waiting: {self.waiting} since {_clock(self.waiting_since)}"
+        return self.state
+
+
+def _clock(at: float | None) -> str:
+    """`14:02` today, `Nov 28 14:02` before: when a wait began, in the reader's local time."""
+    if at is None:
+        return "?"
+    moment = time.localtime(at)
+    today = time.localtime()
+    return time.strftime("%H:%M" if moment[:3] == today[:3] else "%b %d %H:%M", moment)
 
 
 class StatusReport(BaseModel):

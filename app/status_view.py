@@ -29,7 +29,7 @@ def _eta(seconds: float | None) -> str:
 
 def worker_line(worker: WorkerStatus) -> str:
     """One line per worker: id, state, file and stage with progress, totals, last beat."""
-    state = "LOST" if worker.lost else worker.state
+    state = worker.shown_state
     doing = ""
     if worker.file:
         progress = worker.stage_progress
@@ -90,7 +90,7 @@ def live_view(report: StatusReport) -> Group:
     table = Table("worker", "state", "file", "stage", "progress", "done", "beat", box=None)
     for w in report.workers:
         progress = w.stage_progress
-        cells = (w.worker, "LOST" if w.lost else w.state, w.file or "", w.stage or "")
+        cells = (w.worker, w.shown_state, w.file or "", w.stage or "")
         table.add_row(
             *(Text(cell) for cell in cells),
             ProgressBar(total=100, completed=progress or 0, width=20) if progress is not None else Text(""),

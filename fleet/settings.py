@@ -151,12 +151,16 @@ class FleetSettings(BaseSettings):
     # Dashboard.
     dashboard_host: str = Field("127.0.0.1", validation_alias="FLEET_DASHBOARD_HOST")
     dashboard_port: int = Field(8080, ge=0, le=65535, validation_alias="FLEET_DASHBOARD_PORT")
+    # Names the dashboard answers to besides IP addresses, localhost and this machine's name (`nas.lan,tunnel.example`).
+    dashboard_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="FLEET_DASHBOARD_ALLOWED_HOSTS")
 
     # Logging.
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", validation_alias="FLEET_LOG_LEVEL")
     log_format: Literal["auto", "json", "console"] = Field("auto", validation_alias="FLEET_LOG_FORMAT")
 
-    _split_lists = field_validator("output_formats", "preload_languages", mode="before")(_split_formats)
+    _split_lists = field_validator("output_formats", "preload_languages", "dashboard_allowed_hosts", mode="before")(
+        _split_formats
+    )
 
     @field_validator("output_formats")
     @classmethod

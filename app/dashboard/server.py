@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import mimetypes
 import os
+import socket
 import threading
 import time
 from collections import deque
@@ -87,11 +89,27 @@ class Dashboard:
         return path if path.is_file() else None
 
 
+def host_allowed(host_header: str, allowed: tuple[str, ...]) -> bool:
+    """An IP address, localhost, this machine's name, or a configured name: never a name someone else controls."""
+    host = urlsplit(f"//{host_header}").hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return True  # a rebinding attack needs a DNS name in the Host header, never a literal address
+    except ValueError:
+        pass
+    names = {"localhost", socket.gethostname().lower(), *(name.lower() for name in allowed)}
+    return host in names or host.endswith(".localhost")
+
+
 def make_handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "whisper-fleet"
 
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            if not host_allowed(self.headers.get("Host", ""), dashboard.settings.dashboard_allowed_hosts):
+                # DNS rebinding: a page on evil.example whose name now points here would read transcripts
+                self.send_error(HTTPStatus.MISDIRECTED_REQUEST, "host not allowed: add it to FLEET_DASHBOARD_ALLOWED_HOSTS")
+                return
             path = urlsplit(self.path).path
             if path in ("/", "/index.html"):
                 self._send_file(ASSETS / "index.html")

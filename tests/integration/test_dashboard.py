@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -35,6 +36,9 @@ def prepare_dest(dest: Path, outside: Path) -> None:
         {"worker": "w-1", "state": "working", "file": "talks/long one.mp3", "stage": "transcribe",
          "stage_progress": 40.0, "files_done": 2, "audio_s_done": 7200, "started_at": time.time() - 3600,
          "last_beat": time.time() + 3600, "lost_after_s": 30}))  # fmt: skip
+    (fleet / "workers" / "w-2.json").write_text(json.dumps(
+        {"worker": "w-2", "state": "waiting", "waiting": "source not available: source folder /source is empty",
+         "waiting_since": time.time() - 60, "last_beat": time.time() + 3600, "lost_after_s": 30}))  # fmt: skip
     (fleet / "failed").mkdir()
     (fleet / "failed" / "x.json").write_text(json.dumps(
         {"source": "broken.mp3", "fingerprint": {"size": 1, "mtime_ns": 1}, "settings_key": "k",
@@ -80,6 +84,8 @@ def test_the_page_shows_counts_progress_workers_failures_and_links(dashboard):
         assert browser.find_element(By.ID, "overall-bar").get_attribute("style") == "width: 60%;"
         card = browser.find_element(By.CSS_SELECTOR, '.worker-card[data-worker="w-1"]')
         assert "talks/long one.mp3 · transcribe" in card.text and "2 done" in card.text and "working" in card.text
+        waiting = browser.find_element(By.CSS_SELECTOR, '.worker-card.waiting[data-worker="w-2"]').text
+        assert "waiting: source not available: source folder /source is empty since " in waiting
         (row,) = browser.find_elements(By.CSS_SELECTOR, "#failures tbody tr")
         cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
         assert cells[:2] == ["broken.mp3", "not decodable (corrupt or not a media file)"]
@@ -108,7 +114,6 @@ def test_the_page_shows_counts_progress_workers_failures_and_links(dashboard):
      "/assets/../server.py", "/files/talks/ep1.mp3"],
 )  # fmt: skip
 def test_nothing_outside_the_transcripts_can_be_requested(dashboard, path):
-    import http.client
 
     host, port = dashboard[0].removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -127,3 +132,16 @@ def test_a_transcript_is_served_read_only(dashboard):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 501
+
+
+@pytest.mark.parametrize(("host", "status"), [("evil.example", 421), ("evil.example:80", 421), ("127.0.0.1", 200),
+                                              ("localhost:8080", 200), ("[::1]:8080", 200), ("192.168.1.20", 200)])  # fmt: skip
+def test_only_addresses_and_known_names_are_answered(dashboard, host, status):
+    # A page on evil.example whose DNS name is rebound to 127.0.0.1 sends Host: evil.example; it must read nothing
+    address, port = dashboard[0].removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(address, int(port), timeout=10)
+    connection.request("GET", "/api/status", headers={"Host": host})
+    response = connection.getresponse()
+    body = response.read()
+    assert response.status == status, (host, response.status)
+    assert (b"queue_name" in body) is (status == 200)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from collections import Counter
 from types import SimpleNamespace
 
@@ -40,6 +41,16 @@ def test_silent_workers_are_lost_stopped_ones_are_not(tmp_path):
     assert "  silent: LOST a.mp3 [None]; 0 done, 0 failed, 0.00 h audio; beat 60s ago" in lines
     assert lines[1] == "last plan: none yet (run the director)"
     live_view(report)  # renders without a queue or a plan
+
+
+def test_a_worker_waiting_for_its_roots_says_why_and_since_when(tmp_path):
+    now = time.time()
+    since = time.mktime(time.strptime(time.strftime("%Y-%m-%d 00:01", time.localtime(now)), "%Y-%m-%d %H:%M"))
+    write_worker(tmp_path, "w", state="waiting", waiting="source not available: source folder /source is empty",
+                 waiting_since=since, last_beat=now)  # fmt: skip
+    report = gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=now)
+    assert status_lines(report)[4].startswith("  w: waiting: source not available: source folder /source is empty since 00:01;")
+    assert report.as_dict()["workers"][0]["shown_state"].endswith("since 00:01")
 
 
 def test_progress_and_eta_come_from_the_plan_and_queue_counts(tmp_path):

@@ -45,8 +45,8 @@ function renderWorkers(workers) {
   box.replaceChildren();
   if (!workers.length) box.append(el("p", { class: "dim" }, "no worker has reported yet"));
   for (const w of workers) {
-    const state = w.lost ? "LOST" : w.state;
-    const card = el("div", { class: `worker-card${w.lost ? " lost" : ""}`, "data-worker": w.worker },
+    const state = w.shown_state;  // "LOST", "waiting: source not available ... since 14:02", or the state
+    const card = el("div", { class: `worker-card${w.lost ? " lost" : ""}${w.waiting ? " waiting" : ""}`, "data-worker": w.worker },
       el("div", { class: "name" }, w.worker),
       el("div", { class: "state" }, state),
       el("div", { class: "file" }, w.file ? `${w.file} · ${w.stage || ""}` : "—"),
