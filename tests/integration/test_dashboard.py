@@ -114,7 +114,6 @@ def test_the_page_shows_counts_progress_workers_failures_and_links(dashboard):
      "/assets/../server.py", "/files/talks/ep1.mp3"],
 )  # fmt: skip
 def test_nothing_outside_the_transcripts_can_be_requested(dashboard, path):
-
     host, port = dashboard[0].removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
     connection.request("GET", path)  # sent as written: no client-side normalisation
