@@ -83,6 +83,10 @@ class CommitRecord(RecordHead):
     finished_at: float = 0.0
     rendered_at: float | None = None  # set when only the layout or the formats were rewritten from this JSON
     rendered_by: str | None = None
+    # sha256 of each output as written: a file that no longer matches was edited by someone, and is theirs now.
+    outputs: dict[str, str] = Field(default_factory=dict)
+    # Formats left alone because another tool or a person wrote that file (never replaced).
+    kept: list[str] = Field(default_factory=list)
 
 
 class FailureRecord(RecordHead):

@@ -25,7 +25,7 @@ from worker.audio.streams import AudioStream, choose_stream, probe_audio_streams
 from worker.job.failures import PermanentFailure, TransientFailure, clear_failure_record
 from worker.job.lease import Lease
 from worker.job.result import JobResult, Outcome
-from worker.job.writers import LeaseLost, OutputPathError, write_outputs
+from worker.job.writers import ForeignOutput, LeaseLost, OutputPathError, write_outputs
 from worker.speech.models import ModelError
 from worker.speech.pipeline import Pipeline
 
@@ -113,7 +113,7 @@ def run_job(
         return JobResult(Outcome.RETRY, str(exc), getattr(exc, "detail", ""), fingerprint=fingerprint)
     except LeaseLost as exc:
         return JobResult(Outcome.LEASE_LOST, str(exc), fingerprint=fingerprint)
-    except OutputPathError as exc:
+    except (OutputPathError, ForeignOutput) as exc:
         return JobResult(Outcome.FAILED, str(exc), fingerprint=fingerprint)
     except OSError as exc:  # dest full, read-only, unwritable: fixable by the user, so retry later
         reason = f"cannot write outputs: {exc.strerror or exc}"

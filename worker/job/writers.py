@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -16,6 +17,10 @@ from fleet.records import COMMIT_KEY, CommitRecord
 
 class LeaseLost(Exception):
     """The message now belongs to another worker: its outputs are not ours to write."""
+
+
+class ForeignOutput(Exception):
+    """The JSON where the fleet would commit was written by someone else: the file is not the fleet's to do."""
 
 
 class OutputPathError(Exception):
@@ -48,10 +53,21 @@ def write_outputs(
     still_ours: Callable[[], bool],
     owner: tuple[int, int] | None = None,
 ) -> list[Path]:
-    """Render everything first, then write each file atomically; the JSON commit record goes last."""
-    rendered = {f"{base}.{fmt}": render(result, fmt, subtitle_options) for fmt in formats if fmt != "json"}
+    """Render everything first, then write each file atomically; the JSON commit record goes last.
+
+    A file the fleet did not write (another tool's subtitles, a hand-edited transcript) is never replaced:
+    it is left byte for byte and named in the record's `kept`.
+    """
+    previous = previous_record(dest / f"{base}.json")
+    kept = sorted(fmt for fmt in formats if fmt != "json" and not _ours(dest / f"{base}.{fmt}", fmt, previous))
+    rendered = {f"{base}.{fmt}": render(result, fmt, subtitle_options) for fmt in formats if fmt not in ("json", *kept)}
+    untouched = {fmt: digest for fmt, digest in (previous.outputs if previous else {}).items() if fmt not in formats}
+    written = {path.rpartition(".")[2]: sha256_text(text) for path, text in rendered.items()}
+    record = record.model_copy(
+        update={"outputs": {**untouched, **written}, "kept": sorted({*kept, *_still_kept(previous, formats)})}
+    )
     rendered[f"{base}.json"] = commit_json(record, result)
-    paths = [dest / rel for rel in output_files(base, formats)]
+    paths = [dest / rel for rel in output_files(base, formats) if rel in rendered]
     folder = paths[0].parent
     _make_folders(dest, folder, owner)
     remove_temps_of(folder, [p.name for p in paths])  # leftovers of a worker killed mid-write
@@ -60,6 +76,43 @@ def write_outputs(
             raise LeaseLost(f"lease lost before writing {path.name}")
         write_atomic(path, rendered[str(path.relative_to(dest))], owner=owner)
     return paths
+
+
+def previous_record(json_path: Path) -> CommitRecord | None:
+    """The commit record of the JSON already at `json_path`; ForeignOutput if that JSON is not the fleet's."""
+    try:
+        document = json.loads(json_path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ForeignOutput(f"{json_path.name} exists and cannot be read as the fleet's transcript: left alone") from exc
+    try:
+        return CommitRecord.model_validate(document[COMMIT_KEY])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ForeignOutput(f"{json_path.name} exists and was not written by whisper-fleet: left alone "
+                            "(move or delete it to let the fleet transcribe this file)") from exc  # fmt: skip
+
+
+def _ours(path: Path, fmt: str, previous: CommitRecord | None) -> bool:
+    """Whether the file at `path` may be replaced: absent, or exactly what the fleet wrote there last."""
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        return True
+    if previous is None or fmt in previous.kept:
+        return False
+    if not previous.outputs:  # a record from before hashes were kept: its siblings were written with it
+        return True
+    return previous.outputs.get(fmt) == hashlib.sha256(text).hexdigest()
+
+
+def _still_kept(previous: CommitRecord | None, formats: tuple[str, ...]) -> list[str]:
+    """Formats kept before and not part of this job: still someone else's."""
+    return [fmt for fmt in (previous.kept if previous else []) if fmt not in formats]
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _make_folders(dest: Path, folder: Path, owner: tuple[int, int] | None) -> None:

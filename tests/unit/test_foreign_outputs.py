@@ -1,0 +1,65 @@
+"""Outputs the fleet did not write (another tool's subtitles, hand edits, a plain whisperX JSON) are never replaced."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fleet.job_identity import TranscriptionSettings
+from fleet.messages import SourceFingerprint
+from fleet.records import CommitRecord
+from worker.job.writers import ForeignOutput, write_outputs
+
+RESULT = {"segments": [{"text": " Hello there.", "start": 0.5, "end": 1.75}], "language": "en"}
+OPTIONS = {"max_line_width": None, "max_line_count": None, "highlight_words": False}
+RECORD = CommitRecord(source="a.mp3", fingerprint=SourceFingerprint(size=1, mtime_ns=2), settings_key="k",
+                      settings=TranscriptionSettings())  # fmt: skip
+FORMATS = ("txt", "srt", "json")
+
+
+def record_of(dest):
+    return CommitRecord.model_validate(json.loads((dest / "a.json").read_text())["fleet"])
+
+
+def test_another_tools_subtitles_stay_byte_for_byte_and_the_record_says_so(tmp_path):
+    # Given Bazarr's a.srt where the fleet would write one
+    bazarr = b"1\r\n00:00:00,000 --> 00:00:02,000\r\nFrom another tool\r\n"
+    (tmp_path / "a.srt").write_bytes(bazarr)
+    # When the fleet writes its outputs
+    written = write_outputs(tmp_path, "a", FORMATS, RESULT, RECORD, OPTIONS, lambda: True)
+    # Then the srt is untouched, the rest is written, and the record names what it kept
+    assert (tmp_path / "a.srt").read_bytes() == bazarr
+    assert [p.name for p in written] == ["a.txt", "a.json"]
+    assert record_of(tmp_path).kept == ["srt"] and set(record_of(tmp_path).outputs) == {"txt"}
+    # And a later run (new settings) still leaves it alone
+    write_outputs(tmp_path, "a", FORMATS, RESULT, RECORD, OPTIONS, lambda: True)
+    assert (tmp_path / "a.srt").read_bytes() == bazarr and record_of(tmp_path).kept == ["srt"]
+
+
+def test_a_hand_edited_subtitle_is_the_users_and_an_untouched_one_is_rewritten(tmp_path):
+    write_outputs(tmp_path, "a", FORMATS, RESULT, RECORD, OPTIONS, lambda: True)
+    (tmp_path / "a.srt").write_text("1\n00:00:00,500 --> 00:00:01,750\nHello there, corrected by hand.\n")
+    edited = (tmp_path / "a.srt").read_bytes()
+    changed = {**RESULT, "segments": [{"text": " Hello again.", "start": 0.5, "end": 1.75}]}
+    write_outputs(tmp_path, "a", FORMATS, changed, RECORD, OPTIONS, lambda: True)
+    assert (tmp_path / "a.srt").read_bytes() == edited  # the person's edit survives a new transcript
+    assert (tmp_path / "a.txt").read_text() == "Hello again.\n"  # the fleet's own file follows the transcript
+    assert record_of(tmp_path).kept == ["srt"]
+
+
+def test_a_json_the_fleet_did_not_write_stops_the_job_and_nothing_is_written(tmp_path):
+    plain_whisperx = json.dumps({"segments": [], "language": "en"}).encode()
+    (tmp_path / "a.json").write_bytes(plain_whisperx)
+    with pytest.raises(ForeignOutput, match="a.json exists and was not written by whisper-fleet"):
+        write_outputs(tmp_path, "a", FORMATS, RESULT, RECORD, OPTIONS, lambda: True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"] and (tmp_path / "a.json").read_bytes() == plain_whisperx
+
+
+def test_only_the_missing_format_is_written_when_the_rest_is_current(tmp_path):
+    write_outputs(tmp_path, "a", FORMATS, RESULT, RECORD, OPTIONS, lambda: True)
+    txt_before = (tmp_path / "a.txt").stat().st_mtime_ns
+    (tmp_path / "a.srt").unlink()
+    write_outputs(tmp_path, "a", ("srt", "json"), RESULT, RECORD, OPTIONS, lambda: True)
+    assert (tmp_path / "a.srt").exists() and (tmp_path / "a.txt").stat().st_mtime_ns == txt_before
+    assert set(record_of(tmp_path).outputs) == {"txt", "srt"}  # the untouched txt is still known as the fleet's
