@@ -59,7 +59,8 @@ def status_lines(report: StatusReport) -> list[str]:
         when = datetime.fromtimestamp(plan.at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
         lines.append(
             f"last plan ({when}): found {plan.found}, done {c.done}, enqueued {c.enqueue}, already queued "
-            f"{c.already_queued}, failed before {c.failed_before}, skipped {c.skipped}, ignored {sum(plan.ignored.values())}"
+            f"{c.already_queued}, failed before {c.failed_before}, skipped {c.skipped}, foreign {c.foreign}, "
+            f"ignored {sum(plan.ignored.values())}"
         )
         p = report.progress
         lines.append(

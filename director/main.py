@@ -224,7 +224,8 @@ def summary_line(summary: PlanSummary, *, dry_run: bool = False) -> str:
     return (
         f"director: found {summary.found}, done {counts.done}, {verb} {counts.enqueue}, "
         f"already queued {counts.already_queued}, failed before {counts.failed_before}, "
-        f"skipped {counts.skipped}, settling {counts.settling}, ignored {sum(summary.ignored.values())}"
+        f"skipped {counts.skipped}, settling {counts.settling}, foreign {counts.foreign}, "
+        f"ignored {sum(summary.ignored.values())}"
     )
 
 
@@ -235,7 +236,7 @@ def print_plan(plan: Plan, scan: ScanResult, settings: FleetSettings, queue_name
         f"model {settings.whisper_model}, settings {settings.transcription().key()})",
         file=out,
     )
-    for action in (Action.ENQUEUE, Action.QUEUED, Action.FAILED, Action.SKIPPED, Action.SETTLING):
+    for action in (Action.ENQUEUE, Action.QUEUED, Action.FAILED, Action.SKIPPED, Action.SETTLING, Action.FOREIGN):
         decisions = plan.of(action)
         if decisions:
             print(f"{action.value} ({len(decisions)}):", file=out)

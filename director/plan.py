@@ -25,6 +25,7 @@ class Action(StrEnum):
     FAILED = "failed before"
     SKIPPED = "skipped"
     SETTLING = "settling"  # modified moments ago: maybe still being copied in, left for a later round
+    FOREIGN = "foreign"  # its JSON was written by another tool or person: never replaced, never transcribed
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class Decision:
     enqueued_at: float = 0.0
     settings: TranscriptionSettings | None = None  # this file's, where a folder's settings file changes them
     render_only: bool = False  # layout or formats changed: the worker renders from the JSON on disk
+    formats: tuple[str, ...] | None = None  # only these (a redo for deleted outputs); None: the plan's formats
 
 
 @dataclass
@@ -64,7 +66,7 @@ class Plan:
             output_base=decision.output_base,
             fingerprint=SourceFingerprint(size=source.size, mtime_ns=source.mtime_ns),
             settings=decision.settings or self.settings,
-            formats=self.formats,
+            formats=decision.formats or self.formats,
             enqueued_at=decision.enqueued_at,
             attempt=decision.attempt,
             render_only=decision.render_only,
@@ -125,6 +127,10 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         if needed is None:
             decisions.append(Decision(source, Action.DONE, "outputs match source and settings"))
             continue
+        state = inputs.outputs.get(base)
+        if state is not None and "json" in state.formats and state.record is None:
+            decisions.append(Decision(source, Action.FOREIGN, f"{base}.json was not written by whisper-fleet: left alone"))
+            continue
         if fresh_ns[0] < source.mtime_ns <= fresh_ns[1]:
             decisions.append(Decision(source, Action.SETTLING, f"modified less than {inputs.min_age_s:g} s ago"))
             continue
@@ -141,7 +147,9 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         else:
             action, reason, enqueued_at = Action.ENQUEUE, "retry after failure" if failed_now else needed, inputs.now
         own = settings if settings is not inputs.settings else None
-        render = not failed_now and renders_only(source.rel, fingerprint, settings.transcript_key(), inputs.outputs.get(base))
+        render = not failed_now and renders_only(source.rel, fingerprint, settings.transcript_key(), state)
         reason = f"{reason}: re-render from the json" if render and action is Action.ENQUEUE else reason
-        decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at, own, render))
+        # Outputs deleted from a current transcript: only those are written again, the others stay as they are.
+        formats = tuple(f for f in inputs.formats if f == "json" or f not in state.formats) if redo and render else None
+        decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at, own, render, formats))
     return Plan(decisions, inputs.settings, inputs.formats, naming.renamed)

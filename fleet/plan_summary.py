@@ -21,6 +21,7 @@ class PlanCounts(BaseModel):
     failed_before: int = Field(0, alias="failed before")
     skipped: int = 0
     settling: int = 0
+    foreign: int = 0  # JSON transcripts another tool or person wrote where the fleet would: left alone
 
     @property
     def queued(self) -> int:

@@ -78,7 +78,8 @@ def test_enqueues_every_file_once_with_relative_paths(localstack_endpoint, make_
     code, summary = run(settings)
     # Then every media file is on the queue once, by relative path, each in its own group
     assert code == 0
-    assert summary == "director: found 6, done 0, enqueued 6, already queued 0, failed before 0, skipped 0, settling 0, ignored 1"
+    assert summary == ("director: found 6, done 0, enqueued 6, already queued 0, failed before 0, skipped 0, settling 0, "
+                       "foreign 0, ignored 1")
     jobs = drain(open_queue(settings))
     assert sorted(j.path for j in jobs) == sorted(ODD_NAMES)
     assert len({j.group_id() for j in jobs}) == 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import signal
@@ -10,6 +11,7 @@ from pathlib import Path
 import jiwer
 import pytest
 
+from director.main import run_director
 from fleet.job_identity import OUTPUT_FORMATS
 from fleet.messages import TranscriptionJob
 from tests.support import speech
@@ -387,3 +389,30 @@ def test_a_layout_or_format_change_is_rendered_from_the_json_without_the_model(l
             and not line.isdigit()]  # fmt: skip
     assert len(cues) >= 3 and all(len(line) <= 16 + 8 for line in cues), cues  # whisperX breaks after the word that passes 16
     assert "done 1, enqueued 0" in direct(changed)
+
+
+def test_outputs_another_tool_wrote_are_left_byte_for_byte(localstack_endpoint, make_settings, speech_corpus, models_dir,
+                                                           tmp_path):  # fmt: skip
+    # Given Bazarr's subtitles beside one recording and a plain whisperX JSON for another, in the destination
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    shutil.copytree(speech_corpus / "english" / "stories", settings.source_dir)
+    settings.dest_dir.mkdir(parents=True)
+    bazarr = b"1\r\n00:00:00,000 --> 00:00:02,000\r\nSubtitles from another tool\r\n"
+    plain_whisperx = json.dumps({"segments": [{"text": "by hand", "start": 0, "end": 1}], "language": "en"}).encode()
+    (settings.dest_dir / "fox.srt").write_bytes(bazarr)
+    (settings.dest_dir / "river.json").write_bytes(plain_whisperx)
+    # When the fleet runs
+    out = io.StringIO()
+    run_director(settings, dry_run=True, out=out)
+    assert "foreign (1):\n  river.m4a  [river.json was not written by whisper-fleet: left alone]" in out.getvalue()
+    assert "foreign 1" in direct(settings)
+    worker = start_worker(settings, tmp_path, "w")
+    assert worker.wait() == 0
+    # Then both files stay byte for byte; fox gets every other output, and its record says what it kept
+    assert (settings.dest_dir / "fox.srt").read_bytes() == bazarr
+    assert (settings.dest_dir / "river.json").read_bytes() == plain_whisperx
+    assert not (settings.dest_dir / "river.txt").exists()
+    record = json.loads((settings.dest_dir / "fox.json").read_text())["fleet"]
+    assert record["kept"] == ["srt"] and (settings.dest_dir / "fox.txt").read_text().strip()
+    # And the next plan calls fox done and river foreign, again
+    assert "done 1, enqueued 0" in direct(settings) and "foreign 1" in direct(settings)

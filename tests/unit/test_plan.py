@@ -105,12 +105,6 @@ def test_changed_settings_re_enqueue():
     assert decision.action is Action.ENQUEUE and decision.reason == "transcription settings changed"
 
 
-def test_json_without_readable_commit_record_is_not_done():
-    src = source()
-    decision = only(plan([src], {"a/ep1": OutputState(frozenset(OUTPUT_FORMATS), None)}))
-    assert decision.action is Action.ENQUEUE
-
-
 def test_ledger_entry_means_already_queued_until_retention_runs_out():
     first = only(plan([source()]))
     ledger = {first.dedup_id: NOW}
@@ -207,3 +201,29 @@ def test_a_layout_or_format_change_re_renders_and_a_transcript_change_re_transcr
     # A record written before transcript keys existed cannot vouch for its transcript: transcribed again
     legacy = OutputState(frozenset(("txt", "json")), RecordSummary(src.rel, src.size, src.mtime_ns, old.key()))
     assert not plan([src], outputs={"a/ep1": legacy}, settings=layout).decisions[0].render_only
+
+
+def test_a_json_another_tool_wrote_is_foreign_never_queued():
+    # Given a plain whisperX run's a/ep1.json (no commit record) where the fleet would commit
+    src = source()
+    result = plan([src], {"a/ep1": OutputState(frozenset({"json", "srt"}), None)})
+    decision = only(result)
+    assert decision.action is Action.FOREIGN and decision.reason == "a/ep1.json was not written by whisper-fleet: left alone"
+    assert result.counts()[Action.FOREIGN] == 1
+
+
+def test_another_tools_subtitles_alone_do_not_stop_the_fleet():
+    # Given Bazarr's a/ep1.srt and no JSON: the fleet transcribes; its writer leaves the srt alone
+    src = source()
+    decision = only(plan([src], {"a/ep1": OutputState(frozenset({"srt"}), None)}))
+    assert decision.action is Action.ENQUEUE and decision.formats is None
+
+
+def test_a_redo_for_deleted_outputs_writes_only_those():
+    src = source()
+    state = OutputState(frozenset({"txt", "json", "vtt", "tsv"}),
+                        RecordSummary(src.rel, src.size, src.mtime_ns, SETTINGS.key(), SETTINGS.transcript_key()))  # fmt: skip
+    result = plan([src], {"a/ep1": state})
+    decision = only(result)
+    assert decision.render_only and decision.formats == ("srt", "json")
+    assert result.job(decision).formats == ("srt", "json")
