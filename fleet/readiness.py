@@ -39,6 +39,25 @@ def dest_problem(dest: Path, min_free_mb: int) -> str | None:
     return None
 
 
+def roots_overlap(source: Path, dest: Path) -> str | None:
+    """Why these roots cannot be used together: the same folder (also through two mounts), or source inside dest.
+
+    A destination inside the source is fine: the scan skips it, so outputs are never taken for recordings.
+    """
+    real_source, real_dest = Path(os.path.realpath(source)), Path(os.path.realpath(dest))
+    try:
+        same = os.path.samefile(real_source, real_dest)  # one folder bind-mounted twice has two names, one inode
+    except OSError:
+        same = real_source == real_dest
+    if same:
+        return (f"FLEET_SOURCE_DIR and FLEET_DEST_DIR are the same folder ({real_source}): transcripts would be written "
+                "among the recordings; give the transcripts a folder of their own")  # fmt: skip
+    if real_dest in real_source.parents:
+        return (f"FLEET_SOURCE_DIR ({real_source}) lies inside FLEET_DEST_DIR ({real_dest}): transcripts could land "
+                "among the recordings; use folders side by side, or the destination inside the source")  # fmt: skip
+    return None
+
+
 class RootsWatch:
     """Remembers whether the destination ever held fleet state: if it disappears, the disk went away, not the data."""
 

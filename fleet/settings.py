@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fleet.job_identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSettings
 from fleet.queue_spec import QueueEndpoint, QueueSpec, load_queue_spec
+from fleet.readiness import roots_overlap
 
 DEFAULT_QUEUE_CONFIG = Path(__file__).resolve().parent.parent / "create_queue.json"
 DECODING_PREFIX = "WHISPER_"
@@ -193,6 +194,9 @@ class FleetSettings(BaseSettings):
                 f"FLEET_HEARTBEAT_INTERVAL_S={self.heartbeat_interval_s} must be below "
                 f"FLEET_VISIBILITY_TIMEOUT_S={self.visibility_timeout_s}, or messages reappear mid-file"
             )
+        overlap = roots_overlap(self.source_dir, self.dest_dir)
+        if overlap:
+            raise ValueError(overlap)
         return self
 
     @model_validator(mode="after")

@@ -85,3 +85,22 @@ def test_queue_spec_must_describe_fifo_queues(tmp_path):
         load_queue_spec(path)
     with pytest.raises(QueueSpecError, match="cannot read"):
         load_queue_spec(tmp_path / "missing.json")
+
+
+def test_the_same_folder_or_a_source_inside_the_destination_is_refused(tmp_path):
+    media = tmp_path / "media"
+    (media / "transcripts").mkdir(parents=True)
+    with pytest.raises(ValidationError, match="are the same folder"):
+        FleetSettings(source_dir=media, dest_dir=tmp_path / "." / "media")
+    (tmp_path / "twice").symlink_to(media)  # like one folder mounted twice: another name, the same inode
+    with pytest.raises(ValidationError, match="are the same folder"):
+        FleetSettings(source_dir=media, dest_dir=tmp_path / "twice")
+    with pytest.raises(ValidationError, match="lies inside FLEET_DEST_DIR"):
+        FleetSettings(source_dir=media / "transcripts", dest_dir=media)
+    # The destination inside the source is fine: the scan never enters it
+    assert FleetSettings(source_dir=media, dest_dir=media / "transcripts").dest_dir == media / "transcripts"
+
+
+def test_overlapping_roots_are_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["director", "--source", str(tmp_path), "--dest", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("fleet: invalid settings: FLEET_SOURCE_DIR and FLEET_DEST_DIR are the same folder")
