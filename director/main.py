@@ -23,6 +23,7 @@ from director.scan import ScanResult, scan_sources
 from fleet import exits
 from fleet.done import probe_outputs
 from fleet.layout import FLEET_DIR, SourceError, failure_record_path, source_unavailable
+from fleet.output_names import names_for
 from fleet.plan_summary import PlanCounts, PlanSummary
 from fleet.queue import JobQueue, QueueError
 from fleet.records import read_failures
@@ -122,10 +123,12 @@ def build_plan(
         log.info("the queue holds no message: ledger entries dropped, unfinished files are queued again", entries=len(ledger))
         ledger = {}
     folder_settings = FolderSettings(settings.transcription(), settings.source_dir, scan.settings_folders)
+    names = names_for(dest)
     plan = plan_sources(
         PlanInputs(
             sources=scan.files,
-            outputs=probe_outputs(dest, candidate_bases(scan.files), settings.output_formats),
+            outputs=probe_outputs(dest, candidate_bases(scan.files, names), settings.output_formats),
+            names=names,
             failures=read_failures(dest),
             ledger=ledger,
             settings=settings.transcription(),

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from fleet.layout import stem_base
+from fleet.output_names import PLAIN_NAMES, OutputNames
 
 
 @dataclass
@@ -18,16 +19,17 @@ class Naming:
     conflicts: dict[str, str] = field(default_factory=dict)
 
 
-def assign_output_bases(sources: Iterable[str], owners: Mapping[str, str]) -> Naming:
+def assign_output_bases(sources: Iterable[str], owners: Mapping[str, str], names: OutputNames = PLAIN_NAMES) -> Naming:
     """Map each source to an output base, unique even on case-insensitive disks.
 
     By default `dir/take.mp3` writes `dir/take.*` (what media players look for). When several
     sources share that base (`take.mp3`, `take.wav`), the one whose finished transcript already
     owns the base keeps it (`owners`: base -> source in its commit record), so adding a file never
     moves existing transcripts; the others write under their full name (`take.wav.*`). A clash
-    left after that (names differing only in case) is reported and the later source skipped.
+    left after that (names differing only in case) is reported and the later source skipped. Every base
+    is fitted to the destination (`names`: length, characters SMB refuses).
     """
-    choice = {rel: stem_base(rel) for rel in sources}
+    choice = {rel: names.fit(stem_base(rel)) for rel in sources}
     naming = Naming()
     while clashes := _clashes(choice):
         moved = False
@@ -35,10 +37,10 @@ def assign_output_bases(sources: Iterable[str], owners: Mapping[str, str]) -> Na
             movable = [m for m in members if m not in naming.renamed]
             owner = next((m for m in movable if owners.get(choice[m]) == m), None)
             for member in movable:
-                if member != owner and choice[member] != member:
+                if member != owner and choice[member] != names.fit(member):
                     others = ", ".join(m for m in members if m != member)
                     naming.renamed[member] = f"output name {choice[member]!r} is shared with {others}"
-                    choice[member] = member
+                    choice[member] = names.fit(member)
                     moved = True
         if not moved:  # only names equal but for case are left: nothing to fall back to
             for keeper, *losers in clashes:

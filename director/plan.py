@@ -13,6 +13,7 @@ from fleet.done import OutputState, done_check, renders_only, same_job
 from fleet.job_identity import TranscriptionSettings
 from fleet.layout import stem_base
 from fleet.messages import SourceFingerprint, TranscriptionJob, job_dedup_id
+from fleet.output_names import PLAIN_NAMES, OutputNames
 from fleet.records import FailureRecord
 
 
@@ -95,17 +96,18 @@ class PlanInputs:
     min_age_s: float = 0.0
     # A source's own settings (a folder's .whisper-fleet.toml), or why they cannot be had; None: `settings` for all.
     settings_for: Callable[[str], TranscriptionSettings | Exception] | None = None
+    names: OutputNames = PLAIN_NAMES  # the destination's naming rules
 
 
-def candidate_bases(sources: Sequence[SourceFile]) -> set[str]:
+def candidate_bases(sources: Sequence[SourceFile], names: OutputNames = PLAIN_NAMES) -> set[str]:
     """Every output base a source may end up with, so the outputs can be probed before naming."""
-    return {base for s in sources for base in (stem_base(s.rel), s.rel)}
+    return {names.fit(base) for s in sources for base in (stem_base(s.rel), s.rel)}
 
 
 def plan_sources(inputs: PlanInputs) -> Plan:
     """Decide done / enqueue / already queued / failed before / skipped / settling for every source."""
     owners = {base: state.record.source for base, state in inputs.outputs.items() if state.record}
-    naming = assign_output_bases((s.rel for s in inputs.sources), owners)
+    naming = assign_output_bases((s.rel for s in inputs.sources), owners, inputs.names)
     wanted = frozenset(inputs.formats)
     oldest_live = inputs.now - inputs.retention_s
     # Fresh: modified within min_age_s of now, either side (a file server's clock may run a little ahead).

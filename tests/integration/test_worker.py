@@ -416,3 +416,22 @@ def test_outputs_another_tool_wrote_are_left_byte_for_byte(localstack_endpoint, 
     assert record["kept"] == ["srt"] and (settings.dest_dir / "fox.txt").read_text().strip()
     # And the next plan calls fox done and river foreign, again
     assert "done 1, enqueued 0" in direct(settings) and "foreign 1" in direct(settings)
+
+
+def test_a_source_name_too_long_for_its_outputs_is_shortened_and_transcribed_once(localstack_endpoint, make_settings,
+                                                                                  speech_corpus, models_dir, tmp_path):  # fmt: skip
+    # Given a recording whose 250-byte name is legal on its disk, but not with ".json" and a temp suffix
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    settings.source_dir.mkdir(parents=True)
+    long_name = "ü" * 121 + ".mp3"
+    assert len(long_name.encode()) == 246
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / long_name)
+    direct(settings)
+    worker = start_worker(settings, tmp_path, "w")
+    assert worker.wait() == 0
+    # Then it is transcribed on its first delivery under a shortened, marked name, and is done next time
+    assert worker.outcomes() == {long_name: "transcribed"}
+    (json_path,) = settings.dest_dir.glob("*.json")
+    assert json_path.name.startswith("ü" * 100) and "~" in json_path.name
+    assert json.loads(json_path.read_text())["fleet"]["source"] == long_name
+    assert "done 1, enqueued 0" in direct(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -30,6 +31,8 @@ from worker.speech.models import ModelError
 from worker.speech.pipeline import Pipeline
 
 log = structlog.get_logger()
+# Errors a destination gives for a name it will never accept (too long, characters it refuses).
+NAME_REFUSED = frozenset({errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ})
 
 
 @dataclass
@@ -117,6 +120,9 @@ def run_job(
         return JobResult(Outcome.FAILED, str(exc), fingerprint=fingerprint)
     except OSError as exc:  # dest full, read-only, unwritable: fixable by the user, so retry later
         reason = f"cannot write outputs: {exc.strerror or exc}"
+        if exc.errno in NAME_REFUSED:  # the same name is refused every time: no retry can help
+            return JobResult(Outcome.FAILED, f"the destination refuses the output name: {exc.strerror}", str(exc),
+                             fingerprint=fingerprint)  # fmt: skip
         return JobResult(Outcome.RETRY, reason, str(exc), fingerprint=fingerprint)
     except Exception as exc:  # noqa: BLE001 - an unexpected bug must not kill the worker; retried once, then DLQ
         log.exception("job crashed")
