@@ -418,8 +418,8 @@ def test_outputs_another_tool_wrote_are_left_byte_for_byte(localstack_endpoint, 
     assert "done 1, enqueued 0" in direct(settings) and "foreign 1" in direct(settings)
 
 
-def test_a_source_name_too_long_for_its_outputs_is_shortened_and_transcribed_once(localstack_endpoint, make_settings,
-                                                                                  speech_corpus, models_dir, tmp_path):  # fmt: skip
+def test_a_too_long_source_name_is_shortened_and_transcribed_once(localstack_endpoint, make_settings, speech_corpus,
+                                                                 models_dir, tmp_path):  # fmt: skip
     # Given a recording whose 250-byte name is legal on its disk, but not with ".json" and a temp suffix
     settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
     settings.source_dir.mkdir(parents=True)

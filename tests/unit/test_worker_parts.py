@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from fleet.atomic import remove_temps_of, temp_prefix
@@ -339,3 +340,39 @@ def test_a_missing_ffmpeg_is_one_clear_start_up_error(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == ("fleet: ffmpeg not found on PATH: install it (Debian: apt-get install ffmpeg); "
                                      "every file is decoded with it")  # fmt: skip
+
+
+def test_a_lost_lease_stops_the_job_within_one_window(monkeypatch, tmp_path):
+    from worker.job import run as job_run
+    from worker.job.lease import Lease
+    from worker.job.run import JobContext, run_job
+
+    # Given a long recording being transcribed window by window
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    dest.mkdir()
+    (source / "long.wav").write_bytes(b"x" * 100)
+    info = (source / "long.wav").stat()
+    job = TranscriptionJob(path="long.wav", output_base="long", enqueued_at=0.0, settings=TranscriptionSettings(),
+                           fingerprint=SourceFingerprint(size=info.st_size, mtime_ns=info.st_mtime_ns))  # fmt: skip
+    monkeypatch.setattr(job_run, "_decode", lambda *args: np.zeros(16000, dtype=np.float32))
+    monkeypatch.setattr(job_run, "probe_audio_streams", lambda *args: [])
+    lease = Lease(visibility_timeout_s=60)
+    windows_run = []
+
+    class Pipeline:
+        def run(self, audio, transcription, on_stage):
+            for window in range(100):
+                on_stage("transcribe", window)
+                windows_run.append(window)
+                if window == 2:
+                    lease.lose()  # the heartbeat found the receipt handle refused
+            raise AssertionError("ran to the end with a lost lease")
+
+    ctx = JobContext(settings=FleetSettings(source_dir=source, dest_dir=dest, min_free_mb=0), pipeline=Pipeline(),
+                     worker_id="w")  # fmt: skip
+    # When the lease is lost after the third window
+    result = run_job(job, ctx, lease, lambda *_: None)
+    # Then the job stops before the fourth, and nothing is written
+    assert result.outcome is Outcome.LEASE_LOST and windows_run == [0, 1, 2]
+    assert list(dest.iterdir()) == []

@@ -78,7 +78,7 @@ def run_job(
         audio = _decode(source, fingerprint, ctx.settings.decode_timeout_s, choice.stream)
         decode_s = round(time.perf_counter() - started, 3)
         on_decoded(len(audio) / SAMPLE_RATE)
-        transcript = ctx.pipeline.run(audio, job.settings, on_stage)
+        transcript = ctx.pipeline.run(audio, job.settings, stop_when_lease_lost(lease, on_stage))
         on_stage("write")
         record = CommitRecord(
             source=job.path,
@@ -127,6 +127,21 @@ def run_job(
     except Exception as exc:  # noqa: BLE001 - an unexpected bug must not kill the worker; retried once, then DLQ
         log.exception("job crashed")
         return JobResult(Outcome.CRASHED, f"unexpected error: {exc!r}"[:300], fingerprint=fingerprint)
+
+
+def stop_when_lease_lost(lease: Lease, on_stage: Callable[..., None]) -> Callable[..., None]:
+    """The stage callback, which the pipeline calls between windows: there, a lost lease stops the job.
+
+    Once the message may be someone else's, every further window is work thrown away while another worker
+    does the same file (a five-hour file would run twice).
+    """
+
+    def checked(stage: str, progress: float | None = None) -> None:
+        if not lease.held():
+            raise LeaseLost(f"lease lost during {stage}: the message may be with another worker; stopped")
+        on_stage(stage, progress)
+
+    return checked
 
 
 def _rerender(job: TranscriptionJob, ctx: JobContext, fingerprint: SourceFingerprint, lease: Lease,
