@@ -197,6 +197,17 @@ choose_worker_count() {
   echo "build.sh: $FLEET_WORKERS workers, one per core within memory (set FLEET_WORKERS in .env to choose)" >&2
 }
 
+choose_worker_memory() {
+  # FLEET_WORKER_MEMORY_MB from the environment or .env wins; else each worker's share of 80 % of the
+  # available memory (never below the 1500 MB the worker count assumes), for compose's mem_limit.
+  [ -n "${FLEET_WORKER_MEMORY_MB:-}" ] && return 0
+  grep -qs '^FLEET_WORKER_MEMORY_MB=[0-9]' "$env_file" && return 0
+  local workers=${FLEET_WORKERS:-$(sed -n 's/^FLEET_WORKERS=\([0-9]*\).*/\1/p' "$env_file" 2>/dev/null | tail -n 1)}
+  FLEET_WORKER_MEMORY_MB=$(awk -v n="${workers:-1}" '/MemAvailable/ { m = int($2 / 1024 * 0.8 / (n > 0 ? n : 1)); print (m < 1500 ? 1500 : m) }' /proc/meminfo)
+  export FLEET_WORKER_MEMORY_MB
+  echo "build.sh: ${FLEET_WORKER_MEMORY_MB} MB memory limit per worker (set FLEET_WORKER_MEMORY_MB in .env to choose)" >&2
+}
+
 run_local() {
   [ $# -ge 2 ] || { echo "usage: ./build.sh local SRC DEST [--workers N]" >&2; exit 2; }
   setup
@@ -228,11 +239,16 @@ case "$command" in
   deploy)
     # `up` restarts the director, which re-diffs: that is also how an interrupted run resumes by hand.
     choose_worker_count
+    choose_worker_memory
     compose up -d --build "$@"
     ;;
   scale)
-    # The new count also sets each worker's share of the cores (threads = CPUs / FLEET_WORKERS).
-    FLEET_WORKERS=${1:?usage: ./build.sh scale N} compose up -d --no-recreate --scale "worker=$1"
+    # The new count also sets each worker's share of the cores (threads = CPUs / FLEET_WORKERS) and of the
+    # memory: every worker is recreated with it (a file in progress is handed back within the grace period).
+    FLEET_WORKERS=${1:?usage: ./build.sh scale N}
+    export FLEET_WORKERS
+    choose_worker_memory
+    compose up -d --no-deps --scale "worker=$1" worker
     ;;
   status)
     compose ps

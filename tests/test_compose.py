@@ -19,7 +19,7 @@ COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml", "docker-compose
 # Variables compose itself uses, not the fleet's settings.
 COMPOSE_ONLY = {"SOURCE_DIR", "DEST_DIR", "PUID", "PGID", "WORKER_VARIANT", "FLEET_GPU", "FLEET_IMAGE_TAG", "FLEET_DASHBOARD",
                 "LOCALSTACK_PORT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HF_HUB_OFFLINE", "BASE_IMAGE",
-                "TORCH_INDEX_URL", "LOCALSTACK_IMAGE"}  # fmt: skip
+                "TORCH_INDEX_URL", "LOCALSTACK_IMAGE", "FLEET_WORKER_MEMORY_MB"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,8 @@ def test_services_images_and_the_pinned_localstack(compose):
     assert set(services) == {"localstack", "director", "preload", "worker", "dashboard"}
     assert services["dashboard"]["profiles"] == ["dashboard"]
     assert all(p.startswith("127.0.0.1:") for p in services["dashboard"]["ports"])
-    assert services["dashboard"]["volumes"] == ["${DEST_DIR:?set DEST_DIR in .env}:/dest:ro"]
+    (dashboard_dest,) = services["dashboard"]["volumes"]
+    assert dashboard_dest["target"] == "/dest" and dashboard_dest["read_only"] is True
     assert services["localstack"]["image"] == "${LOCALSTACK_IMAGE:-localstack/localstack:4.13.1}"
     for name in COMPOSE_FILES:
         assert ":latest" not in (REPO_ROOT / name).read_text()
@@ -47,7 +48,13 @@ def test_services_images_and_the_pinned_localstack(compose):
 def test_source_is_read_only_and_containers_run_as_puid(compose):
     for name in ("director", "worker"):
         service = compose["services"][name]
-        assert "${SOURCE_DIR:?set SOURCE_DIR in .env}:/source:ro" in service["volumes"]
+        source, dest = service["volumes"][:2]
+        assert (source["source"], source["target"], source["read_only"]) == ("${SOURCE_DIR:?set SOURCE_DIR in .env}",
+                                                                              "/source", True)  # fmt: skip
+        assert (dest["source"], dest["target"], dest.get("read_only", False)) == ("${DEST_DIR:?set DEST_DIR in .env}",
+                                                                                   "/dest", False)  # fmt: skip
+        # A share mounted on the host after Docker started must appear in the running containers (a NAS rebooting)
+        assert source["bind"]["propagation"] == dest["bind"]["propagation"] == "rslave"
         assert service["user"] == "${PUID:-1000}:${PGID:-1000}"
         assert service["depends_on"]["localstack"]["condition"] == "service_healthy"
     assert "models:/models" in compose["services"]["worker"]["volumes"]

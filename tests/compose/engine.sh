@@ -42,6 +42,9 @@ wait_until() {
 
 launch() {
   mkdir -p "$state_dir"
+  # systemd makes / a shared mount on every usual host; a bare VM leaves it private, and Docker then
+  # refuses the rslave bind propagation that docker-compose.yml asks for SOURCE_DIR and DEST_DIR.
+  mount --make-rshared / 2>/dev/null || say "could not make / a shared mount: rslave binds will be refused"
   setsid nohup dockerd >>"$log_file" 2>&1 </dev/null &
   wait_until 60 answers || { tail -n 20 "$log_file" >&2; say "dockerd did not answer within 60 s (log: $log_file)"; exit 1; }
 }
