@@ -82,10 +82,12 @@ def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -
         _signal_all(processes, signal.SIGKILL)
         raise
     code, counts = run.exit_code, run.summary.counts
-    queued = counts.queued if code == 0 else 0
+    # A bad folder settings file skips its own folder only: the others were queued and are transcribed.
+    planned = code == 0 or (code == exits.BAD_INPUT and bool(run.setting_errors))
+    queued = counts.queued if planned else 0
     if counts.failed_before:
         console.print(f"{counts.failed_before} file(s) failed in an earlier run: see {fleet_dir(settings.dest_dir) / 'failed'}")
-    if code != 0 or queued == 0:
+    if not planned or queued == 0:
         _signal_all(processes, signal.SIGTERM)
         for process in processes:
             process.wait()
@@ -96,7 +98,7 @@ def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -
     queue.lookup()
     interrupted = _follow(processes, records, queued, console, queue)
     code = _report(records, processes, time.monotonic() - started, interrupted, paths, console)
-    return code or (exits.FAILED_FILES if counts.failed_before else 0)
+    return code or (exits.BAD_INPUT if run.setting_errors else 0) or (exits.FAILED_FILES if counts.failed_before else 0)
 
 
 def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> list[subprocess.Popen]:

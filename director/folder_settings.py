@@ -10,15 +10,19 @@ key), so editing a folder's file re-queues that folder only.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from fleet.job_identity import DecodingOptions, TranscriptionSettings
+from fleet.layout import is_within
 
 FOLDER_SETTINGS_NAME = ".whisper-fleet.toml"
+MAX_FILE_BYTES = 64 * 1024
 # Key -> where it goes: the transcription settings themselves, or their decoding options.
 KEYS = {"language": "settings", "task": "settings", "audio_language": "settings", "fallback_language": "decoding",
         "initial_prompt": "decoding", "hotwords": "decoding"}  # fmt: skip
@@ -35,15 +39,35 @@ def _line_of(text: str, key: str) -> str:
     return ""
 
 
-def apply_folder_file(base: TranscriptionSettings, path: Path, rel: str) -> TranscriptionSettings:
+def read_folder_file(source_root: Path, rel: str) -> str:
+    """The text of a settings file: a regular file inside the source, at most MAX_FILE_BYTES, or FolderSettingsError.
+
+    Checked before it is read: a FIFO would hang the director, a link to /dev/zero fill its memory, a link
+    out of the source read a file the fleet has no business reading.
+    """
+    path = source_root / rel
+    if not is_within(source_root, path):
+        raise FolderSettingsError(f"{rel}: a symlink that leaves the source folder: not read")
+    try:
+        # O_NONBLOCK: should it have become a FIFO since the check below ran, opening does not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise FolderSettingsError(f"{rel}: not a regular file: not read")
+            if info.st_size > MAX_FILE_BYTES:
+                raise FolderSettingsError(f"{rel}: {info.st_size} bytes, more than a settings file needs ({MAX_FILE_BYTES})")
+            return handle.read(MAX_FILE_BYTES + 1).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FolderSettingsError(f"{rel}: cannot read: {exc}") from None
+
+
+def apply_folder_file(base: TranscriptionSettings, text: str, rel: str) -> TranscriptionSettings:
     """`base` with the keys of one settings file applied; FolderSettingsError if the file is unusable."""
     try:
-        text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # its message ends "(at line N, column M)"
         raise FolderSettingsError(f"{rel}: not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FolderSettingsError(f"{rel}: cannot read: {exc}") from None
     for key, value in data.items():
         if key not in KEYS:
             raise FolderSettingsError(f"{rel}: {_line_of(text, key)}unknown key {key!r}; allowed: {', '.join(KEYS)}")
@@ -85,7 +109,7 @@ class FolderSettings:
         if folder in self.folders_with_file and not isinstance(inherited, FolderSettingsError):
             rel = f"{folder}/{FOLDER_SETTINGS_NAME}" if folder else FOLDER_SETTINGS_NAME
             try:
-                settings = apply_folder_file(inherited, self.source_root / rel, rel)
+                settings = apply_folder_file(inherited, read_folder_file(self.source_root, rel), rel)
             except FolderSettingsError as exc:
                 settings = exc
         self._cache[folder] = settings

@@ -43,6 +43,8 @@ class DirectorRun:
 
     exit_code: int
     summary: PlanSummary
+    # Folder settings files that could not be used (one line each): their folders were skipped, the rest planned.
+    setting_errors: tuple[str, ...] = ()
 
 
 def run_director(
@@ -75,7 +77,7 @@ def run_director(
         summary = plan_summary(plan, scan, settings, spec.queue_name, now)
         print_plan(plan, scan, settings, spec.queue_name, show, out)
         print(summary_line(summary, dry_run=True), file=out)
-        return DirectorRun(_report_setting_errors(plan, exits.OK), summary)
+        return DirectorRun(_report_setting_errors(plan, exits.OK), summary, tuple(plan.setting_errors))
     _ensure_dest(dest)
     # Ledger read, enqueue, ledger written: one director at a time (the watch service and a manual run).
     with ledger_lock(dest):
@@ -84,7 +86,7 @@ def run_director(
         now = clock()
         plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, queue_empty)
         code, summary = _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
-        return DirectorRun(_report_setting_errors(plan, code), summary)
+        return DirectorRun(_report_setting_errors(plan, code), summary, tuple(plan.setting_errors))
 
 
 def _report_setting_errors(plan: Plan, code: int) -> int:

@@ -10,7 +10,16 @@ import json
 from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fleet.languages import language_code
+
+PROMPT_MAX_CHARS = 2000
+
+
+def _code_or_none(value: str | None) -> str | None:
+    """A language as whisper's code (`German` -> `de`), checked where it is set, not after a decode per file."""
+    return None if value is None else language_code(value)
 
 OutputFormat = Literal["txt", "srt", "vtt", "tsv", "json"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("txt", "srt", "vtt", "tsv", "json")
@@ -25,8 +34,9 @@ class DecodingOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    initial_prompt: str | None = None
-    hotwords: str | None = None
+    # Whisper reads at most ~220 tokens of a prompt; a longer one only bloats every message (a send batch holds 256 KB).
+    initial_prompt: str | None = Field(None, max_length=PROMPT_MAX_CHARS)
+    hotwords: str | None = Field(None, max_length=PROMPT_MAX_CHARS)
     beam_size: int = Field(5, ge=1, le=32)
     best_of: int = Field(5, ge=1, le=32)
     patience: float = Field(1.0, gt=0)
@@ -46,6 +56,8 @@ class DecodingOptions(BaseModel):
     # A detected language less likely than this gives way to the fallback language (when one is set).
     language_min_probability: float = Field(0.5, ge=0, le=1)
     fallback_language: str | None = None
+
+    _fallback_code = field_validator("fallback_language")(classmethod(lambda cls, v: _code_or_none(v)))
 
     def temperatures(self) -> tuple[float, ...]:
         """The temperature, then each fallback step up to 1.0 (whisperX's CLI computes them the same way)."""
@@ -86,6 +98,8 @@ class TranscriptionSettings(BaseModel):
     highlight_words: bool = False
     decoding: DecodingOptions = DecodingOptions()
     audio_language: str | None = None  # which audio stream of a video to transcribe, by its language tag
+
+    _language_code = field_validator("language")(classmethod(lambda cls, v: _code_or_none(v)))
 
     def subtitle_options(self) -> dict[str, int | bool | None]:
         """The layout options whisperX's srt/vtt writers take."""

@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fleet.job_identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSettings
+from fleet.languages import language_code
 from fleet.queue_spec import QueueEndpoint, QueueSpec, load_queue_spec
 from fleet.readiness import roots_overlap
 
@@ -185,6 +186,12 @@ class FleetSettings(BaseSettings):
         if isinstance(values, dict) and "decoding" not in values:
             values = {**values, "decoding": decoding_from_environment()}
         return values
+
+    @field_validator("whisper_language")
+    @classmethod
+    def _language_code(cls, value: str | None) -> str | None:
+        """`German` -> `de` at start: an unknown language is one line now, not a dead-lettered file each."""
+        return None if value is None else language_code(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> FleetSettings:

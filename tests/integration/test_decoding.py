@@ -33,7 +33,8 @@ GERMAN = "Es war einmal ein kleiner Fuchs, der am Rande eines ruhigen Waldes leb
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory) -> Pipeline:
     models_dir = tmp_path_factory.getbasetemp() / "models"  # the session's models folder (conftest's models_dir)
-    settings = FleetSettings(whisper_model="base", models_dir=models_dir, source_dir="/nonexistent", dest_dir="/nonexistent",
+    settings = FleetSettings(whisper_model="base", models_dir=models_dir, source_dir="/nonexistent/source",
+                             dest_dir="/nonexistent/dest",
                              whisper_align_model="/nonexistent/no-wav2vec2-model")  # fmt: skip
     return Pipeline(settings, threads=2)
 

@@ -21,6 +21,10 @@ def test_build_sh_local_transcribes_a_folder_reports_and_cleans_up(speech_corpus
     source, dest = tmp_path / "recordings", tmp_path / "transcripts"
     shutil.copytree(speech_corpus / "english" / "stories", source)
     (source / "broken.mp3").write_bytes(b"\x00" * 4000)
+    # ... and a folder whose settings file names a language whisper does not know
+    (source / "mumbled").mkdir()
+    shutil.copy(source / "fox.mp3", source / "mumbled" / "fox again.mp3")
+    (source / "mumbled" / ".whisper-fleet.toml").write_text('language = "Klingon"\n')
     port = str(free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT", "FLEET_", "WHISPER_"))}
     env.update({"LOCALSTACK_PORT": port, "LOCALSTACK_STATE_DIR": str(tmp_path / "ls"), "WHISPER_MODEL": "tiny.en",
@@ -28,10 +32,11 @@ def test_build_sh_local_transcribes_a_folder_reports_and_cleans_up(speech_corpus
     # When the user runs the one command
     run = subprocess.run([str(REPO_ROOT / "build.sh"), "local", str(source), str(dest), "--workers", "2"],
                          env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
-    # Then the good files are transcribed, the broken one is reported, and the exit code says so
+    # Then the good files are transcribed, the broken one and the bad folder are reported, and the exit code says so
     assert run.returncode == 1, run.stdout + run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0].startswith("director: found 3, done 0, enqueued 3")
+    assert lines[0].startswith("director: found 4, done 0, enqueued 3, already queued 0, failed before 0, skipped 1")
+    assert "fleet: mumbled/.whisper-fleet.toml: line 1: language: Value error, unknown language 'Klingon'" in run.stderr
     summary = next(line for line in lines if line.startswith("local run:"))
     assert summary.startswith("local run: 2 transcribed, 1 failed")
     assert any("failed: broken.mp3: not decodable" in line for line in lines)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from director.folder_settings import FOLDER_SETTINGS_NAME, FolderSettings, FolderSettingsError, apply_folder_file
+from director.folder_settings import (
+    FOLDER_SETTINGS_NAME,
+    FolderSettings,
+    FolderSettingsError,
+    apply_folder_file,
+    read_folder_file,
+)
 from fleet.job_identity import TranscriptionSettings
 
 BASE = TranscriptionSettings()
@@ -32,13 +40,39 @@ def test_nearer_files_override_farther_ones_key_by_key(tmp_path):
         ('language = "de"\nlanguage = "fr"\n', "x/.whisper-fleet.toml: not valid TOML: Cannot overwrite a value (at line 2, column 16)"),  # noqa: E501
         ('\n\ntask = "summarise"\n', "x/.whisper-fleet.toml: line 3: task: Input should be 'transcribe' or 'translate'"),
         ("hotwords = 3\n", "x/.whisper-fleet.toml: line 1: hotwords must be a string in quotes"),
+        ('\nlanguage = "Klingon"\n', "x/.whisper-fleet.toml: line 2: language: Value error, unknown language 'Klingon': "
+                                    "use a code like 'de' or a name like 'German'"),  # fmt: skip
+        (f'initial_prompt = "{"word " * 500}"\n', "x/.whisper-fleet.toml: line 1: initial_prompt: String should have "
+                                                  "at most 2000 characters"),  # fmt: skip
     ],
 )
-def test_an_unusable_file_is_one_line_naming_file_and_line(tmp_path, text, message):
-    (tmp_path / "f.toml").write_text(text)
+def test_an_unusable_file_is_one_line_naming_file_and_line(text, message):
     with pytest.raises(FolderSettingsError) as caught:
-        apply_folder_file(BASE, tmp_path / "f.toml", "x/.whisper-fleet.toml")
+        apply_folder_file(BASE, text, "x/.whisper-fleet.toml")
     assert str(caught.value) == message
+
+
+def test_a_language_may_be_named_as_people_say_it():
+    assert apply_folder_file(BASE, 'language = "German"\nfallback_language = "French"\n', "x").language == "de"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path, outside: os.mkfifo(path), "not a regular file: not read"),  # would hang a plain read
+        (lambda path, outside: path.symlink_to("/dev/zero"), "symlink that leaves the source folder"),
+        (lambda path, outside: path.symlink_to(outside), "symlink that leaves the source folder"),
+        (lambda path, outside: path.write_bytes(b"#" * 70_000), "70000 bytes, more than a settings file needs"),
+    ],
+)
+def test_only_a_small_regular_file_inside_the_source_is_read(tmp_path, make, message):
+    source = tmp_path / "source"
+    (source / "x").mkdir(parents=True)
+    outside = tmp_path / "secret.toml"
+    outside.write_text('language = "de"\n')
+    make(source / "x" / FOLDER_SETTINGS_NAME, outside)
+    with pytest.raises(FolderSettingsError, match=message):
+        read_folder_file(source, f"x/{FOLDER_SETTINGS_NAME}")
 
 
 def test_a_bad_file_stops_its_folder_and_the_folders_below_but_not_its_siblings(tmp_path):
