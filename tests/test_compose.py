@@ -145,3 +145,15 @@ def test_the_director_image_install_path_works_and_stays_small(tmp_path):
     version = subprocess.run([str(venv / "bin" / "fleet"), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("whisper-fleet ")
     assert not list((venv / "lib").glob("python3*/site-packages/torch"))
+
+
+def test_preload_is_root_only_to_hand_over_the_models_volume(compose):
+    entry = compose["services"]["preload"]["entrypoint"][-1]
+    assert entry.index("chown -R ${PUID:-1000}:${PGID:-1000} /models") < entry.index("exec setpriv --reuid=${PUID:-1000}")
+    assert entry.endswith("fleet preload")
+
+
+def test_each_worker_has_a_memory_limit_deploy_sizes(compose):
+    worker = compose["services"]["worker"]
+    assert worker["mem_limit"] == worker["memswap_limit"] == "${FLEET_WORKER_MEMORY_MB:-4096}m"
+    assert "choose_worker_memory" in (REPO_ROOT / "build.sh").read_text().split("deploy)", 1)[1].split(";;", 1)[0]
