@@ -91,14 +91,23 @@ def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -
         _signal_all(processes, signal.SIGTERM)
         for process in processes:
             process.wait()
-        if code == 0:
+        if planned:
             console.print("local run: nothing to transcribe")
-        return code or (exits.FAILED_FILES if counts.failed_before else 0)
+        return code if not planned else run_exit_code(0, run.setting_errors, counts.failed_before)
     queue = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.lookup()
     interrupted = _follow(processes, records, queued, console, queue)
     code = _report(records, processes, time.monotonic() - started, interrupted, paths, console)
-    return code or (exits.BAD_INPUT if run.setting_errors else 0) or (exits.FAILED_FILES if counts.failed_before else 0)
+    return run_exit_code(code, run.setting_errors, counts.failed_before)
+
+
+def run_exit_code(report_code: int, setting_errors: tuple[str, ...], failed_before: int) -> int:
+    """Interrupted first, then folders that could not be planned (2), then files that failed now or before (1)."""
+    if report_code == exits.INTERRUPTED:
+        return report_code
+    if setting_errors:
+        return exits.BAD_INPUT
+    return report_code or (exits.FAILED_FILES if failed_before else exits.OK)
 
 
 def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> list[subprocess.Popen]:
