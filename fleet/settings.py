@@ -123,6 +123,8 @@ class FleetSettings(BaseSettings):
         validation_alias="FLEET_MODELS_DIR",
     )
     align_cache_size: int = Field(3, ge=1, validation_alias="FLEET_ALIGN_CACHE_SIZE")
+    # The alignment models kept loaded stay below this many MB together (one large model evicts the others).
+    align_cache_mb: int = Field(1500, ge=0, validation_alias="FLEET_ALIGN_CACHE_MB")
     decode_timeout_s: float = Field(1800.0, gt=0, validation_alias="FLEET_DECODE_TIMEOUT_S")
     # A job is abandoned past base + factor x audio duration (a hung native call would hold its message
     # for ever): the message goes back, counted as an attempt, and the worker exits to be restarted.

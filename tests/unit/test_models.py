@@ -46,3 +46,28 @@ def test_a_torchaudio_alignment_model_that_cannot_be_fetched_is_refused_in_secon
     assert isinstance(loaded, NoAligner) and loaded.reason.startswith("no alignment model for 'en': wav2vec2_fairseq_base_ls960")
     assert "cannot be reached" in loaded.reason and time.monotonic() - started < 10
     assert not list(tmp_path.iterdir())
+
+
+def test_the_alignment_cache_is_bounded_by_memory_not_only_by_count(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    import torch
+
+    # Given models of 40 MB (en, fr) and 120 MB (nn: a misdetected language that pulls a big model), a 100 MB budget
+    sizes = {"en": 40, "fr": 40, "nn": 120}
+    fake = types.SimpleNamespace(load_align_model=lambda language, *a, **k: (torch.nn.Linear(sizes[language] * 2**18, 1,
+                                                                                             bias=False), {}))  # fmt: skip
+    monkeypatch.setitem(sys.modules, "whisperx", fake)
+    monkeypatch.setattr(models, "hub_reachable", lambda: False)
+    monkeypatch.setattr(AlignModels, "_refuse_unreachable_torchaudio", lambda *args: None)
+    cache = AlignModels("cpu", tmp_path, capacity=3, budget_mb=100)
+    cache.get("en", None)
+    cache.get("fr", None)
+    assert round(cache.loaded_mb()) == 80
+    # When the big one is needed, the others are unloaded; it alone stays, over the budget, as the newest
+    cache.get("nn", None)
+    assert round(cache.loaded_mb()) == 120 and list(cache._cache) == [("nn", None)]
+    # And the small ones come back in its place
+    cache.get("en", None)
+    assert list(cache._cache) == [("en", None)] and round(cache.loaded_mb()) == 40

@@ -9,6 +9,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -158,6 +159,7 @@ class AlignModels:
     device: str
     models_dir: Path
     capacity: int
+    budget_mb: float = 0.0  # the loaded models' weights together stay below this (0: no bound but `capacity`)
     _cache: OrderedDict[tuple[str, str | None], Aligner | NoAligner] = field(default_factory=OrderedDict)
     _missing_since: dict[tuple[str, str | None], float] = field(default_factory=dict)
 
@@ -184,9 +186,21 @@ class AlignModels:
                         reason=loaded.reason)  # fmt: skip
             self._missing_since[key] = time.monotonic()
         self._cache[key] = loaded
-        if len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
+        self._evict()
         return loaded
+
+    def _evict(self) -> None:
+        """Least recently used first, until both the count and the memory budget hold; the newest always stays."""
+        while len(self._cache) > 1 and (len(self._cache) > self.capacity or self._over_budget()):
+            evicted, _ = self._cache.popitem(last=False)
+            log.info("alignment model unloaded to stay within its budget", language=evicted[0], budget_mb=self.budget_mb)
+
+    def _over_budget(self) -> bool:
+        return bool(self.budget_mb) and self.loaded_mb() > self.budget_mb
+
+    def loaded_mb(self) -> float:
+        """Memory held by the cached models' weights."""
+        return sum(weights_mb(entry.model) for entry in self._cache.values() if isinstance(entry, Aligner))
 
     def _refuse_unreachable_torchaudio(self, language: str, model_name: str | None) -> None:
         """whisperX downloads torchaudio models with no timeout and no cache-only mode: ask first, quickly."""
@@ -195,3 +209,9 @@ class AlignModels:
             return
         if hub_offline() or not host_reachable(TORCHAUDIO_MODELS_URL):
             raise OSError(f"{file_name} is not in {self.models_dir} and {TORCHAUDIO_MODELS_URL} cannot be reached")
+
+
+def weights_mb(model: Any) -> float:
+    """The size of a torch model's parameters and buffers in MB (0 for anything else)."""
+    tensors = [*getattr(model, "parameters", lambda: [])(), *getattr(model, "buffers", lambda: [])()]
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
