@@ -129,10 +129,10 @@ def test_localstack_restart_loses_the_queue_and_the_rerun_director_restores_exac
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 256 KiB tmpfs as the destination (these machines run the tests as root)."""
+    """A 2 MiB tmpfs as the destination (these machines run the tests as root)."""
     mount_point = tmp_path / "dest"
     mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], check=True)
     yield mount_point
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
@@ -146,38 +146,56 @@ def queue_fox_onto(dest: Path, endpoint, make_settings, speech_corpus: Path, mod
     return settings
 
 
-def test_disk_full_keeps_the_message_then_recovers(localstack_endpoint, make_settings, open_queue, speech_corpus,
-                                                   models_dir, tmp_path, small_disk):  # fmt: skip
+def test_a_full_destination_is_waited_out_longer_than_the_retry_budget(localstack_endpoint, make_settings, open_queue,
+                                                                       speech_corpus, models_dir, tmp_path,
+                                                                       small_disk):  # fmt: skip
+    # Given a file queued for a destination filled to the last byte by something else
     settings = queue_fox_onto(small_disk, localstack_endpoint, make_settings, speech_corpus, models_dir)
     filler = small_disk / "filler.bin"
-    with open(filler, "wb", buffering=0) as handle:  # fill the disk to the last byte
+    with open(filler, "wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(b"\0" * 1024)
         except OSError:
             pass
-    worker = start_worker(settings, tmp_path, "w", FLEET_RETRY_BACKOFF_S="2")
-    failed = worker.wait_for_event("file finished", timeout_s=180, outcome="retry")
-    assert "No space left on device" in failed["reason"]
-    assert not (small_disk / "fox.json").exists() and temp_files(small_disk) == []
-    assert open_queue(settings).counts().in_flight == 1  # kept, hidden for the backoff, not deleted
-    # When space comes back
+    # When a worker starts, it receives nothing and says why, for several times the whole retry budget
+    worker = start_worker(settings, tmp_path, "w", FLEET_MIN_FREE_MB="1", **SHORT_BUDGET)
+    waiting = worker.wait_for_event("waiting: nothing is received until this is fixed", timeout_s=180)
+    assert waiting["reason"].startswith(f"destination full: 0 MB free in {small_disk}, below FLEET_MIN_FREE_MB=1")
+    hold_fault(worker, 3 * 2)
+    assert open_queue(settings).counts().visible == 1 and temp_files(small_disk) == []  # never received, nothing half-written
+    # Then, once space comes back, the file is transcribed on its first delivery
     filler.unlink()
-    # Then the next attempt succeeds
     assert worker.wait() == 0
     assert outputs_complete(small_disk, "fox") and transcribed(worker) == {"fox.mp3": 1}
+    assert [e["receive_count"] for e in worker.events() if e.get("event") == "file started"] == [1]
+    assert open_queue(settings).counts().dead_letter == 0
 
 
-def test_read_only_destination_keeps_the_message_then_recovers(localstack_endpoint, make_settings, speech_corpus,
-                                                               models_dir, tmp_path, small_disk):  # fmt: skip
+def test_a_read_only_destination_is_waited_out_longer_than_the_retry_budget(localstack_endpoint, make_settings, open_queue,
+                                                                            speech_corpus, models_dir, tmp_path,
+                                                                            small_disk):  # fmt: skip
     settings = queue_fox_onto(small_disk, localstack_endpoint, make_settings, speech_corpus, models_dir)
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
-    worker = start_worker(settings, tmp_path, "w", FLEET_RETRY_BACKOFF_S="2")
-    failed = worker.wait_for_event("file finished", timeout_s=180, outcome="retry")
-    assert "Read-only file system" in failed["reason"]
+    worker = start_worker(settings, tmp_path, "w", FLEET_MIN_FREE_MB="1", **SHORT_BUDGET)
+    waiting = worker.wait_for_event("waiting: nothing is received until this is fixed", timeout_s=180)
+    assert waiting["reason"] == f"destination not writable: {small_disk}: Read-only file system"
+    hold_fault(worker, 3 * 2)
     subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     assert worker.wait() == 0
     assert outputs_complete(small_disk, "fox")
+    assert [e["receive_count"] for e in worker.events() if e.get("event") == "file started"] == [1]
+    assert open_queue(settings).counts().dead_letter == 0
+
+
+def hold_fault(worker: FleetProcess, seconds: float) -> None:
+    """Keep a fault in place for `seconds` by the clock (the fault's length is the test's own parameter), the worker
+    alive and receiving nothing throughout."""
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        assert worker.process.poll() is None
+        time.sleep(0.2)
+    assert not [e for e in worker.events() if e.get("event") == "file started"]
 
 
 def test_source_vanished_or_changed_while_queued(localstack_endpoint, make_settings, open_queue, speech_corpus,
@@ -395,13 +413,9 @@ def test_a_destination_away_longer_than_the_retry_budget_is_waited_out(localstac
     worker = FleetProcess.start(["worker", "--until-empty"], fleet_env(settings, **SHORT_BUDGET), tmp_path / "w.log")
     waiting = worker.wait_for_event("waiting: nothing is received until this is fixed", timeout_s=180)
     assert waiting["reason"].startswith(f"destination not available: {settings.dest_dir} is missing"), waiting
-    # (the outage is the test's own parameter: three budgets by the clock, the worker alive and waiting throughout)
-    outage_ends = time.monotonic() + 3 * 2
-    while time.monotonic() < outage_ends:
-        assert worker.process.poll() is None
-        time.sleep(0.2)
+    hold_fault(worker, 3 * 2)
     # (the worker never creates the destination: on a share not mounted yet it would fill the local disk)
-    assert not settings.dest_dir.exists() and not [e for e in worker.events() if e.get("event") == "file started"]
+    assert not settings.dest_dir.exists()
     shutil.move(away, settings.dest_dir)
     # Then, once it is back, every file is transcribed on its first delivery
     assert worker.wait() == 0
