@@ -82,7 +82,7 @@ def previous_record(json_path: Path) -> CommitRecord | None:
     """The commit record of the JSON already at `json_path`; ForeignOutput if that JSON is not the fleet's."""
     try:
         document = json.loads(json_path.read_bytes())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not there (its folder may not be made yet): nothing to keep
         return None
     except (OSError, ValueError) as exc:
         raise ForeignOutput(f"{json_path.name} exists and cannot be read as the fleet's transcript: left alone") from exc
@@ -97,7 +97,7 @@ def _ours(path: Path, fmt: str, previous: CommitRecord | None) -> bool:
     """Whether the file at `path` may be replaced: absent, or exactly what the fleet wrote there last."""
     try:
         text = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return True
     if previous is None or fmt in previous.kept:
         return False
