@@ -169,12 +169,13 @@ class Worker:
             limit_s = self._time_limit_s()
             if thread.is_alive() and limit_s is not None and now - started > limit_s:
                 self._abandon_and_exit(message, lease, limit_s)
-            if thread.is_alive() and now >= next_beat and self.journal is not None:
-                self.journal.seen(self.state.stage, self.rss_mb())
-            if thread.is_alive() and now >= next_beat and not (lease.orphaned or lease.lost):
-                if lease.held():
+            if thread.is_alive() and now >= next_beat:
+                if self.journal is not None:
+                    self.journal.seen(self.state.stage, self.rss_mb())
+                if lease.held() and not (lease.orphaned or lease.lost):
                     self._extend(message, lease, queue_identity, now)
-                elif self._queue_recreated(queue_identity):  # expired: only ask whether the queue is gone
+                elif not (lease.orphaned or lease.lost) and self._queue_recreated(queue_identity):
+                    # expired: only ask whether the queue is gone
                     self._orphan(lease, "the queue was recreated while this worker could not reach it")
                 next_beat = now + interval
             if self.shutdown.requested.is_set() and thread.is_alive():
