@@ -12,14 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fleet.languages import language_code
+from fleet.languages import language_code_or_none
 
 PROMPT_MAX_CHARS = 2000
-
-
-def _code_or_none(value: str | None) -> str | None:
-    """A language as whisper's code (`German` -> `de`), checked where it is set, not after a decode per file."""
-    return None if value is None else language_code(value)
 
 OutputFormat = Literal["txt", "srt", "vtt", "tsv", "json"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("txt", "srt", "vtt", "tsv", "json")
@@ -57,7 +52,8 @@ class DecodingOptions(BaseModel):
     language_min_probability: float = Field(0.5, ge=0, le=1)
     fallback_language: str | None = None
 
-    _fallback_code = field_validator("fallback_language")(classmethod(lambda cls, v: _code_or_none(v)))
+    # `German` -> `de` where it is set, not after a decode per file.
+    _fallback_code = field_validator("fallback_language")(classmethod(lambda cls, v: language_code_or_none(v)))
 
     def temperatures(self) -> tuple[float, ...]:
         """The temperature, then each fallback step up to 1.0 (whisperX's CLI computes them the same way)."""
@@ -99,7 +95,7 @@ class TranscriptionSettings(BaseModel):
     decoding: DecodingOptions = DecodingOptions()
     audio_language: str | None = None  # which audio stream of a video to transcribe, by its language tag
 
-    _language_code = field_validator("language")(classmethod(lambda cls, v: _code_or_none(v)))
+    _language_code = field_validator("language")(classmethod(lambda cls, v: language_code_or_none(v)))
 
     def subtitle_options(self) -> dict[str, int | bool | None]:
         """The layout options whisperX's srt/vtt writers take."""

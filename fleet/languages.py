@@ -126,6 +126,11 @@ ALIASES: dict[str, str] = {
 _BY_NAME = {name: code for code, name in LANGUAGES.items()} | ALIASES
 
 
+def language_code_or_none(value: str | None) -> str | None:
+    """`language_code`, letting an unset language stay unset (detected per file)."""
+    return None if value is None else language_code(value)
+
+
 def language_code(value: str) -> str:
     """`de`, `DE`, `German` or `german` -> `de`; ValueError naming the value when whisper knows no such language."""
     wanted = value.strip().lower()

@@ -15,7 +15,7 @@ from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fleet.job_identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSettings
-from fleet.languages import language_code
+from fleet.languages import language_code_or_none
 from fleet.queue_spec import QueueEndpoint, QueueSpec, load_queue_spec
 from fleet.readiness import roots_overlap
 
@@ -189,11 +189,8 @@ class FleetSettings(BaseSettings):
             values = {**values, "decoding": decoding_from_environment()}
         return values
 
-    @field_validator("whisper_language")
-    @classmethod
-    def _language_code(cls, value: str | None) -> str | None:
-        """`German` -> `de` at start: an unknown language is one line now, not a dead-lettered file each."""
-        return None if value is None else language_code(value)
+    # `German` -> `de` at start: an unknown language is one line now, not a dead-lettered file each.
+    _language_code = field_validator("whisper_language")(classmethod(lambda cls, v: language_code_or_none(v)))
 
     @model_validator(mode="after")
     def _consistent(self) -> FleetSettings:

@@ -361,22 +361,6 @@ def test_soak_two_workers_one_killed_and_restarted_repeatedly(localstack_endpoin
 SHORT_BUDGET = {"FLEET_RETRY_BUDGET_S": "2", "FLEET_RETRY_BACKOFF_S": "1", "FLEET_ROOTS_CHECK_S": "0.5"}
 
 
-def wait_for_waiting_record(worker: FleetProcess, dest: Path, lasting_s: float, timeout_s: float = 180) -> dict:
-    """The worker's status record once it has said "waiting" for `lasting_s` (by its own clock, not a sleep here)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and worker.process.poll() is None:
-        for path in (dest / ".fleet" / "workers").glob("*.json"):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            since = record.get("waiting_since")
-            if record.get("pid") == worker.process.pid and since and record["last_beat"] - since >= lasting_s:
-                return record
-        time.sleep(0.1)
-    raise AssertionError(f"{worker.name}: never waited {lasting_s}s; log:\n{worker.log_path.read_text()[-3000:]}")
-
-
 def test_a_source_disk_away_longer_than_the_retry_budget_is_waited_out(localstack_endpoint, make_settings, open_queue,
                                                                       speech_corpus, models_dir, tmp_path):  # fmt: skip
     # Given two recordings queued from the source disk
@@ -390,7 +374,10 @@ def test_a_source_disk_away_longer_than_the_retry_budget_is_waited_out(localstac
     waiting = worker.wait_for_event("waiting: nothing is received until this is fixed", timeout_s=180)
     assert waiting["reason"] == f"source not available: source folder {settings.source_dir} is empty (a disk not mounted?)"
     # Then the worker receives nothing and says so in its status record, for as long as the disk is away
-    record = wait_for_waiting_record(worker, settings.dest_dir, lasting_s=3 * 2)
+    record = worker.wait_for_record(
+        settings.dest_dir, lambda r: bool(r.get("waiting_since")) and r["last_beat"] - r["waiting_since"] >= 3 * 2,
+        "waiting for 3 budgets",
+    )  # fmt: skip
     assert record["state"] == "waiting" and record["waiting"] == waiting["reason"]
     assert not [e for e in worker.events() if e.get("event") == "file started"]
     # And once the disk is back, both are transcribed on their first delivery, nothing dead-lettered

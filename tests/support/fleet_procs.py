@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,10 @@ class FleetProcess:
 
     def wait_for_stage(self, dest: Path, stage: str = "transcribe", timeout_s: float = 180) -> dict:
         """This worker's status record once it is in `stage` of a file: mid-file, whatever the CPU's speed."""
+        return self.wait_for_record(dest, lambda record: record.get("stage") == stage, f"in stage {stage!r}", timeout_s)
+
+    def wait_for_record(self, dest: Path, matches: Callable[[dict], bool], what: str, timeout_s: float = 180) -> dict:
+        """This worker's status record (under `dest`) once `matches` says yes; `what` names it in the failure."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.process.poll() is None:
             for path in (dest / ".fleet" / "workers").glob("*.json"):
@@ -83,11 +88,11 @@ class FleetProcess:
                     record = json.loads(path.read_text())
                 except (OSError, ValueError):
                     continue
-                if record.get("pid") == self.process.pid and record.get("stage") == stage:
+                if record.get("pid") == self.process.pid and matches(record):
                     return record
             time.sleep(0.05)
         log_tail = self.log_path.read_text()[-3000:]
-        raise AssertionError(f"{self.name}: never in stage {stage!r} within {timeout_s}s; log:\n{log_tail}")
+        raise AssertionError(f"{self.name}: never {what} within {timeout_s}s; log:\n{log_tail}")
 
     def wait(self, timeout_s: float = 300) -> int:
         try:

@@ -62,7 +62,7 @@ def write_outputs(
     kept = sorted(fmt for fmt in formats if fmt != "json" and not _ours(dest / f"{base}.{fmt}", fmt, previous))
     rendered = {f"{base}.{fmt}": render(result, fmt, subtitle_options) for fmt in formats if fmt not in ("json", *kept)}
     untouched = {fmt: digest for fmt, digest in (previous.outputs if previous else {}).items() if fmt not in formats}
-    written = {path.rpartition(".")[2]: sha256_text(text) for path, text in rendered.items()}
+    written = {path.rpartition(".")[2]: sha256(text.encode()) for path, text in rendered.items()}
     record = record.model_copy(
         update={"outputs": {**untouched, **written}, "kept": sorted({*kept, *_still_kept(previous, formats)})}
     )
@@ -96,14 +96,14 @@ def previous_record(json_path: Path) -> CommitRecord | None:
 def _ours(path: Path, fmt: str, previous: CommitRecord | None) -> bool:
     """Whether the file at `path` may be replaced: absent, or exactly what the fleet wrote there last."""
     try:
-        text = path.read_bytes()
+        on_disk = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
         return True
     if previous is None or fmt in previous.kept:
         return False
     if not previous.outputs:  # a record from before hashes were kept: its siblings were written with it
         return True
-    return previous.outputs.get(fmt) == hashlib.sha256(text).hexdigest()
+    return previous.outputs.get(fmt) == sha256(on_disk)
 
 
 def _still_kept(previous: CommitRecord | None, formats: tuple[str, ...]) -> list[str]:
@@ -111,8 +111,9 @@ def _still_kept(previous: CommitRecord | None, formats: tuple[str, ...]) -> list
     return [fmt for fmt in (previous.kept if previous else []) if fmt not in formats]
 
 
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def sha256(data: bytes) -> str:
+    """The digest the commit record keeps per output, of the bytes on disk."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def _make_folders(dest: Path, folder: Path, owner: tuple[int, int] | None) -> None:

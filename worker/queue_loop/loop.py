@@ -296,7 +296,6 @@ class Worker:
         if decision is None:
             return False
         self._dead_letter(message, job, JobResult(Outcome.FAILED), decision.failure_reason or "workers died on it")
-        self.journal = None
         return True
 
     def _first_attempt_age_s(self, message: ReceivedMessage) -> float:

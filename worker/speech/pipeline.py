@@ -58,7 +58,7 @@ class Pipeline:
         self._whisperx = whisperx
         self.asr = self._load_asr(self.device)
         self.decoder = WindowDecoder(self.asr)
-        self.aligners = AlignModels(self.device, settings.models_dir, settings.align_cache_size, settings.align_cache_mb)
+        self.aligners = self._aligners(self.device)
         self.diarizer = self._load_diarizer() if settings.whisper_diarize else None
         # What this process had to do without (shown in its worker record); replaced, never mutated,
         # so the loop thread can read it while the job thread works.
@@ -169,8 +169,11 @@ class Pipeline:
                 self.device = "cpu"
                 self.asr = self._load_asr("cpu")
                 self.decoder = WindowDecoder(self.asr)
-                self.aligners = AlignModels("cpu", self.settings.models_dir, self.settings.align_cache_size,
-                                            self.settings.align_cache_mb)  # fmt: skip
+                self.aligners = self._aligners("cpu")
+
+    def _aligners(self, device: str) -> AlignModels:
+        """An empty alignment cache for `device`, bounded as the settings say."""
+        return AlignModels(device, self.settings.models_dir, self.settings.align_cache_size, self.settings.align_cache_mb)
 
     def _align(
         self, result: dict[str, Any], audio: np.ndarray, language: str, transcription: TranscriptionSettings,
