@@ -211,12 +211,12 @@ def test_a_file_that_grows_while_it_is_decoded_is_retried_not_failed(monkeypatch
             growing.write(b"\x00" * 4096)
         raise DecodeError("not decodable (corrupt or not a media file)")
 
-    monkeypatch.setattr(job, "decode_audio", decode_while_it_grows)
+    monkeypatch.setattr(job, "spool_audio", decode_while_it_grows)
     # Then it is a transient failure (retried later), not a permanent one
     with pytest.raises(TransientFailure, match="source file changed while it was read"):
         job._decode(source, fingerprint, 10, None)
     # And the same failure on an unchanged file stays permanent
-    monkeypatch.setattr(job, "decode_audio", lambda *args: (_ for _ in ()).throw(DecodeError("not decodable")))
+    monkeypatch.setattr(job, "spool_audio", lambda *args: (_ for _ in ()).throw(DecodeError("not decodable")))
     now = source.stat()
     with pytest.raises(PermanentFailure):
         job._decode(source, SourceFingerprint(size=now.st_size, mtime_ns=now.st_mtime_ns), 10, None)
@@ -343,6 +343,7 @@ def test_a_missing_ffmpeg_is_one_clear_start_up_error(tmp_path):
 
 
 def test_a_lost_lease_stops_the_job_within_one_window(monkeypatch, tmp_path):
+    from worker.audio.samples import ArrayAudio
     from worker.job import run as job_run
     from worker.job.lease import Lease
     from worker.job.run import JobContext, run_job
@@ -355,7 +356,7 @@ def test_a_lost_lease_stops_the_job_within_one_window(monkeypatch, tmp_path):
     info = (source / "long.wav").stat()
     job = TranscriptionJob(path="long.wav", output_base="long", enqueued_at=0.0, settings=TranscriptionSettings(),
                            fingerprint=SourceFingerprint(size=info.st_size, mtime_ns=info.st_mtime_ns))  # fmt: skip
-    monkeypatch.setattr(job_run, "_decode", lambda *args: np.zeros(16000, dtype=np.float32))
+    monkeypatch.setattr(job_run, "_decode", lambda *args: ArrayAudio(np.zeros(16000, dtype=np.float32)))
     monkeypatch.setattr(job_run, "probe_audio_streams", lambda *args: [])
     lease = Lease(visibility_timeout_s=60)
     windows_run = []

@@ -21,7 +21,7 @@ from fleet.messages import SourceFingerprint, TranscriptionJob
 from fleet.readiness import dest_problem
 from fleet.records import COMMIT_KEY, CommitRecord, LanguageCandidate
 from fleet.settings import FleetSettings
-from worker.audio.samples import SAMPLE_RATE, DecodeError, decode_audio
+from worker.audio.samples import Audio, DecodeError, spool_audio
 from worker.audio.streams import AudioStream, choose_stream, probe_audio_streams, streams_worth_probing
 from worker.job.failures import PermanentFailure, TransientFailure, clear_failure_record
 from worker.job.lease import Lease
@@ -75,10 +75,10 @@ def run_job(
         wanted = job.settings.audio_language
         streams = probe_audio_streams(source, ctx.settings.decode_timeout_s) if streams_worth_probing(source, wanted) else []
         choice = choose_stream(streams, wanted)
-        audio = _decode(source, fingerprint, ctx.settings.decode_timeout_s, choice.stream)
-        decode_s = round(time.perf_counter() - started, 3)
-        on_decoded(len(audio) / SAMPLE_RATE)
-        transcript = ctx.pipeline.run(audio, job.settings, stop_when_lease_lost(lease, on_stage))
+        with _decode(source, fingerprint, ctx.settings.decode_timeout_s, choice.stream) as audio:
+            decode_s = round(time.perf_counter() - started, 3)
+            on_decoded(audio.duration_s)
+            transcript = ctx.pipeline.run(audio, job.settings, stop_when_lease_lost(lease, on_stage))
         on_stage("write")
         record = CommitRecord(
             source=job.path,
@@ -97,7 +97,7 @@ def run_job(
             audio_stream=choice.record(),
             alignment=transcript.alignment,
             diarization=transcript.diarization,
-            audio_duration_s=round(len(audio) / SAMPLE_RATE, 3),
+            audio_duration_s=round(audio.duration_s, 3),
             stage_s={"decode": decode_s, **transcript.stage_s},
             worker=ctx.worker_id,
             fleet_version=__version__,
@@ -109,7 +109,7 @@ def run_job(
             job.settings.subtitle_options(), lease.held, ctx.owner,
         )  # fmt: skip
         clear_failure_record(ctx.settings.dest_dir, job.path)
-        return JobResult(Outcome.TRANSCRIBED, audio_s=len(audio) / SAMPLE_RATE, fingerprint=fingerprint)
+        return JobResult(Outcome.TRANSCRIBED, audio_s=audio.duration_s, fingerprint=fingerprint)
     except PermanentFailure as exc:
         return JobResult(Outcome.FAILED, exc.reason, exc.detail, fingerprint=fingerprint)
     except (TransientFailure, ModelError) as exc:
@@ -194,10 +194,10 @@ def _already_done(job: TranscriptionJob, dest: Path, fingerprint: SourceFingerpr
     return verdict is None
 
 
-def _decode(source: Path, fingerprint: SourceFingerprint, timeout_s: float, stream: AudioStream | None):
-    """Decode, and make sure the file did not change while it was read."""
+def _decode(source: Path, fingerprint: SourceFingerprint, timeout_s: float, stream: AudioStream | None) -> Audio:
+    """Decode into a spool (the caller closes it), and make sure the file did not change while it was read."""
     try:
-        audio = decode_audio(source, timeout_s, None if stream is None else stream.index)
+        audio = spool_audio(source, timeout_s, None if stream is None else stream.index)
     except DecodeError as exc:
         if exc.transient:
             raise TransientFailure(exc.reason, exc.stderr_tail) from exc
@@ -208,6 +208,7 @@ def _decode(source: Path, fingerprint: SourceFingerprint, timeout_s: float, stre
         raise PermanentFailure(exc.reason, exc.stderr_tail) from exc
     changed = _changed_since(source, fingerprint)
     if changed:
+        audio.close()
         raise TransientFailure(changed)
     return audio
 

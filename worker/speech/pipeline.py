@@ -12,12 +12,16 @@ import structlog
 
 from fleet.job_identity import TranscriptionSettings
 from fleet.settings import FleetSettings
+from worker.audio.samples import Audio, as_audio
 from worker.speech.models import AlignModels, ModelError, resolve_asr_model
 from worker.speech.results import WORDS_DONE, Decoded, NoAligner
 from worker.speech.window_decoder import WindowDecoder
 from worker.speech.word_timing import add_whisper_word_timings
 
 log = structlog.get_logger()
+# wav2vec2 aligns the segments of this many seconds of audio per call, so only that much of a file's samples is
+# in memory at a time (whisperX's align wants the whole file's samples otherwise).
+ALIGN_PIECE_S = 600.0
 
 
 @dataclass
@@ -103,8 +107,9 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - hub, auth and pyannote errors
             raise ModelError(f"cannot load the diarization pipeline: {str(exc).splitlines()[0][:300]}") from exc
 
-    def run(self, audio: np.ndarray, transcription: TranscriptionSettings, on_stage: Callable[..., None]) -> Transcript:
+    def run(self, audio: np.ndarray | Audio, transcription: TranscriptionSettings, on_stage: Callable[..., None]) -> Transcript:
         """All stages on one decoded file."""
+        audio = as_audio(audio)
         if transcription.model != self.model_name:
             raise ModelError(f"job wants model {transcription.model!r} but this worker runs {self.model_name!r}")
         if transcription.decoding.vad() != self.settings.decoding.vad():
@@ -148,7 +153,7 @@ class Pipeline:
                           guess.candidates if guess else [], decoded.language_source, decoded.loops)  # fmt: skip
 
     def _transcribe(
-        self, audio: np.ndarray, transcription: TranscriptionSettings, whisper_words_wanted: Callable[[str], bool],
+        self, audio: Audio, transcription: TranscriptionSettings, whisper_words_wanted: Callable[[str], bool],
         progress: Callable[[float], None] | None = None,
     ) -> Decoded:  # fmt: skip
         """VAD + batched decoding; on CUDA OOM halve the batch, then move to the CPU for good."""
@@ -176,7 +181,7 @@ class Pipeline:
         return AlignModels(device, self.settings.models_dir, self.settings.align_cache_size, self.settings.align_cache_mb)
 
     def _align(
-        self, result: dict[str, Any], audio: np.ndarray, language: str, transcription: TranscriptionSettings,
+        self, result: dict[str, Any], audio: Audio, language: str, transcription: TranscriptionSettings,
         progress: Callable[[float], None] | None = None,
     ) -> str:  # fmt: skip
         """Word timings with wav2vec2; without a model for the language, from whisper itself, and say which."""
@@ -185,16 +190,29 @@ class Pipeline:
         loaded = self.aligners.get(language, transcription.align_model)
         if isinstance(loaded, NoAligner):
             return self._whisper_word_timings(result, audio, language, transcription.task, loaded.reason)
-        try:
-            aligned = self._whisperx.align(result["segments"], loaded.model, loaded.metadata, audio, self.device,
-                                           progress_callback=progress)  # fmt: skip
-        except LookupError as exc:  # NLTK sentence data missing
-            return self._whisper_word_timings(result, audio, language, transcription.task, str(exc).strip().splitlines()[0][:200])
-        result["segments"] = aligned["segments"]
-        result["word_segments"] = aligned.get("word_segments", [])
+        pieces = align_pieces(result["segments"])
+        aligned_segments: list[dict[str, Any]] = []
+        for done, piece in enumerate(pieces):
+            offset = piece[0]["start"]
+            samples = audio.read(offset, piece[-1]["end"])
+            shifted = [{**segment, "start": segment["start"] - offset, "end": segment["end"] - offset} for segment in piece]
+
+            def piece_progress(percent: float, done: int = done) -> None:
+                if progress is not None:
+                    progress((done + percent / 100) * 100 / len(pieces))
+
+            try:
+                aligned = self._whisperx.align(shifted, loaded.model, loaded.metadata, samples, self.device,
+                                               progress_callback=piece_progress)  # fmt: skip
+            except LookupError as exc:  # NLTK sentence data missing
+                return self._whisper_word_timings(result, audio, language, transcription.task,
+                                                  str(exc).strip().splitlines()[0][:200])  # fmt: skip
+            aligned_segments.extend(shift_times(segment, offset) for segment in aligned["segments"])
+        result["segments"] = aligned_segments
+        result["word_segments"] = [word for segment in aligned_segments for word in segment.get("words", [])]
         return f"aligned ({transcription.align_model or 'whisperX default for ' + language})"
 
-    def _whisper_word_timings(self, result: dict[str, Any], audio: np.ndarray, language: str, task: str, reason: str) -> str:
+    def _whisper_word_timings(self, result: dict[str, Any], audio: Audio, language: str, task: str, reason: str) -> str:
         """Word timings from whisper after the fact (wav2vec2 was there but could not run): one more encoder pass."""
         try:
             result["word_segments"] = add_whisper_word_timings(self.asr.model, result["segments"], audio, language, task)
@@ -218,9 +236,35 @@ class Pipeline:
         self.fallbacks = {**self.fallbacks, f"word timings ({language})": outcome}
         return outcome
 
-    def _diarize(self, result: dict[str, Any], audio: np.ndarray, transcription: TranscriptionSettings) -> str:
+    def _diarize(self, result: dict[str, Any], audio: Audio, transcription: TranscriptionSettings) -> str:
         if self.diarizer is None:
             raise ModelError("job asks for speakers but this worker has no diarization pipeline (WHISPER_DIARIZE)")
-        segments = self.diarizer(audio, min_speakers=transcription.min_speakers, max_speakers=transcription.max_speakers)
+        # pyannote clusters speakers over the whole file: the one stage that holds all of its samples at once.
+        segments = self.diarizer(audio.read(), min_speakers=transcription.min_speakers, max_speakers=transcription.max_speakers)
         result.update(self._whisperx.assign_word_speakers(segments, result))
         return "pyannote"
+
+
+def align_pieces(segments: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Consecutive segments grouped so that each group spans at most ALIGN_PIECE_S (a longer segment alone)."""
+    pieces: list[list[dict[str, Any]]] = []
+    for segment in segments:
+        if pieces and segment["end"] - pieces[-1][0]["start"] <= ALIGN_PIECE_S:
+            pieces[-1].append(segment)
+        else:
+            pieces.append([segment])
+    return pieces
+
+
+def shift_times(segment: dict[str, Any], offset: float) -> dict[str, Any]:
+    """An aligned segment (and its words and characters) moved from its piece's time to the file's."""
+
+    def moved(item: dict[str, Any]) -> dict[str, Any]:
+        return {key: round(value + offset, 3) if key in ("start", "end") and value is not None else value
+                for key, value in item.items()}  # fmt: skip
+
+    shifted = moved(segment)
+    for key in ("words", "chars"):
+        if segment.get(key):
+            shifted[key] = [moved(item) for item in segment[key]]
+    return shifted

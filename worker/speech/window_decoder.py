@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fleet.job_identity import DecodingOptions
+from worker.audio.samples import Audio, as_audio
 from worker.speech.encoder import encode_windows
 from worker.speech.repetition import cut_loops, loop_reason
 from worker.speech.results import WORDS_DONE, WORDS_OFF, Decoded, LanguageGuess, WordTiming, WordTimings
@@ -37,6 +38,11 @@ PROMPT_RESET_ON_TEMPERATURE = 0.5
 # A re-decoded window may hold this many tokens per second of audio: twice the fastest speech (about 6 tokens/s
 # in English, more in languages whisper splits into more tokens); a sample that loops stops there.
 RETRY_TOKENS_PER_S = 12
+# The VAD hears a file this many seconds at a time (38 MB of float32), so its memory does not grow with the
+# file; a speech region reaching into a piece's last VAD_PIECE_MARGIN_S is heard again by the next piece
+# (longer than the longest region, 30 s, and its padding).
+VAD_PIECE_S = 600.0
+VAD_PIECE_MARGIN_S = 40.0
 
 
 @dataclass(frozen=True)
@@ -95,27 +101,60 @@ class WindowDecoder:
         self.model = asr.model  # its faster-whisper WhisperModel
         self.multilingual = bool(self.model.model.is_multilingual)
 
-    def speech_windows(self, audio: np.ndarray) -> list[Window]:
-        """whisperX's VAD and chunk merging, exactly as its transcribe does them."""
+    def speech_windows(self, audio: np.ndarray | Audio) -> list[Window]:
+        """whisperX's VAD and chunk merging as its transcribe does them, each window with its samples."""
+        audio = as_audio(audio)
+        return [Window(start, end, audio.read(start, end)) for start, end in self.speech_spans(audio)]
+
+    def speech_spans(self, audio: Audio) -> list[tuple[float, float]]:
+        """whisperX's VAD over the file a piece at a time, then its chunk merging over the whole file.
+
+        A speech region that runs into the last VAD_PIECE_MARGIN_S of a piece is left to the next piece,
+        which starts where that region starts: each region is found whole, by one piece, as in one pass.
+        """
+        from whisperx.diarize import Segment
+
+        params = self.asr._vad_params
+        regions: list[tuple[float, float]] = []
+        start = 0.0
+        while start < audio.duration_s:
+            end = min(start + VAD_PIECE_S, audio.duration_s)
+            found = [(start + first, start + last) for first, last in self._speech_regions(audio.read(start, end))]
+            if end >= audio.duration_s:
+                regions.extend(found)
+                break
+            cut = end - VAD_PIECE_MARGIN_S
+            late = [region for region in found if region[1] >= cut]
+            following = min([first for first, last in late] + [cut])
+            if following <= start:  # one region fills the piece up to its margin: taken as found, the rest follows
+                following = late[0][1]
+            regions.extend(region for region in found if region[0] < following)
+            start = following
+        if not regions:
+            return []
+        segments = [Segment(first, last, "UNKNOWN") for first, last in regions]
+        from whisperx.vads.vad import Vad
+
+        merged = Vad.merge_chunks(segments, params.get("chunk_size", 30), onset=params["vad_onset"], offset=params["vad_offset"])
+        return [(chunk["start"], chunk["end"]) for chunk in merged]
+
+    def _speech_regions(self, piece: np.ndarray) -> list[tuple[float, float]]:
+        """The VAD's speech regions in one piece of audio (seconds from the piece's start), before merging."""
         from whisperx.audio import SAMPLE_RATE
         from whisperx.vads import Pyannote, Vad
+        from whisperx.vads.pyannote import Binarize
 
         vad = self.asr.vad_model
-        if isinstance(vad, Vad):
-            waveform, merge_chunks = vad.preprocess_audio(audio), vad.merge_chunks
-        else:
-            waveform, merge_chunks = Pyannote.preprocess_audio(audio), Pyannote.merge_chunks
         params = self.asr._vad_params
-        chunks = merge_chunks(
-            vad({"waveform": waveform, "sample_rate": SAMPLE_RATE}),
-            params.get("chunk_size", 30),
-            onset=params["vad_onset"],
-            offset=params["vad_offset"],
-        )
-        return [
-            Window(chunk["start"], chunk["end"], audio[int(chunk["start"] * SAMPLE_RATE) : int(chunk["end"] * SAMPLE_RATE)])
-            for chunk in chunks
-        ]
+        if piece.shape[0] == 0:
+            return []
+        if isinstance(vad, Vad) and not isinstance(vad, Pyannote):  # silero: regions at once
+            found = vad({"waveform": vad.preprocess_audio(piece), "sample_rate": SAMPLE_RATE})
+            return [(segment.start, segment.end) for segment in found]
+        # pyannote's scores, binarized as its merge_chunks does it
+        scores = vad({"waveform": Pyannote.preprocess_audio(piece), "sample_rate": SAMPLE_RATE})
+        binarize = Binarize(max_duration=params.get("chunk_size", 30), onset=params["vad_onset"], offset=params["vad_offset"])
+        return [(region.start, region.end) for region in binarize(scores).get_timeline()]
 
     def encode(self, windows: list[Window]) -> Any:
         """The windows through the encoder in one batch."""
@@ -123,7 +162,7 @@ class WindowDecoder:
 
     def decode(
         self,
-        audio: np.ndarray,
+        audio: np.ndarray | Audio,
         *,
         language: str | None,
         task: str,
@@ -132,12 +171,16 @@ class WindowDecoder:
         want_word_timings: Callable[[str], bool],
         progress: Callable[[float], None] | None = None,
     ) -> Decoded:
-        """All windows of `audio`; the language is detected from the first batch unless given."""
+        """All windows of `audio`; the language is detected from the first batch unless given.
+
+        Only one batch of windows' samples is in memory at a time.
+        """
+        audio = as_audio(audio)
         seconds = {"vad": 0.0, "language": 0.0, "transcribe": 0.0, "word timings": 0.0}
         started = time.perf_counter()
-        windows = self.speech_windows(audio)
+        spans = self.speech_spans(audio)
         seconds["vad"] = time.perf_counter() - started
-        if not windows:
+        if not spans:
             language, guess, source = self._language_without_speech(audio, language, options)
             return Decoded([], language, guess, WORDS_OFF, _rounded(seconds), source)
         segments: list[dict[str, Any]] = []
@@ -147,8 +190,8 @@ class WindowDecoder:
         word_timings = WORDS_OFF
         loops = {"re-decoded": 0, "cut": 0, "silent": 0}
         previous: list[int] = []
-        for first in range(0, len(windows), batch_size):
-            batch = windows[first : first + batch_size]
+        for first in range(0, len(spans), batch_size):
+            batch = [Window(start, end, audio.read(start, end)) for start, end in spans[first : first + batch_size]]
             started = time.perf_counter()
             encoded = self.encode(batch)
             seconds["transcribe"] += time.perf_counter() - started
@@ -179,7 +222,7 @@ class WindowDecoder:
             if options.condition_on_previous_text:
                 previous = self._previous_tokens(previous, decoded)
             if progress is not None:
-                progress(min(100.0, (first + len(batch)) * 100 / len(windows)))
+                progress(min(100.0, (first + len(batch)) * 100 / len(spans)))
         if word_timings.state is WordTiming.FAILED:
             for segment in segments:
                 segment.pop("words", None)  # no half-timed transcript
@@ -264,14 +307,15 @@ class WindowDecoder:
             return False
         return options.logprob_threshold is None or text.avg_logprob < options.logprob_threshold
 
-    def _language_without_speech(self, audio: np.ndarray, language: str | None,
+    def _language_without_speech(self, audio: Audio, language: str | None,
                                  options: DecodingOptions) -> tuple[str, LanguageGuess | None, str]:  # fmt: skip
         """No speech found: the given language, else what the first 30 s sound like (as whisperX would say)."""
         if language is not None:
             return language, None, "given"
-        if not self.multilingual or audio.shape[0] == 0:
+        if not self.multilingual or audio.samples == 0:
             return "en", None, "English-only model" if not self.multilingual else "no audio"
-        window = Window(0.0, audio.shape[0] / 16000, audio)
+        first = audio.read(0.0, 30.0)
+        window = Window(0.0, first.shape[0] / 16000, first)
         guess = self._detect(self.encode([window]), [window])
         chosen, source = self._choose(guess, options)
         return chosen, guess, source

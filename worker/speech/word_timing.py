@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from worker.audio.samples import Audio
 from worker.speech.encoder import encode_windows
 
 # faster-whisper's defaults: punctuation joins its neighbouring word instead of becoming a word of its own.
@@ -13,7 +12,7 @@ PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
 
-def add_whisper_word_timings(whisper_model: Any, segments: list[dict], audio: np.ndarray, language: str, task: str) -> list[dict]:
+def add_whisper_word_timings(whisper_model: Any, segments: list[dict], audio: Audio, language: str, task: str) -> list[dict]:
     """Give each segment `words` (word, start, end, score) by DTW over the decoder's cross-attention; returns all words.
 
     `whisper_model` is the faster-whisper model inside whisperX's pipeline. Each segment is one VAD chunk of at
@@ -21,13 +20,12 @@ def add_whisper_word_timings(whisper_model: Any, segments: list[dict], audio: np
     own `word_timestamps`, which whisperX's batched decoding leaves out.
     """
     from faster_whisper.tokenizer import Tokenizer
-    from whisperx.audio import HOP_LENGTH, N_SAMPLES, SAMPLE_RATE
+    from whisperx.audio import HOP_LENGTH, N_SAMPLES
 
     tokenizer = Tokenizer(whisper_model.hf_tokenizer, whisper_model.model.is_multilingual, task=task, language=language)
     all_words: list[dict] = []
     for segment in segments:
-        first = int(segment["start"] * SAMPLE_RATE)
-        chunk = audio[first : min(int(segment["end"] * SAMPLE_RATE), first + N_SAMPLES)]
+        chunk = audio.read(segment["start"], segment["end"])[:N_SAMPLES]
         tokens = tokenizer.encode(" " + segment["text"].strip())
         segment["words"] = []
         if chunk.shape[0] < HOP_LENGTH or not tokens:
