@@ -43,7 +43,8 @@ class LoudnessVad:
 
         loud = np.concatenate([[False], audio["waveform"] != 0, [False]])
         edges = np.flatnonzero(np.diff(loud.astype(np.int8)))
-        return [Segment(first / SAMPLE_RATE, last / SAMPLE_RATE, "UNKNOWN") for first, last in zip(edges[::2], edges[1::2])]
+        runs = zip(edges[::2], edges[1::2], strict=True)
+        return [Segment(first / SAMPLE_RATE, last / SAMPLE_RATE, "UNKNOWN") for first, last in runs]
 
     @staticmethod
     def preprocess_audio(audio):
