@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     dlq = commands.add_parser("dlq", help="the dead-letter queue: list what failed and why, redrive it once fixed, purge")
     dlq.add_argument("action", choices=["list", "redrive", "purge"])
     dlq.add_argument("--yes", action="store_true", help="confirm purge")
+    dlq.add_argument("--reason", default="", help="only dead letters whose reason contains this (case-insensitive)")
+    dlq.add_argument("--path", default="", help="only files matching this glob, or below this folder (relative to the source)")
 
     local = commands.add_parser("local", help="director + N draining workers on this machine, with progress and a summary")
     local.add_argument("source", type=Path, help="source folder")
@@ -136,9 +138,9 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
     if args.command in ("worker", "preload"):
         return _run_worker_side(args, settings)
     if args.command == "dlq":
-        from app.dlq import run_dlq
+        from app.dlq import LetterFilter, run_dlq
 
-        return run_dlq(settings, args.action, yes=args.yes)
+        return run_dlq(settings, args.action, yes=args.yes, chosen=LetterFilter(args.reason, args.path))
 
     def direct() -> int:
         return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show).exit_code

@@ -25,6 +25,7 @@ from fleet.done import probe_outputs
 from fleet.layout import FLEET_DIR, SourceError, failure_record_path, source_unavailable
 from fleet.output_names import names_for
 from fleet.plan_summary import PlanCounts, PlanSummary
+from fleet.planned_settings import PlannedSettings, write_planned_settings
 from fleet.queue import JobQueue, QueueError
 from fleet.records import read_failures
 from fleet.settings import FleetSettings
@@ -45,6 +46,8 @@ class DirectorRun:
     summary: PlanSummary
     # Folder settings files that could not be used (one line each): their folders were skipped, the rest planned.
     setting_errors: tuple[str, ...] = ()
+    # Of the files to redrive: those queued again, already queued, done, or deleted (their dead letters may go).
+    redriven: frozenset[str] = frozenset()
 
 
 def run_director(
@@ -52,6 +55,7 @@ def run_director(
     *,
     dry_run: bool = False,
     retry_failed: bool = False,
+    redrive: frozenset[str] = frozenset(),
     show: int = 20,
     out: TextIO = sys.stdout,
     clock: Callable[[], float] = time.time,
@@ -73,7 +77,7 @@ def run_director(
             log.warning("queue not reachable, plan trusts the ledger", error=str(exc))
             identity = None
         now = clock()
-        plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed)
+        plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, redrive=redrive)
         summary = plan_summary(plan, scan, settings, spec.queue_name, now)
         print_plan(plan, scan, settings, spec.queue_name, show, out)
         print(summary_line(summary, dry_run=True), file=out)
@@ -84,9 +88,10 @@ def run_director(
         identity = queue.ensure().identity
         queue_empty = queue.counts().pending == 0
         now = clock()
-        plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, queue_empty)
-        code, summary = _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
-        return DirectorRun(_report_setting_errors(plan, code), summary, tuple(plan.setting_errors))
+        plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, queue_empty, redrive)
+        code, summary, sent = _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
+        redriven = _redriven(plan, scan, settings, redrive, sent) if redrive else frozenset()
+        return DirectorRun(_report_setting_errors(plan, code), summary, tuple(plan.setting_errors), redriven)
 
 
 def _report_setting_errors(plan: Plan, code: int) -> int:
@@ -112,7 +117,7 @@ def scan_progress() -> Iterator[Callable[[int], None] | None]:
 
 def build_plan(
     settings: FleetSettings, scan: ScanResult, queue_identity: str | None, retention_s: float, now: float, retry_failed: bool,
-    queue_empty: bool = False,
+    queue_empty: bool = False, redrive: frozenset[str] = frozenset(),
 ) -> Plan:
     """Read what exists under dest (outputs, failures, ledger) and plan every scanned source.
 
@@ -139,6 +144,7 @@ def build_plan(
             now=now,
             retention_s=retention_s,
             retry_failed=retry_failed,
+            redrive=redrive,
             min_age_s=settings.min_age_s,
         )
     )
@@ -146,14 +152,27 @@ def build_plan(
     return plan
 
 
+def _redriven(plan: Plan, scan: ScanResult, settings: FleetSettings, redrive: frozenset[str],
+              sent: set[str]) -> frozenset[str]:  # fmt: skip
+    """The files to redrive that need their dead letters no more: on the queue again, done, or deleted."""
+    settled = {d.source.rel for d in plan.decisions if d.source.rel in redrive and (
+        d.action in (Action.DONE, Action.QUEUED) or (d.action is Action.ENQUEUE and d.dedup_id in sent))}  # fmt: skip
+    scanned = {source.rel for source in scan.files}
+    source = settings.source_dir
+    deleted = {rel for rel in redrive - scanned if source_unavailable(source, rel) is None and not os.path.lexists(source / rel)}
+    return frozenset(settled | deleted)
+
+
 def _enqueue_and_record(
     plan: Plan, scan: ScanResult, settings: FleetSettings, queue: JobQueue, identity: str, now: float, out: TextIO
-) -> tuple[int, PlanSummary]:
+) -> tuple[int, PlanSummary, set[str]]:
     """Enqueue the plan's new jobs, then persist the ledger and the last plan, even on failure."""
     dest = settings.dest_dir
     _drop_failures_of_deleted_sources(settings, scan)
     ledger = {d.dedup_id: d.enqueued_at for d in plan.of(Action.QUEUED)}
     to_send = plan.of(Action.ENQUEUE)
+    # Before the round's messages exist: a worker never takes one of them for stale, only older ones.
+    write_planned_settings(dest, PlannedSettings(written_at=now, folders=plan.folder_keys))
     exit_code = exits.OK
     try:
         result = enqueue_jobs(queue, (plan.job(d) for d in to_send), settings.enqueue_threads)
@@ -169,7 +188,7 @@ def _enqueue_and_record(
     summary = plan_summary(plan, scan, settings, queue.spec.queue_name, now, enqueued=len(result.sent))
     summary.write(dest)
     print(summary_line(summary), file=out)
-    return exit_code, summary
+    return exit_code, summary, set(result.sent)
 
 
 def plan_summary(plan: Plan, scan: ScanResult, settings: FleetSettings, queue_name: str, now: float,

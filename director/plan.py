@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ class Plan:
     formats: tuple[str, ...]
     renamed: dict[str, str] = field(default_factory=dict)
     setting_errors: list[str] = field(default_factory=list)  # unusable folder settings files, one line each
+    # The settings key each folder is planned with (folder relative to the source, "" for its root): workers
+    # acknowledge a message queued earlier with other settings without running it (fleet/planned_settings.py).
+    folder_keys: dict[str, str] = field(default_factory=dict)
 
     def job(self, decision: Decision) -> TranscriptionJob:
         """The message for an ENQUEUE or QUEUED decision."""
@@ -93,6 +97,9 @@ class PlanInputs:
     now: float
     retention_s: float
     retry_failed: bool = False
+    # Files sent back from the dead-letter queue (`fleet dlq redrive`): queued afresh with today's settings
+    # unless done, whatever their failure record and the ledger say (their message left the queue).
+    redrive: frozenset[str] = frozenset()
     min_age_s: float = 0.0
     # A source's own settings (a folder's .whisper-fleet.toml), or why they cannot be had; None: `settings` for all.
     settings_for: Callable[[str], TranscriptionSettings | Exception] | None = None
@@ -114,6 +121,7 @@ def plan_sources(inputs: PlanInputs) -> Plan:
     # A date far in the future (a camera's wrong clock) says nothing about copying: that file is taken.
     fresh_ns = ((inputs.now - inputs.min_age_s) * 1e9, (inputs.now + inputs.min_age_s) * 1e9)
     decisions = []
+    folder_keys: dict[str, str] = {}
     for source in inputs.sources:
         if source.rel in naming.conflicts:
             decisions.append(Decision(source, Action.SKIPPED, naming.conflicts[source.rel]))
@@ -123,6 +131,7 @@ def plan_sources(inputs: PlanInputs) -> Plan:
             decisions.append(Decision(source, Action.SKIPPED, str(settings)))
             continue
         settings_key = settings.key()  # computed once per settings object: one per folder at most
+        folder_keys[posixpath.dirname(source.rel)] = settings_key
         base = naming.bases[source.rel]
         fingerprint = (source.size, source.mtime_ns)
         needed, redo = done_check(source.rel, fingerprint, settings_key, wanted, inputs.outputs.get(base))
@@ -138,20 +147,25 @@ def plan_sources(inputs: PlanInputs) -> Plan:
             continue
         failure = inputs.failures.get(source.rel)
         failed_now = failure is not None and same_job(failure.summary(), source.rel, fingerprint, settings_key)
-        if failed_now and not inputs.retry_failed:
+        redriven = source.rel in inputs.redrive
+        if failed_now and not inputs.retry_failed and not redriven:
             decisions.append(Decision(source, Action.FAILED, failure.reason))
             continue
-        attempt = f"retry:{failure.failed_at!r}" if failed_now else (f"redo:{needed}" if redo else "")
+        if redriven:
+            attempt, retry_reason = f"redrive:{inputs.now!r}", "sent back from the dead-letter queue"
+        else:
+            attempt = f"retry:{failure.failed_at!r}" if failed_now else (f"redo:{needed}" if redo else "")
+            retry_reason = "retry after failure" if failed_now else needed
         dedup_id = job_dedup_id(source.rel, source.size, source.mtime_ns, settings_key, attempt)
         enqueued_at = inputs.ledger.get(dedup_id)
         if enqueued_at is not None and enqueued_at >= oldest_live:
             action, reason = Action.QUEUED, "enqueued earlier, not finished yet"
         else:
-            action, reason, enqueued_at = Action.ENQUEUE, "retry after failure" if failed_now else needed, inputs.now
+            action, reason, enqueued_at = Action.ENQUEUE, retry_reason, inputs.now
         own = settings if settings is not inputs.settings else None
-        render = not failed_now and renders_only(source.rel, fingerprint, settings.transcript_key(), state)
+        render = not failed_now and not redriven and renders_only(source.rel, fingerprint, settings.transcript_key(), state)
         reason = f"{reason}: re-render from the json" if render and action is Action.ENQUEUE else reason
         # Outputs deleted from a current transcript: only those are written again, the others stay as they are.
         formats = tuple(f for f in inputs.formats if f == "json" or f not in state.formats) if redo and render else None
         decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at, own, render, formats))
-    return Plan(decisions, inputs.settings, inputs.formats, naming.renamed)
+    return Plan(decisions, inputs.settings, inputs.formats, naming.renamed, folder_keys=folder_keys)

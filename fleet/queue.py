@@ -72,6 +72,11 @@ class ReceivedMessage:
     first_received_at: float | None = None  # epoch seconds of the first delivery, where the server says
 
 
+# What a dead letter carries beside its body: why it failed, and (once `fleet dlq` moved it) when and by which pass.
+DEAD_LETTER_ATTRIBUTES = ("failure_reason", "dead_lettered_at", "fleet_listing")
+NO_REASON = "no reason recorded (SQS redrive after too many receives: crash, out of memory, kill)"
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """A message in the dead-letter queue, received for listing or redriving."""
@@ -80,6 +85,7 @@ class DeadLetter:
     group_id: str
     reason: str
     dead_lettered_at: float
+    listing: str = ""  # the `fleet dlq` pass that moved it to the back of the dead-letter queue, if one did
 
 
 @dataclass(frozen=True)
@@ -275,41 +281,74 @@ class JobQueue:
     def _move(
         self, operation: str, message: ReceivedMessage, from_url: str, to_url: str, group_id: str, dedup_id: str,
         attributes: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
-        """A copy sent to `to_url`, then the original deleted from `from_url`: a crash between leaves a duplicate, not a loss."""
+    ) -> str:  # fmt: skip
+        """A copy sent to `to_url`, then the original deleted from `from_url`: a crash between leaves a duplicate, not a loss.
+
+        Returns the copy's message id.
+        """
         extra = {"MessageAttributes": attributes} if attributes else {}
-        self._call(operation, self._client.send_message, QueueUrl=to_url, MessageBody=message.body, MessageGroupId=group_id,
-                   MessageDeduplicationId=dedup_id, **extra)  # fmt: skip
+        sent = self._call(operation, self._client.send_message, QueueUrl=to_url, MessageBody=message.body,
+                          MessageGroupId=group_id, MessageDeduplicationId=dedup_id, **extra)  # fmt: skip
         self._call(operation, self._client.delete_message, QueueUrl=from_url, ReceiptHandle=message.receipt_handle)
+        return str(sent.get("MessageId", ""))
 
     def receive_dead_letters(self, hide_s: int) -> list[DeadLetter]:
         """Up to 10 dead-lettered messages with their reasons, hidden for `hide_s` (so the next call gets others)."""
         response = self._call(
             "receive dead letters", self._client.receive_message, QueueUrl=self.info.dlq_url, MaxNumberOfMessages=10,
-            WaitTimeSeconds=0, VisibilityTimeout=hide_s, MessageAttributeNames=["failure_reason"],
+            # A short wait, not 0: SQS's short poll samples some of its servers and may answer empty too early.
+            WaitTimeSeconds=1, VisibilityTimeout=hide_s, MessageAttributeNames=list(DEAD_LETTER_ATTRIBUTES),
             MessageSystemAttributeNames=["MessageGroupId", "SentTimestamp", "ApproximateReceiveCount"],
         )  # fmt: skip
         letters = []
         for raw in response.get("Messages", []):
             attributes = raw.get("Attributes", {})
-            reason = raw.get("MessageAttributes", {}).get("failure_reason", {}).get("StringValue")
+            carried = {name: value.get("StringValue", "") for name, value in raw.get("MessageAttributes", {}).items()}
             message = ReceivedMessage(raw["MessageId"], raw["ReceiptHandle"], raw["Body"],
                                       int(attributes.get("ApproximateReceiveCount", 1)))  # fmt: skip
             letters.append(DeadLetter(
                 message, attributes.get("MessageGroupId", ""),
-                reason or "no reason recorded (SQS redrive after too many receives: crash, out of memory, kill)",
-                int(attributes.get("SentTimestamp", 0)) / 1000,
+                carried.get("failure_reason") or NO_REASON,
+                float(carried.get("dead_lettered_at") or int(attributes.get("SentTimestamp", 0)) / 1000),
+                carried.get("fleet_listing", ""),
             ))  # fmt: skip
         return letters
 
-    def settle_dead_letter(self, letter: DeadLetter, *, redrive: bool) -> None:
-        """Send a dead letter back to the job queue (a fresh message, no receives counted), or only show it again."""
-        url = self.info.dlq_url
-        if not redrive:
-            self._call("release dead letter", self._client.change_message_visibility, QueueUrl=url,
-                       ReceiptHandle=letter.message.receipt_handle, VisibilityTimeout=0)  # fmt: skip
-            return
-        self._move("redrive", letter.message, url, self.info.url, letter.group_id, f"redrive-{letter.message.message_id}")
+    def requeue_dead_letter(self, letter: DeadLetter, listing: str) -> str:
+        """Move a dead letter to the back of its group, marked with `listing`, reason and time kept; the copy's id.
+
+        In a FIFO queue a received message hides the rest of its group: a pass that must see every dead
+        letter moves each one it has seen behind the others (sent first, deleted second: never a loss).
+        """
+        attributes = {"failure_reason": letter.reason, "dead_lettered_at": repr(letter.dead_lettered_at),
+                      "fleet_listing": listing}  # fmt: skip
+        sent = self._call(
+            "requeue dead letter", self._client.send_message, QueueUrl=self.info.dlq_url, MessageBody=letter.message.body,
+            MessageGroupId=letter.group_id or "dead", MessageDeduplicationId=f"listing-{listing}-{letter.message.message_id}",
+            MessageAttributes={name: {"DataType": "String", "StringValue": value[:1000]} for name, value in attributes.items()},
+        )  # fmt: skip
+        self.forget_dead_letter(letter)
+        return str(sent.get("MessageId", ""))
+
+    def forget_dead_letter(self, letter: DeadLetter) -> bool:
+        """Delete a dead letter already moved or acted on; False when its hide ran out first (it comes back)."""
+        try:
+            self.delete_dead_letter(letter)
+        except QueueError as exc:
+            if exc.code not in ("ReceiptHandleIsInvalid", "InvalidParameterValue"):
+                raise
+            return False
+        return True
+
+    def release_dead_letter(self, letter: DeadLetter) -> None:
+        """Make a received dead letter visible again, as it was."""
+        self._call("release dead letter", self._client.change_message_visibility, QueueUrl=self.info.dlq_url,
+                   ReceiptHandle=letter.message.receipt_handle, VisibilityTimeout=0)  # fmt: skip
+
+    def delete_dead_letter(self, letter: DeadLetter) -> None:
+        """Drop one dead letter (purged, or its file queued again)."""
+        self._call("delete dead letter", self._client.delete_message, QueueUrl=self.info.dlq_url,
+                   ReceiptHandle=letter.message.receipt_handle)  # fmt: skip
 
     def purge_dead_letters(self) -> None:
         """Drop every dead-lettered message (their failure records stay)."""

@@ -7,6 +7,7 @@ import time
 import structlog
 
 from fleet.atomic import remove_stale_temps
+from fleet.planned_settings import PlannedSettingsReader
 from fleet.queue import JobQueue
 from fleet.settings import FleetSettings
 from worker.audio.ffmpeg import require_ffmpeg
@@ -49,7 +50,8 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     if settings.output_uid is not None or settings.output_gid is not None:
         owner = (settings.output_uid if settings.output_uid is not None else -1,
                  settings.output_gid if settings.output_gid is not None else -1)  # fmt: skip
-    ctx = JobContext(settings=settings, pipeline=pipeline, worker_id=settings.worker_id, owner=owner)
+    ctx = JobContext(settings=settings, pipeline=pipeline, worker_id=settings.worker_id, owner=owner,
+                     planned=PlannedSettingsReader(settings.dest_dir))  # fmt: skip
     log.info("worker ready", worker=settings.worker_id, queue=spec.queue_name, threads=threads, device=pipeline.device)
     state = WorkerState(
         worker=settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s), model=pipeline.model_name,

@@ -317,6 +317,27 @@ def test_worker_recycles_itself_after_max_files(localstack_endpoint, make_settin
     assert open_queue(settings).counts().visible == 1  # the other file waits for the fresh process
 
 
+def test_a_backlog_queued_with_old_settings_is_not_run_once_the_settings_change(localstack_endpoint, make_settings,
+                                                                              speech_corpus, models_dir, tmp_path):  # fmt: skip
+    # Given a backlog queued with yesterday's settings
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    copy_tree(speech_corpus / "english" / "stories", settings.source_dir)
+    assert ", enqueued 2," in direct(settings)
+    # When the user gives the folder a prompt before any worker ran, and the director plans again
+    (settings.source_dir / ".whisper-fleet.toml").write_text('initial_prompt = "A story about a fox."\n')
+    assert ", enqueued 2," in direct(settings)
+    worker = start_worker(settings, tmp_path, "w", WHISPER_MODEL="tiny.en", WHISPER_ALIGN="false")
+    assert worker.wait() == 0
+    # Then each file ran once, with today's settings; the old messages were acknowledged unrun, saying why
+    finished = [e for e in worker.events() if e.get("event") == "file finished"]
+    assert sorted(e["outcome"] for e in finished) == ["superseded", "superseded", "transcribed", "transcribed"]
+    assert all("settings changed since it was queued" in e["reason"] for e in finished if e["outcome"] == "superseded")
+    for document in settings.dest_dir.rglob("*.json"):
+        if ".fleet" not in document.parts:
+            assert json.loads(document.read_text())["fleet"]["settings"]["decoding"]["initial_prompt"] == "A story about a fox."
+    assert ", done 2," in direct(settings)
+
+
 PORTUGUESE = ("Era uma vez uma pequena raposa que vivia na beira de uma floresta tranquila. Todas as manhãs ela descia ao rio "
               "para ver os barcos passarem. O velho moleiro contava histórias sobre tempestades que vinham das montanhas. "
               "À noite, as luzes do porto brilhavam sobre a água calma. O padeiro abria a loja antes do nascer do sol e a "

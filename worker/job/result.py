@@ -15,6 +15,7 @@ class Outcome(StrEnum):
     RENDERED = "re-rendered"  # only the layout or the formats changed: rewritten from the JSON on disk
     ALREADY_DONE = "already done"
     SOURCE_GONE = "source gone"
+    SUPERSEDED = "superseded"  # queued with settings the director no longer plans for the file: not run
     LEASE_LOST = "lease lost"
     FAILED = "failed"
     RETRY = "retry"

@@ -18,6 +18,7 @@ from fleet import __version__
 from fleet.done import done_check, probe_outputs
 from fleet.layout import resolve_inside, source_unavailable
 from fleet.messages import SourceFingerprint, TranscriptionJob
+from fleet.planned_settings import PlannedSettingsReader
 from fleet.readiness import dest_problem
 from fleet.records import COMMIT_KEY, CommitRecord, LanguageCandidate
 from fleet.settings import FleetSettings
@@ -43,6 +44,7 @@ class JobContext:
     pipeline: Pipeline
     worker_id: str
     owner: tuple[int, int] | None = None
+    planned: PlannedSettingsReader | None = None  # what the director plans now, to skip stale messages
 
 
 def run_job(
@@ -52,6 +54,10 @@ def run_job(
     """Process one job; never raises for the job's own failures, they come back as a JobResult."""
     fingerprint = None
     try:
+        planned = ctx.planned.current() if ctx.planned else None
+        stale = planned.superseded(job) if planned else None
+        if stale:  # the director has queued this file again with today's settings (or its next round will)
+            return JobResult(Outcome.SUPERSEDED, stale)
         source, fingerprint = _locate_source(job, ctx.settings.source_dir)
         if source is None:
             unavailable = source_unavailable(ctx.settings.source_dir, job.path)
