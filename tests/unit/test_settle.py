@@ -16,6 +16,7 @@ TABLE = [
     (Outcome.RENDERED, 3, Decision(Action.ACKNOWLEDGE)),
     (Outcome.ALREADY_DONE, 1, Decision(Action.ACKNOWLEDGE)),
     (Outcome.SOURCE_GONE, 5, Decision(Action.ACKNOWLEDGE)),
+    (Outcome.SUPERSEDED, 1, Decision(Action.ACKNOWLEDGE)),  # queued with settings no longer planned: not run
     (Outcome.LEASE_LOST, 1, Decision(Action.LEAVE)),
     (Outcome.FAILED, 1, Decision(Action.DEAD_LETTER, failure_reason="corrupt")),
     # transient: 30, 60, 120, 240 s apart, growing to an hour, for as many attempts as the time budget holds
