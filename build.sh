@@ -27,6 +27,7 @@ usage: ./build.sh COMMAND [ARGS]
   local SRC DEST [--workers N]   no Docker: LocalStack, director and N workers until done, with
                              progress and a summary; stops what it started; exit 1 if a file failed
   build | deploy | scale N | status | logs | down   Docker Compose (settings in .env, FLEET_GPU=1 for GPUs)
+  sizing                     the worker count and memory limit deploy would choose here (GPUs by their memory)
   dlq list|redrive|purge [--yes]   the deployment's dead-letter queue: what failed and why; send it back
   test-compose [PYTEST ARGS] the deployment on a real Docker engine: build, deploy, scale, kill, reboot
   venv DIR [EXTRAS]          install the project into a virtual environment (used by the Dockerfiles)
@@ -167,7 +168,7 @@ compose() {
   fi
   local files=(-f docker-compose.yml)
   [ ! -f "$env_file" ] || files+=(--env-file "$env_file")
-  if [ "${FLEET_GPU:-}" = 1 ] || grep -qs '^FLEET_GPU=1' "$env_file"; then
+  if gpu_wanted; then
     files+=(-f docker-compose.gpu.yml)
   fi
   if [ "${FLEET_DASHBOARD:-}" = 1 ] || grep -qs '^FLEET_DASHBOARD=1' "$env_file"; then
@@ -186,12 +187,53 @@ best_worker_count() {
   echo $(( cores < memory_workers ? cores : memory_workers ))
 }
 
+env_file_value() {
+  # The last `NAME=value` of .env (empty when it has none, or there is no .env).
+  sed -n "s/^$1=\\([^ #]*\\).*/\\1/p" "$env_file" 2>/dev/null | tail -n 1 || true
+}
+
+gpu_worker_mb() {
+  # GPU memory one worker needs for whisper model $1 in float16 with a batch of 16, the VAD, an alignment
+  # model beside it and its own CUDA context (~400 MB), in MB.
+  case "${1:-base}" in
+    tiny*) echo 1500 ;;
+    base*) echo 2000 ;;
+    small*) echo 3000 ;;
+    medium*) echo 5000 ;;
+    *) echo 7000 ;;  # large-v1/v2/v3, turbo and anything unknown
+  esac
+}
+
+best_gpu_worker_count() {
+  # As many workers as each GPU holds for the model (90 % of its memory; every worker takes the GPU with the
+  # most free memory when it starts), never more than the host's memory allows; 1 where nvidia-smi cannot tell.
+  local model need gpu_workers memory_workers
+  model=${WHISPER_MODEL:-$(env_file_value WHISPER_MODEL)}
+  need=$(gpu_worker_mb "${model:-base}")
+  gpu_workers=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null |
+    awk -v need="$need" '{ n += int($1 * 0.9 / need) } END { print n + 0 }')
+  [ "${gpu_workers:-0}" -ge 1 ] || gpu_workers=1
+  memory_workers=$(awk '/MemAvailable/ { print int($2 / 1024 / 1500) }' /proc/meminfo)
+  [ "$memory_workers" -ge 1 ] || memory_workers=1
+  echo $(( gpu_workers < memory_workers ? gpu_workers : memory_workers ))
+}
+
+gpu_wanted() {
+  [ "${FLEET_GPU:-}" = 1 ] || grep -qs '^FLEET_GPU=1' "$env_file"
+}
+
 choose_worker_count() {
   # FLEET_WORKERS from the environment or .env wins; empty or unset means: what this machine does best.
   [ -n "${FLEET_WORKERS:-}" ] && return 0
   local from_env_file
-  from_env_file=$(sed -n 's/^FLEET_WORKERS=\([0-9]*\).*/\1/p' "$env_file" 2>/dev/null | tail -n 1)
+  from_env_file=$(env_file_value FLEET_WORKERS)
   [ -n "$from_env_file" ] && return 0
+  if gpu_wanted; then
+    FLEET_WORKERS=$(best_gpu_worker_count)
+    export FLEET_WORKERS
+    echo "build.sh: $FLEET_WORKERS GPU workers, as many as the GPUs' memory holds for the model (set FLEET_WORKERS in .env to choose)" >&2
+    return 0
+  fi
   FLEET_WORKERS=$(best_worker_count)
   export FLEET_WORKERS
   echo "build.sh: $FLEET_WORKERS workers, one per core within memory (set FLEET_WORKERS in .env to choose)" >&2
@@ -202,7 +244,7 @@ choose_worker_memory() {
   # available memory (never below the 1500 MB the worker count assumes), for compose's mem_limit.
   [ -n "${FLEET_WORKER_MEMORY_MB:-}" ] && return 0
   grep -qs '^FLEET_WORKER_MEMORY_MB=[0-9]' "$env_file" && return 0
-  local workers=${FLEET_WORKERS:-$(sed -n 's/^FLEET_WORKERS=\([0-9]*\).*/\1/p' "$env_file" 2>/dev/null | tail -n 1)}
+  local workers=${FLEET_WORKERS:-$(env_file_value FLEET_WORKERS)}
   FLEET_WORKER_MEMORY_MB=$(awk -v n="${workers:-1}" '/MemAvailable/ { m = int($2 / 1024 * 0.8 / (n > 0 ? n : 1)); print (m < 1500 ? 1500 : m) }' /proc/meminfo)
   export FLEET_WORKER_MEMORY_MB
   echo "build.sh: ${FLEET_WORKER_MEMORY_MB} MB memory limit per worker (set FLEET_WORKER_MEMORY_MB in .env to choose)" >&2
@@ -241,6 +283,13 @@ case "$command" in
     choose_worker_count
     choose_worker_memory
     compose up -d --build "$@"
+    ;;
+  sizing)
+    # What deploy would choose on this machine (workers and each one's memory limit), without deploying.
+    choose_worker_count
+    choose_worker_memory
+    echo "FLEET_WORKERS=${FLEET_WORKERS:-$(env_file_value FLEET_WORKERS)}"
+    echo "FLEET_WORKER_MEMORY_MB=$FLEET_WORKER_MEMORY_MB"
     ;;
   scale)
     # The new count also sets each worker's share of the cores (threads = CPUs / FLEET_WORKERS) and of the

@@ -36,8 +36,9 @@ def worker_line(worker: WorkerStatus) -> str:
         stage = f"{worker.stage}" + (f" {progress:.0f}%" if progress is not None else "")
         doing = f" {worker.file} [{stage}]"
     hours = worker.audio_s_done / 3600
+    device = f" on {worker.device}" if worker.device else ""
     return (
-        f"{worker.worker}: {state}{doing}; {worker.files_done} done, {worker.files_failed} failed, "
+        f"{worker.worker}{device}: {state}{doing}; {worker.files_done} done, {worker.files_failed} failed, "
         f"{hours:.2f} h audio; beat {_ago(worker.beat_age_s)}"
         + "".join(f"; {what}: {how}" for what, how in worker.fallbacks.items())
     )

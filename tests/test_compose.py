@@ -157,3 +157,32 @@ def test_each_worker_has_a_memory_limit_deploy_sizes(compose):
     worker = compose["services"]["worker"]
     assert worker["mem_limit"] == worker["memswap_limit"] == "${FLEET_WORKER_MEMORY_MB:-4096}m"
     assert "choose_worker_memory" in (REPO_ROOT / "build.sh").read_text().split("deploy)", 1)[1].split(";;", 1)[0]
+
+
+def sizing(tmp_path, gpus_mb: list[int] | None, **env: str) -> dict[str, int]:
+    """What `./build.sh sizing` chooses, with a stand-in nvidia-smi reporting GPUs of `gpus_mb` (None: no driver)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    stand_in = bin_dir / "nvidia-smi"
+    stand_in.write_text("#!/bin/sh\n" + "".join(f"echo {mb}\n" for mb in gpus_mb or []) + ("" if gpus_mb else "exit 9\n"))
+    stand_in.chmod(0o755)
+    clean = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "FLEET_ENV_FILE": str(tmp_path / ".env")}
+    result = subprocess.run([str(REPO_ROOT / "build.sh"), "sizing"], capture_output=True, text=True, check=True,
+                            env={**clean, **env})  # fmt: skip
+    return {name: int(value) for name, value in (line.split("=") for line in result.stdout.split())}
+
+
+def test_gpu_workers_are_sized_by_gpu_memory_and_model(tmp_path):
+    # Two GPUs of 24 and 12 GB: base fits 11 + 5 workers, large-v3 3 + 1 (host memory permitting)
+    available_kb = int(next(line for line in open("/proc/meminfo") if line.startswith("MemAvailable")).split()[1])
+    memory_workers = available_kb // 1024 // 1500  # the host's cap (it moves a little between two reads)
+    base = sizing(tmp_path, [24576, 12288], FLEET_GPU="1")["FLEET_WORKERS"]
+    large = sizing(tmp_path, [24576, 12288], FLEET_GPU="1", WHISPER_MODEL="large-v3")["FLEET_WORKERS"]
+    assert min(16, memory_workers - 1) <= base <= min(16, memory_workers + 1) and large == min(4, memory_workers)
+    # The model in .env counts too; no driver answering means one worker, not a failed deploy
+    (tmp_path / ".env").write_text("FLEET_GPU=1\nWHISPER_MODEL=medium\n")
+    assert sizing(tmp_path, [24576])["FLEET_WORKERS"] == min(4, memory_workers)
+    assert sizing(tmp_path, None)["FLEET_WORKERS"] == 1
+    # Without FLEET_GPU the cores decide, as before
+    (tmp_path / ".env").write_text("")
+    assert sizing(tmp_path, [24576])["FLEET_WORKERS"] <= int(subprocess.check_output(["nproc"]))

@@ -52,10 +52,10 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
                  settings.output_gid if settings.output_gid is not None else -1)  # fmt: skip
     ctx = JobContext(settings=settings, pipeline=pipeline, worker_id=settings.worker_id, owner=owner,
                      planned=PlannedSettingsReader(settings.dest_dir))  # fmt: skip
-    log.info("worker ready", worker=settings.worker_id, queue=spec.queue_name, threads=threads, device=pipeline.device)
+    log.info("worker ready", worker=settings.worker_id, queue=spec.queue_name, threads=threads, device=pipeline.device_in_use())
     state = WorkerState(
         worker=settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s), model=pipeline.model_name,
-        device=pipeline.device, threads=threads, memory_limit_mb=memory_limit_mb(),
+        device=pipeline.device_in_use(), threads=threads, memory_limit_mb=memory_limit_mb(),
     )  # fmt: skip
     beacon = Beacon(settings.dest_dir, state, current_rss_mb)
     worker = Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon, heartbeat_queue)

@@ -299,6 +299,9 @@ def test_a_burst_of_2000_tiny_files(localstack_endpoint, make_settings, open_que
         model_name, model_path, device = "tiny.en", "stub", "cpu"
         fallbacks: dict[str, str] = {}
 
+        def device_in_use(self):
+            return self.device
+
         def run(self, audio, job, on_stage):
             return Transcript({"segments": [], "language": "en"}, "en", None, "off", "off")
 

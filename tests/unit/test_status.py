@@ -53,6 +53,15 @@ def test_a_worker_waiting_for_its_roots_says_why_and_since_when(tmp_path):
     assert report.as_dict()["workers"][0]["shown_state"].endswith("since 00:01")
 
 
+def test_a_worker_shows_the_device_it_uses_now(tmp_path):
+    write_worker(tmp_path, "gpu", device="cuda:1", last_beat=time.time())
+    write_worker(tmp_path, "moved", device="cpu", fallbacks={"align device": "CPU after CUDA out of memory (last file)"},
+                 last_beat=time.time())  # fmt: skip
+    lines = status_lines(gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=time.time()))
+    assert any(line.startswith("  gpu on cuda:1: idle;") for line in lines), lines
+    assert any(line.startswith("  moved on cpu: idle;") and "align device: CPU after CUDA" in line for line in lines)
+
+
 def test_progress_and_eta_come_from_the_plan_and_queue_counts(tmp_path):
     write_plan(tmp_path, 30, enqueue=20)
     now = 5000.0

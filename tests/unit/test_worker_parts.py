@@ -92,7 +92,63 @@ def bare_pipeline(asr=None, decoder=None) -> Pipeline:
     pipeline.settings, pipeline.device, pipeline.batch_size, pipeline.asr = FleetSettings(), "cuda", 8, asr
     pipeline.decoder = decoder
     pipeline.fallbacks = {}
+    pipeline.device_index, pipeline._cpu_alignment_cache, pipeline._diarizer_on_cpu = 0, None, None
     return pipeline
+
+
+class Aligners:
+    """A stand-in alignment cache for one device: hands out a model named after it."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def get(self, language, model_name):
+        return SimpleNamespace(model=f"wav2vec2 on {self.device}", metadata={})
+
+
+def test_alignment_out_of_gpu_memory_runs_on_the_cpu_for_that_file_and_frees_the_gpu_cache(monkeypatch):
+    from worker.audio.samples import ArrayAudio
+
+    pipeline = bare_pipeline()
+    pipeline.aligners = gpu_cache = Aligners("cuda:0")
+    pipeline._aligners = lambda device: Aligners(pipeline.torch_device(device))
+    freed = []
+    monkeypatch.setattr("worker.speech.pipeline.free_cuda_cache", lambda: freed.append(True))
+
+    def align(segments, model, metadata, audio, device, progress_callback=None):
+        if device != "cpu":
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return {"segments": [{**s, "words": [{"word": "hi", "start": s["start"], "end": s["end"]}]} for s in segments]}
+
+    pipeline._whisperx = SimpleNamespace(align=align)
+    result = {"segments": [{"start": 700.0, "end": 701.0, "text": " hi"}], "language": "en"}
+    audio = ArrayAudio(np.zeros(16000 * 702, dtype=np.float32))
+    alignment = pipeline._align(result, audio, "en", TranscriptionSettings(), None)
+    # The file is aligned on the CPU and says so; the GPU's alignment models were dropped with their memory
+    assert alignment.endswith("on the CPU after CUDA out of memory") and freed == [True]
+    assert pipeline.aligners is not gpu_cache and pipeline.device == "cuda"  # the next file tries the GPU again
+    assert result["word_segments"] == [{"word": "hi", "start": 700.0, "end": 701.0}]  # in file time
+    assert pipeline.fallbacks == {"align device": "CPU after CUDA out of memory (last file)"}
+    assert pipeline.device_in_use() == "cuda:0"
+
+
+def test_diarization_out_of_gpu_memory_runs_on_the_cpu(monkeypatch):
+    from worker.audio.samples import ArrayAudio
+
+    pipeline = bare_pipeline()
+    pipeline.aligners = Aligners("cuda:0")
+    pipeline._aligners = lambda device: Aligners(device)
+    monkeypatch.setattr("worker.speech.pipeline.free_cuda_cache", lambda: None)
+
+    def gpu_diarizer(audio, **counts):
+        raise RuntimeError("CUDA error: out of memory")
+
+    pipeline.diarizer = gpu_diarizer
+    pipeline._diarizer_on_cpu = lambda audio, **counts: "speaker turns"
+    pipeline._whisperx = SimpleNamespace(assign_word_speakers=lambda turns, result: {"speakers": turns})
+    result: dict = {"segments": []}
+    outcome = pipeline._diarize(result, ArrayAudio(np.zeros(160, dtype=np.float32)), TranscriptionSettings())
+    assert outcome == "pyannote, on the CPU after CUDA out of memory" and result["speakers"] == "speaker turns"
 
 
 def transcribe(pipeline: Pipeline):
@@ -176,7 +232,7 @@ def test_a_refused_heartbeat_means_the_worker_neither_writes_nor_deletes(monkeyp
         return JobResult(Outcome.LEASE_LOST if not lease.held() else Outcome.TRANSCRIBED)
 
     monkeypatch.setattr("worker.queue_loop.loop.run_job", slow_job)
-    worker.ctx = SimpleNamespace(pipeline=SimpleNamespace(fallbacks={}), worker_id="w", owner=None)
+    worker.ctx = SimpleNamespace(pipeline=SimpleNamespace(fallbacks={}, device_in_use=lambda: "cpu"), worker_id="w", owner=None)
     job = TranscriptionJob(path="a.mp3", output_base="a", fingerprint=SourceFingerprint(size=1, mtime_ns=1),
                            settings=TranscriptionSettings(), enqueued_at=0)  # fmt: skip
     worker.handle(ReceivedMessage("m1", "handle", job.model_dump_json(), 1))

@@ -128,6 +128,7 @@ class Worker:
         self.state.end_job(result.outcome.value, result.outcome is Outcome.TRANSCRIBED, result.outcome is Outcome.FAILED,
                            result.audio_s)  # fmt: skip
         self.state.fallbacks = self.ctx.pipeline.fallbacks
+        self.state.device = self.ctx.pipeline.device_in_use()  # a worker that moved to the CPU says so
         self.beacon.beat(force=True)
         rtf = round(elapsed / result.audio_s, 3) if result.audio_s else None
         log.info(

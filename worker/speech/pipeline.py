@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import structlog
@@ -19,6 +19,7 @@ from worker.speech.window_decoder import WindowDecoder
 from worker.speech.word_timing import add_whisper_word_timings
 
 log = structlog.get_logger()
+T = TypeVar("T")
 # wav2vec2 aligns the segments of this many seconds of audio per call, so only that much of a file's samples is
 # in memory at a time (whisperX's align wants the whole file's samples otherwise).
 ALIGN_PIECE_S = 600.0
@@ -39,6 +40,31 @@ class Transcript:
     loops: dict[str, int] = field(default_factory=dict)
 
 
+def emptiest_gpu() -> int:
+    """The index of the visible GPU with the most free memory (0 with one GPU, or when torch cannot tell)."""
+    import torch
+
+    count = torch.cuda.device_count()
+    if count <= 1:
+        return 0
+    try:
+        free = [torch.cuda.mem_get_info(index)[0] for index in range(count)]
+    except RuntimeError:
+        return 0
+    return max(range(count), key=lambda index: free[index])
+
+
+def free_cuda_cache() -> None:
+    """Give the memory torch's allocator holds back to the GPU (after dropping the models that used it)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """CUDA OOM from torch or from CTranslate2 (a RuntimeError with that text)."""
     return "out of memory" in str(exc).lower()
@@ -56,6 +82,8 @@ class Pipeline:
         self.device = settings.whisper_device
         if self.device == "auto":
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        # Every replica sees every GPU: each takes the one with the most free memory when it starts.
+        self.device_index = emptiest_gpu() if self.device == "cuda" else 0
         self.batch_size = settings.whisper_batch_size
         self.model_name = settings.whisper_model
         self.model_path = resolve_asr_model(settings.whisper_model, settings.models_dir)
@@ -67,6 +95,8 @@ class Pipeline:
         # What this process had to do without (shown in its worker record); replaced, never mutated,
         # so the loop thread can read it while the job thread works.
         self.fallbacks: dict[str, str] = {}
+        self._cpu_alignment_cache: AlignModels | None = None
+        self._diarizer_on_cpu: Any = None
 
     def _compute_type(self, device: str) -> str:
         configured = self.settings.whisper_compute_type
@@ -80,6 +110,7 @@ class Pipeline:
             asr = self._whisperx.load_model(
                 self.model_path,
                 device,
+                device_index=self.device_index,
                 compute_type=self._compute_type(device),
                 language=self.settings.whisper_language,
                 task=self.settings.whisper_task,
@@ -103,7 +134,8 @@ class Pipeline:
         if not self.settings.hf_token:
             raise ModelError("WHISPER_DIARIZE=true needs HF_TOKEN (a Hugging Face token with access to pyannote)")
         try:
-            return DiarizationPipeline(token=self.settings.hf_token, device=self.device, cache_dir=str(self.settings.models_dir))
+            return DiarizationPipeline(token=self.settings.hf_token, device=self.torch_device(self.device),
+                                       cache_dir=str(self.settings.models_dir))  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - hub, auth and pyannote errors
             raise ModelError(f"cannot load the diarization pipeline: {str(exc).splitlines()[0][:300]}") from exc
 
@@ -178,7 +210,34 @@ class Pipeline:
 
     def _aligners(self, device: str) -> AlignModels:
         """An empty alignment cache for `device`, bounded as the settings say."""
-        return AlignModels(device, self.settings.models_dir, self.settings.align_cache_size, self.settings.align_cache_mb)
+        return AlignModels(self.torch_device(device), self.settings.models_dir, self.settings.align_cache_size,
+                           self.settings.align_cache_mb)  # fmt: skip
+
+    def torch_device(self, device: str) -> str:
+        """torch's name for `device` on this worker's GPU ("cuda:1"), or "cpu"."""
+        return f"cuda:{self.device_index}" if device == "cuda" else device
+
+    def device_in_use(self) -> str:
+        """What status shows: the GPU this worker transcribes on, or the CPU it moved to."""
+        return self.torch_device(self.device)
+
+    def _stage_on_cpu_after_oom(self, stage: str, run: Callable[[str], T]) -> tuple[T, str]:
+        """Run a stage on this worker's device; on CUDA out of memory free the GPU's caches and run it on the CPU.
+
+        Transcription halves its batch first (`_transcribe`); alignment runs one segment at a time and
+        diarization as pyannote batches it, so for them the next step is the CPU, for this file only: the
+        next file tries the GPU again. Returns the result and a note for the record ("" on the GPU).
+        """
+        try:
+            return run(self.device), ""
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc) or self.device != "cuda":
+                raise
+        self.aligners = self._aligners(self.device)  # drop the cached GPU alignment models with the memory they hold
+        free_cuda_cache()
+        log.warning("CUDA out of memory: this stage runs on the CPU for this file", stage=stage)
+        self.fallbacks = {**self.fallbacks, f"{stage} device": "CPU after CUDA out of memory (last file)"}
+        return run("cpu"), "on the CPU after CUDA out of memory"
 
     def _align(
         self, result: dict[str, Any], audio: Audio, language: str, transcription: TranscriptionSettings,
@@ -190,7 +249,26 @@ class Pipeline:
         loaded = self.aligners.get(language, transcription.align_model)
         if isinstance(loaded, NoAligner):
             return self._whisper_word_timings(result, audio, language, transcription.task, loaded.reason)
-        pieces = align_pieces(result["segments"])
+        try:
+            aligned_segments, note = self._stage_on_cpu_after_oom(
+                "align", lambda device: self._align_on(device, result["segments"], audio, language, transcription, progress))
+        except LookupError as exc:  # NLTK sentence data missing
+            return self._whisper_word_timings(result, audio, language, transcription.task, str(exc).strip().splitlines()[0][:200])
+        result["segments"] = aligned_segments
+        result["word_segments"] = [word for segment in aligned_segments for word in segment.get("words", [])]
+        outcome = f"aligned ({transcription.align_model or 'whisperX default for ' + language})"
+        return f"{outcome}, {note}" if note else outcome
+
+    def _align_on(
+        self, device: str, segments: list[dict[str, Any]], audio: Audio, language: str, transcription: TranscriptionSettings,
+        progress: Callable[[float], None] | None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """wav2vec2 alignment on `device`, ALIGN_PIECE_S of audio per call."""
+        aligners = self.aligners if device == self.device else self._cpu_aligners()
+        loaded = aligners.get(language, transcription.align_model)
+        if isinstance(loaded, NoAligner):
+            raise ModelError(f"alignment model for {language!r} not loadable on {device}: {loaded.reason}")
+        pieces = align_pieces(segments)
         aligned_segments: list[dict[str, Any]] = []
         for done, piece in enumerate(pieces):
             offset = piece[0]["start"]
@@ -201,16 +279,17 @@ class Pipeline:
                 if progress is not None:
                     progress((done + percent / 100) * 100 / len(pieces))
 
-            try:
-                aligned = self._whisperx.align(shifted, loaded.model, loaded.metadata, samples, self.device,
-                                               progress_callback=piece_progress)  # fmt: skip
-            except LookupError as exc:  # NLTK sentence data missing
-                return self._whisper_word_timings(result, audio, language, transcription.task,
-                                                  str(exc).strip().splitlines()[0][:200])  # fmt: skip
+            aligned = self._whisperx.align(shifted, loaded.model, loaded.metadata, samples, self.torch_device(device),
+                                           progress_callback=piece_progress)  # fmt: skip
             aligned_segments.extend(shift_times(segment, offset) for segment in aligned["segments"])
-        result["segments"] = aligned_segments
-        result["word_segments"] = [word for segment in aligned_segments for word in segment.get("words", [])]
-        return f"aligned ({transcription.align_model or 'whisperX default for ' + language})"
+        return aligned_segments
+
+    def _cpu_aligners(self) -> AlignModels:
+        """A CPU alignment cache for stages moved off the GPU (kept: the next out-of-memory file needs it again)."""
+        if self._cpu_alignment_cache is None:
+            self._cpu_alignment_cache = self._aligners("cpu")
+        return self._cpu_alignment_cache
+
 
     def _whisper_word_timings(self, result: dict[str, Any], audio: Audio, language: str, task: str, reason: str) -> str:
         """Word timings from whisper after the fact (wav2vec2 was there but could not run): one more encoder pass."""
@@ -240,9 +319,24 @@ class Pipeline:
         if self.diarizer is None:
             raise ModelError("job asks for speakers but this worker has no diarization pipeline (WHISPER_DIARIZE)")
         # pyannote clusters speakers over the whole file: the one stage that holds all of its samples at once.
-        segments = self.diarizer(audio.read(), min_speakers=transcription.min_speakers, max_speakers=transcription.max_speakers)
+        samples = audio.read()
+
+        def diarize_on(device: str) -> Any:
+            diarizer = self.diarizer if device == self.device else self._cpu_diarizer()
+            return diarizer(samples, min_speakers=transcription.min_speakers, max_speakers=transcription.max_speakers)
+
+        segments, note = self._stage_on_cpu_after_oom("diarize", diarize_on)
         result.update(self._whisperx.assign_word_speakers(segments, result))
-        return "pyannote"
+        return f"pyannote, {note}" if note else "pyannote"
+
+    def _cpu_diarizer(self) -> Any:
+        """The diarization pipeline on the CPU, loaded the first time a file's diarization does not fit the GPU."""
+        if self._diarizer_on_cpu is None:
+            from whisperx.diarize import DiarizationPipeline
+
+            self._diarizer_on_cpu = DiarizationPipeline(token=self.settings.hf_token, device="cpu",
+                                                        cache_dir=str(self.settings.models_dir))  # fmt: skip
+        return self._diarizer_on_cpu
 
 
 def align_pieces(segments: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
