@@ -71,3 +71,27 @@ def test_the_alignment_cache_is_bounded_by_memory_not_only_by_count(monkeypatch,
     # And the small ones come back in its place
     cache.get("en", None)
     assert list(cache._cache) == [("en", None)] and round(cache.loaded_mb()) == 40
+
+
+def test_an_alignment_model_bigger_than_the_budget_is_not_downloaded(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    from huggingface_hub import HfApi
+
+    # Given the hub reachable, and a language whose default model weighs 1,200 MB on the hub (a 1,000 MB budget)
+    loads = []
+    fake = types.SimpleNamespace(load_align_model=lambda *args, **kwargs: loads.append(args) or ("model", {}))
+    monkeypatch.setitem(sys.modules, "whisperx", fake)
+    monkeypatch.setattr(models, "hub_reachable", lambda: True)
+    monkeypatch.setattr(AlignModels, "_refuse_unreachable_torchaudio", lambda *args: None)
+    files = [types.SimpleNamespace(rfilename="pytorch_model.bin", size=1200 * 2**20),
+             types.SimpleNamespace(rfilename="config.json", size=2000)]  # fmt: skip
+    monkeypatch.setattr(HfApi, "model_info", lambda self, repo, **kwargs: types.SimpleNamespace(siblings=files))
+    # When it is needed
+    loaded = AlignModels("cpu", tmp_path, capacity=3, budget_mb=1000).get("nn", None)
+    # Then it is not fetched, and the reason says why (the JSON's alignment carries it)
+    assert loads == [] and "1200 MB, more than this worker's alignment budget (FLEET_ALIGN_CACHE_MB=1000)" in loaded.reason
+    # And a model within the budget is loaded as before
+    files[0].size = 300 * 2**20
+    assert AlignModels("cpu", tmp_path, capacity=3, budget_mb=1000).get("nn", None).model == "model" and len(loads) == 1

@@ -79,6 +79,7 @@ def hub_offline() -> bool:
 # An unreachable hub made each download try for ~90 s; a plain connect answers in a few seconds at most.
 # Asked again after a while, so a network blip does not pin a process to its fallbacks for good.
 HUB_CONNECT_TIMEOUT_S = 3.0
+HUB_TIMEOUT_S = 10.0  # asking the hub for a model's file list
 HUB_RECHECK_S = 600.0
 # whisperX's default wav2vec2 models for en, fr, de, es and it are torchaudio bundles, fetched from here.
 TORCHAUDIO_MODELS_URL = "https://download.pytorch.org/torchaudio/models/"
@@ -175,6 +176,8 @@ class AlignModels:
         try:
             cache_only = not hub_reachable()
             self._refuse_unreachable_torchaudio(language, model_name)
+            if not cache_only:
+                self._refuse_download_over_budget(language, model_name)
             loaded: Aligner | NoAligner = Aligner(*whisperx.load_align_model(
                 language, self.device, model_name=model_name, model_dir=str(self.models_dir), model_cache_only=cache_only
             ))
@@ -202,6 +205,22 @@ class AlignModels:
         """Memory held by the cached models' weights."""
         return sum(weights_mb(entry.model) for entry in self._cache.values() if isinstance(entry, Aligner))
 
+    def _refuse_download_over_budget(self, language: str, model_name: str | None) -> None:
+        """A hub model bigger than the whole alignment budget is not fetched (a misdetected "nn" pulls 4 GB).
+
+        Asked from the hub's file list before downloading; a model already in the cache, or whose size the
+        hub does not tell, is left to whisperX. The reason ends up in the JSON's `alignment`.
+        """
+        from whisperx.alignment import DEFAULT_ALIGN_MODELS_HF
+
+        repo = model_name or DEFAULT_ALIGN_MODELS_HF.get(language)
+        if not self.budget_mb or repo is None or torchaudio_align_file(language, model_name) is not None:
+            return
+        size_mb = hub_download_mb(repo, self.models_dir)
+        if size_mb is not None and size_mb > self.budget_mb:
+            raise OSError(f"{repo} is {size_mb:.0f} MB, more than this worker's alignment budget "
+                          f"(FLEET_ALIGN_CACHE_MB={self.budget_mb:.0f}): not downloaded")  # fmt: skip
+
     def _refuse_unreachable_torchaudio(self, language: str, model_name: str | None) -> None:
         """whisperX downloads torchaudio models with no timeout and no cache-only mode: ask first, quickly."""
         file_name = torchaudio_align_file(language, model_name)
@@ -209,6 +228,23 @@ class AlignModels:
             return
         if hub_offline() or not host_reachable(TORCHAUDIO_MODELS_URL):
             raise OSError(f"{file_name} is not in {self.models_dir} and {TORCHAUDIO_MODELS_URL} cannot be reached")
+
+
+def hub_download_mb(repo: str, models_dir: Path) -> float | None:
+    """The size of a hub model's weight files in MB, if it is not cached yet and the hub says; else None."""
+    from huggingface_hub import HfApi, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo, "config.json", cache_dir=str(models_dir)), str):
+        return None  # cached: loading it downloads nothing
+    try:
+        info = HfApi().model_info(repo, files_metadata=True, timeout=HUB_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - offline, rate-limited, gated: whisperX's own download says what is wrong
+        return None
+    files = info.siblings or []
+    # transformers fetches the safetensors weights where a repository has them, else the pickled ones
+    safetensors = [f.size or 0 for f in files if f.rfilename.endswith(".safetensors")]
+    weights = safetensors or [f.size or 0 for f in files if f.rfilename.endswith((".bin", ".pt", ".pth"))]
+    return sum(weights) / 2**20 if weights else None
 
 
 def weights_mb(model: Any) -> float:
