@@ -28,7 +28,8 @@ usage: ./build.sh COMMAND [ARGS]
                              progress and a summary; stops what it started; exit 1 if a file failed
   build | deploy | scale N | status | logs | down   Docker Compose (settings in .env, FLEET_GPU=1 for GPUs)
   sizing                     the worker count and memory limit deploy would choose here (GPUs by their memory)
-  dlq list|redrive|purge [--yes]   the deployment's dead-letter queue: what failed and why; send it back
+  dlq list|redrive|purge [--yes] [--reason TEXT] [--path GLOB]   the deployment's dead-letter queue: what
+                             failed and why; plan it again with today's settings; drop it
   test-compose [PYTEST ARGS] the deployment on a real Docker engine: build, deploy, scale, kill, reboot
   venv DIR [EXTRAS]          install the project into a virtual environment (used by the Dockerfiles)
   requirements [EXTRAS]      print the dependencies pyproject.toml lists (the Dockerfiles' cached layer)
