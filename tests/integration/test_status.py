@@ -58,5 +58,5 @@ def test_status_shows_the_busy_worker_then_the_finished_run(localstack_endpoint,
     assert [f["source"] for f in done["failures"]] == ["broken.mp3"]
     text = subprocess.run([sys.executable, "-m", "app.cli", "status"], env=fleet_env(settings), capture_output=True,
                           text=True, timeout=60).stdout  # fmt: skip
-    assert "status-test: stopped; 1 done, 1 failed" in text and "broken.mp3: not decodable" in text
+    assert "status-test on cpu: stopped; 1 done, 1 failed" in text and "broken.mp3: not decodable" in text
     assert os.path.exists(settings.dest_dir / ".fleet" / "workers" / "status-test.json")
