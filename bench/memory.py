@@ -52,12 +52,12 @@ def build_files(root: Path, long_minutes: int) -> tuple[Path, Path]:
     return short, long
 
 
-def rss_mb(field: str) -> float:
-    """VmRSS (now) or VmHWM (the peak) of this process, in MB."""
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM) in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
+        if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def whole_file_in_memory() -> None:
@@ -89,12 +89,13 @@ def child(mode: str, path: Path, dest: Path) -> None:
     from fleet.settings import FleetSettings
     from worker.job.lease import Lease
     from worker.job.run import JobContext, run_job
+    from worker.memory import current_rss_mb
     from worker.speech.pipeline import Pipeline
 
     pin_torch_threads(threads)
     settings = FleetSettings(source_dir=path.parent, dest_dir=dest, min_free_mb=0, whisper_language="en")
     pipeline = Pipeline(settings, threads)
-    loaded_mb = rss_mb("VmRSS")
+    loaded_mb = current_rss_mb()
     if mode == "whole":
         whole_file_in_memory()
     info = path.stat()
@@ -105,7 +106,7 @@ def child(mode: str, path: Path, dest: Path) -> None:
     seconds = time.perf_counter() - started
     document = json.loads((dest / f"{path.stem}.json").read_text()) if result.outcome.value == "transcribed" else {}
     print(json.dumps({"outcome": result.outcome.value, "reason": result.reason, "loaded_mb": loaded_mb,
-                      "peak_mb": rss_mb("VmHWM"), "seconds": seconds, "audio_s": result.audio_s,
+                      "peak_mb": peak_rss_mb(), "seconds": seconds, "audio_s": result.audio_s,
                       "segments": len(document.get("segments", []))}))  # fmt: skip
 
 

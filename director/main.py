@@ -158,8 +158,7 @@ def _redriven(plan: Plan, scan: ScanResult, settings: FleetSettings, redrive: fr
     settled = {d.source.rel for d in plan.decisions if d.source.rel in redrive and (
         d.action in (Action.DONE, Action.QUEUED) or (d.action is Action.ENQUEUE and d.dedup_id in sent))}  # fmt: skip
     scanned = {source.rel for source in scan.files}
-    source = settings.source_dir
-    deleted = {rel for rel in redrive - scanned if source_unavailable(source, rel) is None and not os.path.lexists(source / rel)}
+    deleted = {rel for rel in redrive - scanned if _deleted(settings.source_dir, rel)}
     return frozenset(settled | deleted)
 
 
@@ -209,9 +208,14 @@ def _drop_failures_of_deleted_sources(settings: FleetSettings, scan: ScanResult)
     (a disk not mounted is no deletion)."""
     found = {source.rel for source in scan.files}
     for rel in read_failures(settings.dest_dir).keys() - found:
-        if source_unavailable(settings.source_dir, rel) is None and not os.path.lexists(settings.source_dir / rel):
+        if _deleted(settings.source_dir, rel):
             failure_record_path(settings.dest_dir, rel).unlink(missing_ok=True)
             log.info("failure record dropped: its source was deleted", file=rel)
+
+
+def _deleted(source: Path, rel: str) -> bool:
+    """Whether the file is gone from a source that is there (a folder missing is a disk not mounted, no deletion)."""
+    return source_unavailable(source, rel) is None and not os.path.lexists(source / rel)
 
 
 def _refuse_unmounted_source(source: Path, dest: Path, scan: ScanResult) -> None:

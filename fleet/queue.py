@@ -264,8 +264,8 @@ class JobQueue:
         cost that many attempts. Sent first, deleted second: a crash in between leaves a
         duplicate in the dead-letter queue (deduplicated for 5 minutes), never a loss.
         """
-        reason_attribute = {"failure_reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"}}
-        self._move("dead-letter", message, self.info.url, self.info.dlq_url, group_id, message.message_id, reason_attribute)
+        self._move("dead-letter", message, self.info.url, self.info.dlq_url, group_id, message.message_id,
+                   {"failure_reason": reason or "unknown"})  # fmt: skip
 
     def hand_back(self, message: ReceivedMessage, group_id: str) -> None:
         """Give an unfinished message back for another worker, without it counting as a failed attempt.
@@ -280,16 +280,21 @@ class JobQueue:
 
     def _move(
         self, operation: str, message: ReceivedMessage, from_url: str, to_url: str, group_id: str, dedup_id: str,
-        attributes: dict[str, Any] | None = None,
-    ) -> str:  # fmt: skip
-        """A copy sent to `to_url`, then the original deleted from `from_url`: a crash between leaves a duplicate, not a loss.
+        attributes: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """A copy sent to `to_url`, then the original deleted from `from_url`: a crash between leaves a duplicate, not a loss."""
+        self._send_copy(operation, message, to_url, group_id, dedup_id, attributes)
+        self._call(operation, self._client.delete_message, QueueUrl=from_url, ReceiptHandle=message.receipt_handle)
 
-        Returns the copy's message id.
-        """
-        extra = {"MessageAttributes": attributes} if attributes else {}
+    def _send_copy(
+        self, operation: str, message: ReceivedMessage, to_url: str, group_id: str, dedup_id: str,
+        attributes: dict[str, str] | None = None,
+    ) -> str:  # fmt: skip
+        """`message`'s body sent to `to_url` with string `attributes` (each cut to 1000 characters); the copy's id."""
+        extra = {"MessageAttributes": {name: {"DataType": "String", "StringValue": value[:1000]}
+                                       for name, value in attributes.items()}} if attributes else {}  # fmt: skip
         sent = self._call(operation, self._client.send_message, QueueUrl=to_url, MessageBody=message.body,
                           MessageGroupId=group_id, MessageDeduplicationId=dedup_id, **extra)  # fmt: skip
-        self._call(operation, self._client.delete_message, QueueUrl=from_url, ReceiptHandle=message.receipt_handle)
         return str(sent.get("MessageId", ""))
 
     def receive_dead_letters(self, hide_s: int) -> list[DeadLetter]:
@@ -322,13 +327,10 @@ class JobQueue:
         """
         attributes = {"failure_reason": letter.reason, "dead_lettered_at": repr(letter.dead_lettered_at),
                       "fleet_listing": listing}  # fmt: skip
-        sent = self._call(
-            "requeue dead letter", self._client.send_message, QueueUrl=self.info.dlq_url, MessageBody=letter.message.body,
-            MessageGroupId=letter.group_id or "dead", MessageDeduplicationId=f"listing-{listing}-{letter.message.message_id}",
-            MessageAttributes={name: {"DataType": "String", "StringValue": value[:1000]} for name, value in attributes.items()},
-        )  # fmt: skip
+        copy_id = self._send_copy("requeue dead letter", letter.message, self.info.dlq_url, letter.group_id or "dead",
+                                  f"listing-{listing}-{letter.message.message_id}", attributes)  # fmt: skip
         self.forget_dead_letter(letter)
-        return str(sent.get("MessageId", ""))
+        return copy_id
 
     def forget_dead_letter(self, letter: DeadLetter) -> bool:
         """Delete a dead letter already moved or acted on; False when its hide ran out first (it comes back)."""

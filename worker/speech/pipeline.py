@@ -128,13 +128,14 @@ class Pipeline:
         )  # fmt: skip
         return asr
 
-    def _load_diarizer(self) -> Any:
+    def _load_diarizer(self, device: str | None = None) -> Any:
+        """pyannote's pipeline on `device` (this worker's own by default)."""
         from whisperx.diarize import DiarizationPipeline
 
         if not self.settings.hf_token:
             raise ModelError("WHISPER_DIARIZE=true needs HF_TOKEN (a Hugging Face token with access to pyannote)")
         try:
-            return DiarizationPipeline(token=self.settings.hf_token, device=self.torch_device(self.device),
+            return DiarizationPipeline(token=self.settings.hf_token, device=self.torch_device(device or self.device),
                                        cache_dir=str(self.settings.models_dir))  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - hub, auth and pyannote errors
             raise ModelError(f"cannot load the diarization pipeline: {str(exc).splitlines()[0][:300]}") from exc
@@ -290,7 +291,6 @@ class Pipeline:
             self._cpu_alignment_cache = self._aligners("cpu")
         return self._cpu_alignment_cache
 
-
     def _whisper_word_timings(self, result: dict[str, Any], audio: Audio, language: str, task: str, reason: str) -> str:
         """Word timings from whisper after the fact (wav2vec2 was there but could not run): one more encoder pass."""
         try:
@@ -332,10 +332,7 @@ class Pipeline:
     def _cpu_diarizer(self) -> Any:
         """The diarization pipeline on the CPU, loaded the first time a file's diarization does not fit the GPU."""
         if self._diarizer_on_cpu is None:
-            from whisperx.diarize import DiarizationPipeline
-
-            self._diarizer_on_cpu = DiarizationPipeline(token=self.settings.hf_token, device="cpu",
-                                                        cache_dir=str(self.settings.models_dir))  # fmt: skip
+            self._diarizer_on_cpu = self._load_diarizer("cpu")
         return self._diarizer_on_cpu
 
 

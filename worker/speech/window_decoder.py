@@ -67,6 +67,11 @@ class WindowText:
     silent: bool = False
 
 
+def with_samples(audio: Audio, spans: list[tuple[float, float]]) -> list[Window]:
+    """The windows at `spans`, each with its samples read from `audio`."""
+    return [Window(start, end, audio.read(start, end)) for start, end in spans]
+
+
 def vote_language(detections: list[list[tuple[str, float]]], durations: list[float]) -> LanguageGuess:
     """Average the windows' language probabilities, each window weighted by duration x its top probability."""
     totals: dict[str, float] = {}
@@ -104,7 +109,7 @@ class WindowDecoder:
     def speech_windows(self, audio: np.ndarray | Audio) -> list[Window]:
         """whisperX's VAD and chunk merging as its transcribe does them, each window with its samples."""
         audio = as_audio(audio)
-        return [Window(start, end, audio.read(start, end)) for start, end in self.speech_spans(audio)]
+        return with_samples(audio, self.speech_spans(audio))
 
     def speech_spans(self, audio: Audio) -> list[tuple[float, float]]:
         """whisperX's VAD over the file a piece at a time, then its chunk merging over the whole file.
@@ -113,6 +118,7 @@ class WindowDecoder:
         which starts where that region starts: each region is found whole, by one piece, as in one pass.
         """
         from whisperx.diarize import Segment
+        from whisperx.vads.vad import Vad
 
         params = self.asr._vad_params
         regions: list[tuple[float, float]] = []
@@ -133,8 +139,6 @@ class WindowDecoder:
         if not regions:
             return []
         segments = [Segment(first, last, "UNKNOWN") for first, last in regions]
-        from whisperx.vads.vad import Vad
-
         merged = Vad.merge_chunks(segments, params.get("chunk_size", 30), onset=params["vad_onset"], offset=params["vad_offset"])
         return [(chunk["start"], chunk["end"]) for chunk in merged]
 
@@ -191,7 +195,7 @@ class WindowDecoder:
         loops = {"re-decoded": 0, "cut": 0, "silent": 0}
         previous: list[int] = []
         for first in range(0, len(spans), batch_size):
-            batch = [Window(start, end, audio.read(start, end)) for start, end in spans[first : first + batch_size]]
+            batch = with_samples(audio, spans[first : first + batch_size])
             started = time.perf_counter()
             encoded = self.encode(batch)
             seconds["transcribe"] += time.perf_counter() - started
