@@ -3,6 +3,8 @@
     # /source/interviews/german/.whisper-fleet.toml
     language = "de"
     initial_prompt = "Interview mit Frau Dr. Schmidt über die Energiewende."
+    diarize = true
+    max_speakers = 2
 
 A nearer file overrides a farther one key by key; the resulting settings are part of each job (and its
 key), so editing a folder's file re-queues that folder only.
@@ -24,8 +26,12 @@ from fleet.layout import is_within
 FOLDER_SETTINGS_NAME = ".whisper-fleet.toml"
 MAX_FILE_BYTES = 64 * 1024
 # Key -> where it goes: the transcription settings themselves, or their decoding options.
-KEYS = {"language": "settings", "task": "settings", "audio_language": "settings", "fallback_language": "decoding",
+KEYS = {"language": "settings", "task": "settings", "audio_language": "settings", "diarize": "settings",
+        "min_speakers": "settings", "max_speakers": "settings", "fallback_language": "decoding",
         "initial_prompt": "decoding", "hotwords": "decoding"}  # fmt: skip
+# Each key's TOML type (strings unless named here), and how the error message names it.
+KEY_TYPES: dict[str, tuple[type, str]] = {"diarize": (bool, "true or false"), "min_speakers": (int, "a whole number"),
+                                          "max_speakers": (int, "a whole number")}  # fmt: skip
 
 
 class FolderSettingsError(Exception):
@@ -71,8 +77,10 @@ def apply_folder_file(base: TranscriptionSettings, text: str, rel: str) -> Trans
     for key, value in data.items():
         if key not in KEYS:
             raise FolderSettingsError(f"{rel}: {_line_of(text, key)}unknown key {key!r}; allowed: {', '.join(KEYS)}")
-        if not isinstance(value, str):
-            raise FolderSettingsError(f"{rel}: {_line_of(text, key)}{key} must be a string in quotes")
+        wanted, described = KEY_TYPES.get(key, (str, "a string in quotes"))
+        # bool is an int in Python: `min_speakers = true` must not read as 1.
+        if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
+            raise FolderSettingsError(f"{rel}: {_line_of(text, key)}{key} must be {described}")
     settings_part = {k: v for k, v in data.items() if KEYS[k] == "settings"}
     decoding_part = {k: v for k, v in data.items() if KEYS[k] == "decoding"}
     try:
@@ -81,7 +89,8 @@ def apply_folder_file(base: TranscriptionSettings, text: str, rel: str) -> Trans
     except ValidationError as exc:
         first = exc.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else ""
-        raise FolderSettingsError(f"{rel}: {_line_of(text, key)}{key}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise FolderSettingsError(f"{rel}: {_line_of(text, key)}{key}: {message}" if key else f"{rel}: {message}") from None
 
 
 class FolderSettings:

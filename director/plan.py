@@ -163,7 +163,7 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         else:
             action, reason, enqueued_at = Action.ENQUEUE, retry_reason, inputs.now
         own = settings if settings is not inputs.settings else None
-        render = not failed_now and not redriven and renders_only(source.rel, fingerprint, settings.transcript_key(), state)
+        render = not failed_now and not redriven and renders_only(source.rel, fingerprint, settings, state)
         reason = f"{reason}: re-render from the json" if render and action is Action.ENQUEUE else reason
         # Outputs deleted from a current transcript: only those are written again, the others stay as they are.
         formats = tuple(f for f in inputs.formats if f == "json" or f not in state.formats) if redo and render else None

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleet.job_identity import TranscriptionSettings
 from fleet.records import RecordSummary, read_commit_record
 
 
@@ -73,10 +74,13 @@ def done_check(
     return None, False
 
 
-def renders_only(rel: str, fingerprint: tuple[int, int], transcript_key: str, state: OutputState | None) -> bool:
-    """Whether the JSON on disk already holds this transcript (same source version, same transcript settings),
-    so only the layout or the set of formats differs: the other outputs are rendered from it, no model runs."""
+def renders_only(rel: str, fingerprint: tuple[int, int], settings: TranscriptionSettings, state: OutputState | None) -> bool:
+    """Whether the JSON on disk already holds this transcript's words (same source version, same transcript
+    settings but for layout and speakers), so no speech model runs: the outputs are rendered from it, after
+    the speakers are labelled anew where those settings differ."""
     if state is None or state.record is None:
         return False
     record = state.record
-    return (record.source, record.size, record.mtime_ns, record.transcript_key) == (rel, *fingerprint, transcript_key)
+    if (record.source, record.size, record.mtime_ns) != (rel, *fingerprint):
+        return False
+    return record.transcript_key == settings.transcript_key() or record.words_key == settings.words_key()

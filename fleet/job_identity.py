@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fleet.languages import language_code_or_none
 
@@ -70,6 +70,8 @@ class DecodingOptions(BaseModel):
 
 # Settings that change only how srt/vtt lay the words out: a change re-renders from the JSON on disk.
 LAYOUT_FIELDS = ("max_line_width", "max_line_count", "highlight_words")
+# Settings that change only who is said to speak: a change re-labels the words of the JSON on disk.
+SPEAKER_FIELDS = ("diarize", "min_speakers", "max_speakers")
 
 
 class TranscriptionSettings(BaseModel):
@@ -87,8 +89,8 @@ class TranscriptionSettings(BaseModel):
     align: bool = True
     align_model: str | None = None
     diarize: bool = False
-    min_speakers: int | None = None
-    max_speakers: int | None = None
+    min_speakers: int | None = Field(None, ge=1)
+    max_speakers: int | None = Field(None, ge=1)
     max_line_width: int | None = None
     max_line_count: int | None = None
     highlight_words: bool = False
@@ -105,6 +107,22 @@ class TranscriptionSettings(BaseModel):
             "highlight_words": self.highlight_words,
         }
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bounds_only_with_speakers(cls, values: Any) -> Any:
+        """Speaker bounds without speakers mean nothing: dropped, so they never change a job's key."""
+        if isinstance(values, dict) and not values.get("diarize"):
+            return {**values, "min_speakers": None, "max_speakers": None}
+        return values
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> TranscriptionSettings:
+        """A minimum above the maximum cannot be satisfied by any diarization."""
+        lo, hi = self.min_speakers, self.max_speakers
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"min_speakers={lo} is above max_speakers={hi}")
+        return self
+
     def key(self) -> str:
         """A short stable hash of these settings, used in dedup ids and commit records."""
         return self._key
@@ -112,6 +130,14 @@ class TranscriptionSettings(BaseModel):
     def transcript_key(self) -> str:
         """The key without the subtitle layout: equal keys mean the JSON on disk needs no new transcription."""
         return self._transcript_key
+
+    def words_key(self) -> str:
+        """The key without layout and speakers: equal keys mean the JSON's words stand, only the speakers change."""
+        return self._words_key
+
+    @cached_property
+    def _words_key(self) -> str:
+        return self._hash(exclude=LAYOUT_FIELDS + SPEAKER_FIELDS)
 
     @cached_property
     def _key(self) -> str:

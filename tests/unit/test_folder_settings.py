@@ -40,7 +40,7 @@ def test_nearer_files_override_farther_ones_key_by_key(tmp_path):
         ('language = "de"\nlanguage = "fr"\n', "x/.whisper-fleet.toml: not valid TOML: Cannot overwrite a value (at line 2, column 16)"),  # noqa: E501
         ('\n\ntask = "summarise"\n', "x/.whisper-fleet.toml: line 3: task: Input should be 'transcribe' or 'translate'"),
         ("hotwords = 3\n", "x/.whisper-fleet.toml: line 1: hotwords must be a string in quotes"),
-        ('\nlanguage = "Klingon"\n', "x/.whisper-fleet.toml: line 2: language: Value error, unknown language 'Klingon': "
+        ('\nlanguage = "Klingon"\n', "x/.whisper-fleet.toml: line 2: language: unknown language 'Klingon': "
                                     "use a code like 'de' or a name like 'German'"),  # fmt: skip
         (f'initial_prompt = "{"word " * 500}"\n', "x/.whisper-fleet.toml: line 1: initial_prompt: String should have "
                                                   "at most 2000 characters"),  # fmt: skip

@@ -134,21 +134,25 @@ def test_alignment_out_of_gpu_memory_runs_on_the_cpu_for_that_file_and_frees_the
 
 def test_diarization_out_of_gpu_memory_runs_on_the_cpu(monkeypatch):
     from worker.audio.samples import ArrayAudio
+    from worker.speech.speakers import SpeakerTurns
 
     pipeline = bare_pipeline()
     pipeline.aligners = Aligners("cuda:0")
     pipeline._aligners = lambda device: Aligners(device)
     monkeypatch.setattr("worker.speech.pipeline.free_cuda_cache", lambda: None)
 
-    def gpu_diarizer(audio, **counts):
+    def gpu_label(samples, low, high):
         raise RuntimeError("CUDA error: out of memory")
 
-    pipeline.diarizer = gpu_diarizer
-    pipeline._diarizer_on_cpu = lambda audio, **counts: "speaker turns"
-    pipeline._whisperx = SimpleNamespace(assign_word_speakers=lambda turns, result: {"speakers": turns})
-    result: dict = {"segments": []}
-    outcome = pipeline._diarize(result, ArrayAudio(np.zeros(160, dtype=np.float32)), TranscriptionSettings())
-    assert outcome == "pyannote, on the CPU after CUDA out of memory" and result["speakers"] == "speaker turns"
+    pipeline.diarizer = SimpleNamespace(name="gpu", label=gpu_label)
+    turns = SpeakerTurns([(0.0, 1.0, "SPEAKER_00")], "stand-in 1.0", 1)
+    pipeline._diarizer_on_cpu = SimpleNamespace(name="cpu", label=lambda samples, low, high: turns)
+    result: dict = {"segments": [{"start": 0.2, "end": 0.8, "text": " hi", "words": [{"word": "hi", "start": 0.2, "end": 0.8}]}],
+                    "language": "en"}
+    speakers = pipeline._diarize(result, ArrayAudio(np.zeros(160, dtype=np.float32)), TranscriptionSettings())
+    assert speakers == {"backend": "stand-in 1.0", "count": 1, "speakers": ["SPEAKER_00"],
+                        "device": "on the CPU after CUDA out of memory"}
+    assert result["segments"][0]["speaker"] == "SPEAKER_00" and result["word_segments"][0]["speaker"] == "SPEAKER_00"
 
 
 def transcribe(pipeline: Pipeline):

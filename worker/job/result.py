@@ -12,7 +12,7 @@ class Outcome(StrEnum):
     """How a job ended, as the loop acts on it."""
 
     TRANSCRIBED = "transcribed"
-    RENDERED = "re-rendered"  # only the layout or the formats changed: rewritten from the JSON on disk
+    RENDERED = "re-rendered"  # only the layout, the formats or the speakers changed: rewritten from the JSON on disk
     ALREADY_DONE = "already done"
     SOURCE_GONE = "source gone"
     SUPERSEDED = "superseded"  # queued with settings the director no longer plans for the file: not run

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -29,7 +30,7 @@ from worker.job.lease import Lease
 from worker.job.result import JobResult, Outcome
 from worker.job.writers import ForeignOutput, LeaseLost, OutputPathError, write_outputs
 from worker.speech.models import ModelError
-from worker.speech.pipeline import Pipeline
+from worker.speech.pipeline import Pipeline, Transcript
 
 log = structlog.get_logger()
 # Errors a destination gives for a name it will never accept (too long, characters it refuses).
@@ -68,7 +69,7 @@ def run_job(
         if _already_done(job, ctx.settings.dest_dir, fingerprint):
             clear_failure_record(ctx.settings.dest_dir, job.path)
             return JobResult(Outcome.ALREADY_DONE, fingerprint=fingerprint)
-        if job.render_only and _rerender(job, ctx, fingerprint, lease, on_stage):
+        if job.render_only and _rerender(job, ctx, source, fingerprint, lease, on_stage):
             clear_failure_record(ctx.settings.dest_dir, job.path)
             return JobResult(Outcome.RENDERED, fingerprint=fingerprint)
         if fingerprint.size == 0:
@@ -91,6 +92,7 @@ def run_job(
             fingerprint=fingerprint,
             settings_key=job.settings.key(),
             transcript_key=job.settings.transcript_key(),
+            words_key=job.settings.words_key(),
             settings=job.settings,
             model=ctx.pipeline.model_name,
             model_path=ctx.pipeline.model_path,
@@ -103,6 +105,7 @@ def run_job(
             audio_stream=choice.record(),
             alignment=transcript.alignment,
             diarization=transcript.diarization,
+            speakers=transcript.speakers,
             audio_duration_s=round(audio.duration_s, 3),
             stage_s={"decode": decode_s, **transcript.stage_s},
             worker=ctx.worker_id,
@@ -150,9 +153,13 @@ def stop_when_lease_lost(lease: Lease, on_stage: Callable[..., None]) -> Callabl
     return checked
 
 
-def _rerender(job: TranscriptionJob, ctx: JobContext, fingerprint: SourceFingerprint, lease: Lease,
-              on_stage: Callable[[str], None]) -> bool:  # fmt: skip
-    """Rewrite the outputs from the JSON on disk when it holds this very transcript; False: transcribe instead."""
+def _rerender(job: TranscriptionJob, ctx: JobContext, source: Path, fingerprint: SourceFingerprint, lease: Lease,
+              on_stage: Callable[..., None]) -> bool:  # fmt: skip
+    """Rewrite the outputs from the JSON on disk when it holds this transcript's words; False: transcribe instead.
+
+    Where only the speaker settings differ, the speakers are labelled anew on the JSON's words (the
+    audio is decoded for the diarizer, the speech model does not run).
+    """
     existing = resolve_inside(ctx.settings.dest_dir, f"{job.output_base}.json")  # never read outside dest
     try:
         if existing is None:
@@ -161,15 +168,36 @@ def _rerender(job: TranscriptionJob, ctx: JobContext, fingerprint: SourceFingerp
         old = CommitRecord.model_validate(document[COMMIT_KEY])
     except (OSError, ValueError, KeyError, TypeError):
         return False  # gone or unreadable since the director looked: the full job makes it right
-    if (old.source, old.fingerprint, old.transcript_key) != (job.path, fingerprint, job.settings.transcript_key()):
+    if (old.source, old.fingerprint) != (job.path, fingerprint):
         return False
-    on_stage("write")
-    record = old.model_copy(update={"settings": job.settings, "settings_key": job.settings.key(),
-                                    "rendered_at": time.time(), "rendered_by": ctx.worker_id})  # fmt: skip
     result = {key: value for key, value in document.items() if key != COMMIT_KEY}
+    update: dict[str, object] = {}
+    if old.transcript_key != job.settings.transcript_key():
+        if old.words_key != job.settings.words_key():
+            return False
+        relabelled = _relabel(job, ctx, source, fingerprint, result, on_stage)
+        update = {"diarization": relabelled.diarization, "speakers": relabelled.speakers,
+                  "stage_s": {**{k: v for k, v in old.stage_s.items() if k != "diarize"}, **relabelled.stage_s}}  # fmt: skip
+    on_stage("write")
+    record = old.model_copy(update={**update, "settings": job.settings, "settings_key": job.settings.key(),
+                                    "transcript_key": job.settings.transcript_key(), "words_key": job.settings.words_key(),
+                                    "rendered_at": time.time(), "rendered_by": ctx.worker_id})  # fmt: skip
     write_outputs(ctx.settings.dest_dir, job.output_base, job.formats, result, record, job.settings.subtitle_options(),
                   lease.held, ctx.owner)  # fmt: skip
     return True
+
+
+def _relabel(job: TranscriptionJob, ctx: JobContext, source: Path, fingerprint: SourceFingerprint,
+             result: dict[str, Any], on_stage: Callable[..., None]) -> Transcript:  # fmt: skip
+    """Speakers labelled anew (or removed) on the words of `result`, the audio decoded only when speakers are asked."""
+    if not job.settings.diarize:
+        return ctx.pipeline.relabel(result, None, job.settings)
+    on_stage("decode")
+    wanted = job.settings.audio_language
+    streams = probe_audio_streams(source, ctx.settings.decode_timeout_s) if streams_worth_probing(source, wanted) else []
+    with _decode(source, fingerprint, ctx.settings.decode_timeout_s, choose_stream(streams, wanted).stream) as audio:
+        on_stage("diarize")
+        return ctx.pipeline.relabel(result, audio, job.settings)
 
 
 def _locate_source(job: TranscriptionJob, source_root: Path) -> tuple[Path | None, SourceFingerprint | None]:

@@ -13,6 +13,7 @@ from typing import Any
 from fleet.atomic import remove_temps_of, write_atomic
 from fleet.layout import is_within, output_files
 from fleet.records import COMMIT_KEY, CommitRecord
+from worker.job import speaker_writers
 
 
 class LeaseLost(Exception):
@@ -28,12 +29,17 @@ class OutputPathError(Exception):
 
 
 def render(result: dict[str, Any], fmt: str, options: dict[str, Any]) -> str:
-    """One format as text, with whisperX's own writers (so output matches the whisperx CLI)."""
-    from whisperx.utils import WriteSRT, WriteTSV, WriteTXT, WriteVTT
+    """One format as text, with whisperX's own writers (so output matches the whisperx CLI).
 
-    writer = {"txt": WriteTXT, "srt": WriteSRT, "vtt": WriteVTT, "tsv": WriteTSV}[fmt]("")
+    With speakers: txt and srt carry whisperX's `[SPEAKER_00]: ` prefix, vtt a voice tag `<v SPEAKER_00>`,
+    tsv a speaker column; no subtitle cue spans a speaker change.
+    """
+    from whisperx.utils import WriteTXT
+
+    writers = {"txt": WriteTXT, "srt": speaker_writers.SpeakerSRT, "vtt": speaker_writers.SpeakerVTT,
+               "tsv": speaker_writers.SpeakerTSV}  # fmt: skip
     buffer = io.StringIO()
-    writer.write_result(result, buffer, options)
+    writers[fmt]("").write_result(result, buffer, options)
     return buffer.getvalue()
 
 

