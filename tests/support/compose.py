@@ -143,7 +143,7 @@ def base_images() -> dict[str, str]:
 
 
 def fill_source(source: Path) -> dict[str, str]:
-    """Real speech, espeak-ng speech, a video and two bad files; returns good file -> reference text."""
+    """Real speech, espeak-ng speech, a video, a call and two bad files; returns good file -> reference text."""
     references = {}
     (source / "real").mkdir()
     shutil.copy(REAL_SPEECH / "jfk.flac", source / "real" / "jfk.flac")
@@ -161,6 +161,10 @@ def fill_source(source: Path) -> dict[str, str]:
                     "-i", str(REAL_SPEECH / "jfk.flac"), "-shortest", "-pix_fmt", "yuv420p", "-c:a", "aac",
                     str(source / "video" / "speech.mkv")], check=True)  # fmt: skip
     references["video/speech.mkv"] = references["real/jfk.flac"]
+    # A two-speaker call in a folder that asks for speakers (the bundled diarizer: no token, no network).
+    (source / "calls").mkdir()
+    shutil.copy(REAL_SPEECH / "diarization" / "sample.wav", source / "calls" / "call.wav")
+    (source / "calls" / ".whisper-fleet.toml").write_text("diarize = true\n")
     (source / "bad").mkdir()
     (source / "bad" / "corrupt.mp3").write_bytes(os.urandom(20_000))
     (source / "bad" / "notes.wav").write_text("this is text, not audio\n" * 50)

@@ -73,8 +73,6 @@ def choose_backend(model: str | None, hf_token: str | None) -> str:
 
 def load_diarizer(model: str | None, hf_token: str | None, device: str, threads: int, models_dir: Path) -> Diarizer:
     """The backend WHISPER_DIARIZE_MODEL names (the bundled one without a token), loaded and warmed on `device`."""
-    # pyannote 4 reports usage to its authors unless told not to: never from a home server.
-    os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
     backend = choose_backend(model, hf_token)
     started = time.perf_counter()
     diarizer: Diarizer
