@@ -173,7 +173,8 @@ def test_a_bad_speaker_setting_in_a_folder_file_is_one_line(text, message):
 
 def test_a_speaker_only_change_is_rendered_from_the_json_a_words_change_is_not():
     old = TranscriptionSettings()
-    state = OutputState(frozenset({"json", "txt"}), RecordSummary("a.wav", 10, 20, old.key(), old.transcript_key(), old.words_key()))
+    record = RecordSummary("a.wav", 10, 20, old.key(), old.transcript_key(), old.words_key())
+    state = OutputState(frozenset({"json", "txt"}), record)
     assert renders_only("a.wav", (10, 20), old.model_copy(update={"diarize": True}), state)
     assert not renders_only("a.wav", (10, 20), TranscriptionSettings(language="de", diarize=True), state)
     assert not renders_only("a.wav", (10, 21), old.model_copy(update={"diarize": True}), state)
