@@ -7,7 +7,6 @@ default, a gated model) is used when the user gives a token or a local pipeline 
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
