@@ -68,8 +68,13 @@ def read_folder_file(source_root: Path, rel: str) -> str:
         raise FolderSettingsError(f"{rel}: cannot read: {exc}") from None
 
 
-def apply_folder_file(base: TranscriptionSettings, text: str, rel: str) -> TranscriptionSettings:
-    """`base` with the keys of one settings file applied; FolderSettingsError if the file is unusable."""
+def apply_folder_file(base: TranscriptionSettings, text: str, rel: str,
+                      speaker_bounds: tuple[int | None, int | None] = (None, None)) -> TranscriptionSettings:  # fmt: skip
+    """`base` with the keys of one settings file applied; FolderSettingsError if the file is unusable.
+
+    A file that turns speakers on takes WHISPER_MIN_SPEAKERS / WHISPER_MAX_SPEAKERS (`speaker_bounds`) where it
+    names no bounds of its own (without WHISPER_DIARIZE the base settings cannot carry them).
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # its message ends "(at line N, column M)"
@@ -82,6 +87,9 @@ def apply_folder_file(base: TranscriptionSettings, text: str, rel: str) -> Trans
         if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
             raise FolderSettingsError(f"{rel}: {_line_of(text, key)}{key} must be {described}")
     settings_part = {k: v for k, v in data.items() if KEYS[k] == "settings"}
+    if data.get("diarize") is True and not base.diarize:
+        defaults = dict(zip(("min_speakers", "max_speakers"), speaker_bounds, strict=True))
+        settings_part = {**{k: v for k, v in defaults.items() if v is not None}, **settings_part}
     decoding_part = {k: v for k, v in data.items() if KEYS[k] == "decoding"}
     try:
         decoding = DecodingOptions.model_validate({**base.decoding.model_dump(), **decoding_part})
@@ -96,10 +104,12 @@ def apply_folder_file(base: TranscriptionSettings, text: str, rel: str) -> Trans
 class FolderSettings:
     """The settings of each source folder: the base, then every settings file from the root down to it."""
 
-    def __init__(self, base: TranscriptionSettings, source_root: Path, folders_with_file: set[str]) -> None:
+    def __init__(self, base: TranscriptionSettings, source_root: Path, folders_with_file: set[str],
+                 speaker_bounds: tuple[int | None, int | None] = (None, None)) -> None:  # fmt: skip
         self.base = base
         self.source_root = source_root
         self.folders_with_file = folders_with_file  # relative POSIX folders, "" for the root
+        self.speaker_bounds = speaker_bounds  # the environment's, for a folder that turns speakers on
         self._cache: dict[str, TranscriptionSettings | FolderSettingsError] = {}
 
     def for_source(self, rel: str) -> TranscriptionSettings | FolderSettingsError:
@@ -118,7 +128,7 @@ class FolderSettings:
         if folder in self.folders_with_file and not isinstance(inherited, FolderSettingsError):
             rel = f"{folder}/{FOLDER_SETTINGS_NAME}" if folder else FOLDER_SETTINGS_NAME
             try:
-                settings = apply_folder_file(inherited, read_folder_file(self.source_root, rel), rel)
+                settings = apply_folder_file(inherited, read_folder_file(self.source_root, rel), rel, self.speaker_bounds)
             except FolderSettingsError as exc:
                 settings = exc
         self._cache[folder] = settings

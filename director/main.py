@@ -129,7 +129,8 @@ def build_plan(
     if queue_empty and ledger:
         log.info("the queue holds no message: ledger entries dropped, unfinished files are queued again", entries=len(ledger))
         ledger = {}
-    folder_settings = FolderSettings(settings.transcription(), settings.source_dir, scan.settings_folders)
+    folder_settings = FolderSettings(settings.transcription(), settings.source_dir, scan.settings_folders,
+                                     (settings.whisper_min_speakers, settings.whisper_max_speakers))  # fmt: skip
     names = names_for(dest)
     plan = plan_sources(
         PlanInputs(

@@ -155,6 +155,9 @@ def test_speakers_in_a_folder_file_change_only_that_folders_key_and_keep_its_wor
     assert speakers.words_key() == base.words_key()
     # bounds without speakers are dropped: they cannot change a key
     assert apply_folder_file(base, "max_speakers = 3\n", "x").key() == base.key()
+    # a folder that turns speakers on takes the environment's bounds where it names none
+    inherited = apply_folder_file(base, "diarize = true\nmin_speakers = 1\n", "x", speaker_bounds=(2, 3))
+    assert (inherited.min_speakers, inherited.max_speakers) == (1, 3)
 
 
 @pytest.mark.parametrize(("text", "message"), [
