@@ -315,6 +315,6 @@ def test_a_folders_settings_file_steers_its_files_and_a_change_requeues_only_the
     assert code == 2 and "skipped 2" in summary
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "fleet: quotes/.whisper-fleet.toml: line 2: unknown key 'languge'; allowed: language, task, audio_language, "
-        "fallback_language, initial_prompt, hotwords"
+        "diarize, min_speakers, max_speakers, fallback_language, initial_prompt, hotwords"
     )
     assert drain(open_queue(settings)) == []

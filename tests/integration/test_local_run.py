@@ -36,7 +36,7 @@ def test_build_sh_local_transcribes_a_folder_reports_and_cleans_up(speech_corpus
     assert run.returncode == 2, run.stdout + run.stderr  # 2: a folder could not be planned (before 1: failed files)
     lines = run.stdout.splitlines()
     assert lines[0].startswith("director: found 4, done 0, enqueued 3, already queued 0, failed before 0, skipped 1")
-    assert "fleet: mumbled/.whisper-fleet.toml: line 1: language: Value error, unknown language 'Klingon'" in run.stderr
+    assert "fleet: mumbled/.whisper-fleet.toml: line 1: language: unknown language 'Klingon'" in run.stderr
     summary = next(line for line in lines if line.startswith("local run:"))
     assert summary.startswith("local run: 2 transcribed, 1 failed")
     assert any("failed: broken.mp3: not decodable" in line for line in lines)
