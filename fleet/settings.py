@@ -7,6 +7,7 @@ options from WHISPER_* variables and builds the job's identity from them.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -72,6 +73,13 @@ def _split_formats(value: object) -> object:
     """Accept `txt,srt` from the environment as well as a list from code."""
     if isinstance(value, str):
         return [part.strip().lower() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _split_urls(value: object) -> object:
+    """URLs separated by spaces, or by commas where the next URL starts (a comma inside a URL's query stays)."""
+    if isinstance(value, str):
+        return [part for part in re.split(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)", value.strip()) if part]
     return value
 
 
@@ -161,6 +169,11 @@ class FleetSettings(BaseSettings):
     # Names the dashboard answers to besides IP addresses, localhost and this machine's name (`nas.lan,tunnel.example`).
     dashboard_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="FLEET_DASHBOARD_ALLOWED_HOSTS")
 
+    # Notifications: Apprise URLs (ntfy://, gotify://, discord://, tgram://, mailto://, json://, ...) for people,
+    # a JSON webhook per finished file for scripts and media-server refresh hooks.
+    notify_urls: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="FLEET_NOTIFY_URLS")
+    webhook_url: str | None = Field(None, pattern=r"^https?://", validation_alias="FLEET_WEBHOOK_URL")
+
     # Logging.
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", validation_alias="FLEET_LOG_LEVEL")
     log_format: Literal["auto", "json", "console"] = Field("auto", validation_alias="FLEET_LOG_FORMAT")
@@ -168,6 +181,20 @@ class FleetSettings(BaseSettings):
     _split_lists = field_validator("output_formats", "preload_languages", "dashboard_allowed_hosts", mode="before")(
         _split_formats
     )
+    _split_notify_urls = field_validator("notify_urls", mode="before")(_split_urls)
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _apprise_knows_them(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        """An Apprise URL no plugin reads is a typo: say so at start, not after the first finished file."""
+        if urls:
+            import apprise
+
+            for url in urls:
+                if not apprise.Apprise().add(url):
+                    raise ValueError(f"not an Apprise URL Apprise can use: {url.split('://')[0]}://... "
+                                     "(see https://github.com/caronc/apprise/wiki)")  # fmt: skip
+        return urls
 
     @field_validator("output_formats")
     @classmethod
@@ -181,7 +208,7 @@ class FleetSettings(BaseSettings):
     _empty = field_validator(
         "whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", "output_uid", "output_gid",
         "max_receive_count", "whisper_min_speakers", "whisper_max_speakers", "whisper_max_line_width",
-        "whisper_max_line_count", "hf_token", "whisper_audio_language", "whisper_diarize_model", mode="before",
+        "whisper_max_line_count", "hf_token", "whisper_audio_language", "whisper_diarize_model", "webhook_url", mode="before",
     )(_empty_is_unset)  # fmt: skip
 
     @model_validator(mode="before")

@@ -59,4 +59,7 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     )  # fmt: skip
     beacon = Beacon(settings.dest_dir, state, current_rss_mb)
     worker = Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon, heartbeat_queue)
-    return worker.run(until_empty=until_empty, max_files=max_files)
+    try:
+        return worker.run(until_empty=until_empty, max_files=max_files)
+    finally:
+        worker.notifier.close()  # the last file's notifications, for a few seconds at most

@@ -31,3 +31,5 @@ class JobResult:
     detail: str = ""
     audio_s: float = 0.0
     fingerprint: SourceFingerprint | None = None
+    language: str = ""  # what was transcribed, for the finished-file notification
+    outputs: tuple[str, ...] = ()  # the files written, relative to the destination

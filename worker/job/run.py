@@ -113,12 +113,13 @@ def run_job(
             whisperx_version=version("whisperx"),
             finished_at=time.time(),
         )
-        write_outputs(
+        written = write_outputs(
             ctx.settings.dest_dir, job.output_base, job.formats, transcript.result, record,
             job.settings.subtitle_options(), lease.held, ctx.owner,
         )  # fmt: skip
         clear_failure_record(ctx.settings.dest_dir, job.path)
-        return JobResult(Outcome.TRANSCRIBED, audio_s=audio.duration_s, fingerprint=fingerprint)
+        return JobResult(Outcome.TRANSCRIBED, audio_s=audio.duration_s, fingerprint=fingerprint, language=transcript.language,
+                         outputs=tuple(str(path.relative_to(ctx.settings.dest_dir)) for path in written))  # fmt: skip
     except PermanentFailure as exc:
         return JobResult(Outcome.FAILED, exc.reason, exc.detail, fingerprint=fingerprint)
     except (TransientFailure, ModelError) as exc:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from fleet import exits
 from fleet.backoff import retry_delay_s
 from fleet.messages import TranscriptionJob, job_group_id
+from fleet.notify import Notifier
 from fleet.queue import QUEUE_GONE_CODES, JobQueue, QueueError, ReceivedMessage
 from fleet.readiness import RootsWatch
 from fleet.settings import FleetSettings
@@ -62,6 +63,7 @@ class Worker:
         self.state = self.beacon.state
         self.roots = RootsWatch(settings.source_dir, settings.dest_dir, settings.min_free_mb)
         self.journal: DeliveryJournal | None = None  # the running file's, while one runs
+        self.notifier = Notifier(settings.notify_urls, settings.webhook_url)  # closed by run_worker
 
     def run(self, until_empty: bool = False, max_files: int = 0) -> int:
         """Take messages until stopped, recycled, or (with until_empty) the queue is drained."""
@@ -135,6 +137,10 @@ class Worker:
             "file finished", outcome=result.outcome.value, reason=result.reason or None, elapsed_s=round(elapsed, 2),
             audio_s=round(result.audio_s, 2), realtime_factor=rtf,
         )  # fmt: skip
+        if result.outcome in (Outcome.TRANSCRIBED, Outcome.RENDERED):
+            self.notifier.event({"event": result.outcome.value, "file": job.path, "outputs": list(result.outputs),
+                                 "language": result.language or None, "audio_s": round(result.audio_s, 3),
+                                 "worker": self.settings.worker_id})  # fmt: skip
         structlog.contextvars.clear_contextvars()
 
     def _hand_back_unstarted(self, message: ReceivedMessage) -> None:
@@ -286,6 +292,8 @@ class Worker:
         self._record_failure(job, result, reason)
         self._ack(lambda: self.queue.dead_letter(message, job_group_id(job.path), reason))
         self._close_journal()
+        self.notifier.message("whisper-fleet: a file failed", f"{job.path}: {reason}")
+        self.notifier.event({"event": "dead-lettered", "file": job.path, "reason": reason, "worker": self.settings.worker_id})
 
     def _died_of_it_before(self, message: ReceivedMessage, job: TranscriptionJob, journal: DeliveryJournal) -> bool:
         """Earlier deliveries that died: say what is known, and dead-letter the file when the deaths point at it."""
