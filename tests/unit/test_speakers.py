@@ -43,7 +43,7 @@ def conversation() -> dict:
     ]}  # fmt: skip
 
 
-TURNS = SpeakerTurns([(0.0, 1.0, "SPEAKER_00"), (1.1, 2.0, "SPEAKER_01"), (2.4, 3.4, "SPEAKER_00")], "stand-in", 2)
+TURNS = SpeakerTurns([(0.0, 1.0, "SPEAKER_00"), (1.1, 2.0, "SPEAKER_01"), (2.4, 3.4, "SPEAKER_00")], "stand-in")
 
 
 def test_a_segment_that_spans_a_speaker_change_is_split_there_and_every_word_has_its_speaker():
@@ -69,7 +69,7 @@ def test_a_word_without_timing_takes_its_neighbours_speaker_and_labels_can_be_re
 
 def test_no_speech_means_no_labels():
     result = conversation()
-    label_speakers(result, SpeakerTurns([], "stand-in", 0))
+    label_speakers(result, SpeakerTurns([], "stand-in"))
     assert "speaker" not in str(result["segments"])
 
 

