@@ -14,7 +14,7 @@ from fleet.job_identity import TranscriptionSettings
 from fleet.settings import FleetSettings
 from worker.audio.samples import Audio, as_audio
 from worker.speech.models import AlignModels, ModelError, resolve_asr_model
-from worker.speech.results import WORDS_DONE, Decoded, NoAligner
+from worker.speech.results import WORDS_DONE, Decoded, NoAligner, words_of
 from worker.speech.speaker_labels import label_speakers, strip_speakers
 from worker.speech.speakers import Diarizer, SpeakerTurns, load_diarizer
 from worker.speech.window_decoder import WindowDecoder
@@ -253,7 +253,7 @@ class Pipeline:
         except LookupError as exc:  # NLTK sentence data missing
             return self._whisper_word_timings(result, audio, language, transcription.task, str(exc).strip().splitlines()[0][:200])
         result["segments"] = aligned_segments
-        result["word_segments"] = [word for segment in aligned_segments for word in segment.get("words", [])]
+        result["word_segments"] = words_of(aligned_segments)
         outcome = f"aligned ({transcription.align_model or 'whisperX default for ' + language})"
         return f"{outcome}, {note}" if note else outcome
 
@@ -299,7 +299,7 @@ class Pipeline:
 
     def _whisper_words_done(self, result: dict[str, Any], language: str, reason: str) -> str:
         """Word timings came from whisper's cross-attention: say so in the JSON and the worker record."""
-        result["word_segments"] = [word for segment in result["segments"] for word in segment.get("words", [])]
+        result["word_segments"] = words_of(result["segments"])
         return self._fallback(language, f"whisper cross-attention ({reason})")
 
     def _whisper_words_failed(self, result: dict[str, Any], language: str, reason: str, failure: str) -> str:

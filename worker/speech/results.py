@@ -66,3 +66,8 @@ class Decoded:
     stage_s: dict[str, float] = field(default_factory=dict)
     language_source: str = "given"  # "given", "detected", or why the fallback language was used
     loops: dict[str, int] = field(default_factory=dict)  # windows re-decoded / cut / dropped as silence
+
+
+def words_of(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every word of the segments, in order: a result's `word_segments`."""
+    return [word for segment in segments for word in segment.get("words", [])]

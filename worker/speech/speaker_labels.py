@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Any
 
+from worker.speech.results import words_of
 from worker.speech.speakers import SpeakerTurns
 
 LANGUAGES_WITHOUT_SPACES = ("ja", "zh")  # as whisperX's writers join words
@@ -16,7 +17,7 @@ def strip_speakers(result: dict[str, Any]) -> None:
         segment.pop("speaker", None)
         for word in segment.get("words", []):
             word.pop("speaker", None)
-    result["word_segments"] = [word for segment in result.get("segments", []) for word in segment.get("words", [])]
+    result["word_segments"] = words_of(result.get("segments", []))
 
 
 def label_speakers(result: dict[str, Any], turns: SpeakerTurns) -> None:
@@ -29,7 +30,7 @@ def label_speakers(result: dict[str, Any], turns: SpeakerTurns) -> None:
     whisperx.assign_word_speakers(turns.frame(), result, fill_nearest=True)
     language = result.get("language") or ""
     result["segments"] = [piece for segment in result["segments"] for piece in split_at_changes(segment, language)]
-    result["word_segments"] = [word for segment in result["segments"] for word in segment.get("words", [])]
+    result["word_segments"] = words_of(result["segments"])
 
 
 def split_at_changes(segment: dict[str, Any], language: str) -> list[dict[str, Any]]:
