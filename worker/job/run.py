@@ -24,7 +24,7 @@ from fleet.readiness import dest_problem
 from fleet.records import COMMIT_KEY, CommitRecord, LanguageCandidate
 from fleet.settings import FleetSettings
 from worker.audio.samples import Audio, DecodeError, spool_audio
-from worker.audio.streams import AudioStream, choose_stream, probe_audio_streams, streams_worth_probing
+from worker.audio.streams import AudioStream, StreamChoice, choose_stream, probe_audio_streams, streams_worth_probing
 from worker.job.failures import PermanentFailure, TransientFailure, clear_failure_record
 from worker.job.lease import Lease
 from worker.job.result import JobResult, Outcome
@@ -79,9 +79,7 @@ def run_job(
             raise TransientFailure(dest_unusable)
         on_stage("decode")
         started = time.perf_counter()
-        wanted = job.settings.audio_language
-        streams = probe_audio_streams(source, ctx.settings.decode_timeout_s) if streams_worth_probing(source, wanted) else []
-        choice = choose_stream(streams, wanted)
+        choice = _choose_stream(job, source, ctx.settings.decode_timeout_s)
         with _decode(source, fingerprint, ctx.settings.decode_timeout_s, choice.stream) as audio:
             decode_s = round(time.perf_counter() - started, 3)
             on_decoded(audio.duration_s)
@@ -194,11 +192,17 @@ def _relabel(job: TranscriptionJob, ctx: JobContext, source: Path, fingerprint: 
     if not job.settings.diarize:
         return ctx.pipeline.relabel(result, None, job.settings)
     on_stage("decode")
-    wanted = job.settings.audio_language
-    streams = probe_audio_streams(source, ctx.settings.decode_timeout_s) if streams_worth_probing(source, wanted) else []
-    with _decode(source, fingerprint, ctx.settings.decode_timeout_s, choose_stream(streams, wanted).stream) as audio:
+    stream = _choose_stream(job, source, ctx.settings.decode_timeout_s).stream
+    with _decode(source, fingerprint, ctx.settings.decode_timeout_s, stream) as audio:
         on_stage("diarize")
         return ctx.pipeline.relabel(result, audio, job.settings)
+
+
+def _choose_stream(job: TranscriptionJob, source: Path, timeout_s: float) -> StreamChoice:
+    """The audio stream to transcribe: the one in the job's language where a video has several, else the default."""
+    wanted = job.settings.audio_language
+    streams = probe_audio_streams(source, timeout_s) if streams_worth_probing(source, wanted) else []
+    return choose_stream(streams, wanted)
 
 
 def _locate_source(job: TranscriptionJob, source_root: Path) -> tuple[Path | None, SourceFingerprint | None]:
