@@ -74,6 +74,12 @@ LAYOUT_FIELDS = ("max_line_width", "max_line_count", "highlight_words")
 SPEAKER_FIELDS = ("diarize", "min_speakers", "max_speakers")
 
 
+def check_speaker_bounds(low: int | None, high: int | None, low_name: str, high_name: str) -> None:
+    """A minimum above the maximum cannot be satisfied by any diarization: ValueError naming both settings."""
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"{low_name}={low} is above {high_name}={high}")
+
+
 class TranscriptionSettings(BaseModel):
     """The settings that change what a transcript says; they are part of every job's identity.
 
@@ -117,10 +123,7 @@ class TranscriptionSettings(BaseModel):
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> TranscriptionSettings:
-        """A minimum above the maximum cannot be satisfied by any diarization."""
-        lo, hi = self.min_speakers, self.max_speakers
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"min_speakers={lo} is above max_speakers={hi}")
+        check_speaker_bounds(self.min_speakers, self.max_speakers, "min_speakers", "max_speakers")
         return self
 
     def key(self) -> str:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from fleet.job_identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSettings
+from fleet.job_identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSettings, check_speaker_bounds
 from fleet.languages import language_code_or_none
 from fleet.queue_spec import QueueEndpoint, QueueSpec, load_queue_spec
 from fleet.readiness import roots_overlap
@@ -237,10 +237,9 @@ class FleetSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _speakers_in_order(self) -> FleetSettings:
-        """A minimum above the maximum cannot be satisfied by any diarization."""
-        lo, hi = self.whisper_min_speakers, self.whisper_max_speakers
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"WHISPER_MIN_SPEAKERS={lo} is above WHISPER_MAX_SPEAKERS={hi}")
+        """Checked whether or not WHISPER_DIARIZE is on: a folder may turn speakers on with these bounds."""
+        check_speaker_bounds(self.whisper_min_speakers, self.whisper_max_speakers, "WHISPER_MIN_SPEAKERS",
+                             "WHISPER_MAX_SPEAKERS")  # fmt: skip
         return self
 
     def queue_spec(self) -> QueueSpec:
