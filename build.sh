@@ -161,7 +161,8 @@ run_fleet() {
 
 compose() {
   # Docker Compose v2 (`docker compose`) where it exists, else v1 (`docker-compose`, Debian 12's); settings from
-  # .env (FLEET_ENV_FILE), the GPU override when FLEET_GPU=1 and the dashboard when FLEET_DASHBOARD=1.
+  # .env (FLEET_ENV_FILE), the GPU override when FLEET_GPU=1, the dashboard when FLEET_DASHBOARD=1, the
+  # read-write source when FLEET_LAYOUT=media and the extra group when MEDIA_GID is set.
   local tool=(docker compose)
   if ! docker compose version >/dev/null 2>&1; then
     command -v docker-compose >/dev/null || { echo "build.sh: this needs Docker Compose (docker compose or docker-compose); without Docker use ./build.sh local" >&2; exit 1; }
@@ -171,6 +172,12 @@ compose() {
   [ ! -f "$env_file" ] || files+=(--env-file "$env_file")
   if gpu_wanted; then
     files+=(-f docker-compose.gpu.yml)
+  fi
+  if [ "${FLEET_LAYOUT:-$(env_file_value FLEET_LAYOUT)}" = media ]; then
+    files+=(-f docker-compose.media.yml)  # workers write subtitles beside the videos: the source read-write
+  fi
+  if [ -n "${MEDIA_GID:-$(env_file_value MEDIA_GID)}" ]; then
+    files+=(-f docker-compose.group.yml)
   fi
   if [ "${FLEET_DASHBOARD:-}" = 1 ] || grep -qs '^FLEET_DASHBOARD=1' "$env_file"; then
     files+=(--profile dashboard)

@@ -20,6 +20,7 @@ from director.folder_settings import FolderSettings
 from director.ledger import ledger_lock, load_ledger, save_ledger
 from director.plan import Action, Plan, PlanInputs, candidate_bases, plan_sources
 from director.scan import ScanResult, scan_sources
+from director.subtitle_check import SubtitleCheck
 from fleet import exits
 from fleet.done import probe_outputs
 from fleet.layout import FLEET_DIR, SourceError, failure_record_path, source_unavailable
@@ -27,7 +28,7 @@ from fleet.output_names import names_for
 from fleet.plan_summary import PlanCounts, PlanSummary
 from fleet.planned_settings import PlannedSettings, write_planned_settings
 from fleet.queue import JobQueue, QueueError
-from fleet.records import read_failures
+from fleet.records import read_failures, read_subtitled
 from fleet.settings import FleetSettings
 
 log = structlog.get_logger()
@@ -116,8 +117,14 @@ def scan_progress() -> Iterator[Callable[[int], None] | None]:
 
 
 def build_plan(
-    settings: FleetSettings, scan: ScanResult, queue_identity: str | None, retention_s: float, now: float, retry_failed: bool,
-    queue_empty: bool = False, redrive: frozenset[str] = frozenset(),
+    settings: FleetSettings,
+    scan: ScanResult,
+    queue_identity: str | None,
+    retention_s: float,
+    now: float,
+    retry_failed: bool,
+    queue_empty: bool = False,
+    redrive: frozenset[str] = frozenset(),
 ) -> Plan:
     """Read what exists under dest (outputs, failures, ledger) and plan every scanned source.
 
@@ -132,25 +139,39 @@ def build_plan(
     folder_settings = FolderSettings(settings.transcription(), settings.source_dir, scan.settings_folders,
                                      (settings.whisper_min_speakers, settings.whisper_max_speakers))  # fmt: skip
     names = names_for(dest)
+    media = settings.layout == "media" and settings.skip_subtitled
+    subtitles = SubtitleCheck(settings.source_dir, dest, settings.decode_timeout_s) if media else None
     plan = plan_sources(
         PlanInputs(
             sources=scan.files,
-            outputs=probe_outputs(dest, candidate_bases(scan.files, names), settings.output_formats),
+            outputs=probe_outputs(dest, candidate_bases(scan.files, names), settings.formats(), settings.source_dir),
             names=names,
             failures=read_failures(dest),
             ledger=ledger,
             settings=settings.transcription(),
-            formats=settings.output_formats,
+            formats=settings.formats(),
             settings_for=folder_settings.for_source if scan.settings_folders else None,
             now=now,
             retention_s=retention_s,
             retry_failed=retry_failed,
             redrive=redrive,
             min_age_s=settings.min_age_s,
+            subtitled=subtitles,
+            subtitled_records=read_subtitled(dest) if media else {},
         )
     )
+    if subtitles is not None:
+        _save_quietly(subtitles)
     plan.setting_errors = [str(error) for error in folder_settings.errors()]
     return plan
+
+
+def _save_quietly(subtitles: SubtitleCheck) -> None:
+    """The probe cache is an optimisation: a destination that refuses it (a dry run on a read-only dest) costs only time."""
+    try:
+        subtitles.save()
+    except OSError as exc:
+        log.warning("subtitle probe cache not saved", error=str(exc))
 
 
 def _redriven(plan: Plan, scan: ScanResult, settings: FleetSettings, redrive: frozenset[str],
@@ -253,7 +274,7 @@ def summary_line(summary: PlanSummary, *, dry_run: bool = False) -> str:
     return (
         f"director: found {summary.found}, done {counts.done}, {verb} {counts.enqueue}, "
         f"already queued {counts.already_queued}, failed before {counts.failed_before}, "
-        f"skipped {counts.skipped}, settling {counts.settling}, foreign {counts.foreign}, "
+        f"skipped {counts.skipped}, settling {counts.settling}, foreign {counts.foreign}, subtitled {counts.subtitled}, "
         f"ignored {sum(summary.ignored.values())}"
     )
 
@@ -265,7 +286,8 @@ def print_plan(plan: Plan, scan: ScanResult, settings: FleetSettings, queue_name
         f"model {settings.whisper_model}, settings {settings.transcription().key()})",
         file=out,
     )
-    for action in (Action.ENQUEUE, Action.QUEUED, Action.FAILED, Action.SKIPPED, Action.SETTLING, Action.FOREIGN):
+    for action in (Action.ENQUEUE, Action.QUEUED, Action.FAILED, Action.SKIPPED, Action.SETTLING, Action.FOREIGN,
+                   Action.SUBTITLED):  # fmt: skip
         decisions = plan.of(action)
         if decisions:
             print(f"{action.value} ({len(decisions)}):", file=out)

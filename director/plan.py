@@ -13,9 +13,10 @@ from director.scan import SourceFile
 from fleet.done import OutputState, done_check, renders_only, same_job
 from fleet.job_identity import TranscriptionSettings
 from fleet.layout import stem_base
+from fleet.media_layout import is_video_name
 from fleet.messages import SourceFingerprint, TranscriptionJob, job_dedup_id
 from fleet.output_names import PLAIN_NAMES, OutputNames
-from fleet.records import FailureRecord
+from fleet.records import FailureRecord, SubtitledRecord
 
 
 class Action(StrEnum):
@@ -28,6 +29,7 @@ class Action(StrEnum):
     SKIPPED = "skipped"
     SETTLING = "settling"  # modified moments ago: maybe still being copied in, left for a later round
     FOREIGN = "foreign"  # its JSON was written by another tool or person: never replaced, never transcribed
+    SUBTITLED = "subtitled"  # a video with a subtitle in the language the fleet would write (the media layout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,10 @@ class PlanInputs:
     # A source's own settings (a folder's .whisper-fleet.toml), or why they cannot be had; None: `settings` for all.
     settings_for: Callable[[str], TranscriptionSettings | Exception] | None = None
     names: OutputNames = PLAIN_NAMES  # the destination's naming rules
+    # Why a video counts as subtitled in a language (a sidecar, an embedded stream), or None; the media layout only.
+    subtitled: Callable[[SourceFile, str], str | None] | None = None
+    # Videos a worker found subtitled in the language it detected, by source path.
+    subtitled_records: Mapping[str, SubtitledRecord] = field(default_factory=dict)
 
 
 def candidate_bases(sources: Sequence[SourceFile], names: OutputNames = PLAIN_NAMES) -> set[str]:
@@ -145,6 +151,10 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         if fresh_ns[0] < source.mtime_ns <= fresh_ns[1]:
             decisions.append(Decision(source, Action.SETTLING, f"modified less than {inputs.min_age_s:g} s ago"))
             continue
+        subtitled = _subtitled(inputs, source, settings) if state is None else None
+        if subtitled:
+            decisions.append(Decision(source, Action.SUBTITLED, subtitled))
+            continue
         failure = inputs.failures.get(source.rel)
         failed_now = failure is not None and same_job(failure.summary(), source.rel, fingerprint, settings_key)
         redriven = source.rel in inputs.redrive
@@ -169,3 +179,19 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         formats = tuple(f for f in inputs.formats if f == "json" or f not in state.formats) if redo and render else None
         decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at, own, render, formats))
     return Plan(decisions, inputs.settings, inputs.formats, naming.renamed, folder_keys=folder_keys)
+
+
+def _subtitled(inputs: PlanInputs, source: SourceFile, settings: TranscriptionSettings) -> str | None:
+    """Why a video not transcribed yet needs no subtitle from the fleet: one exists in the language it would write.
+
+    Known before transcribing (a given language, a translation): checked here. Detected per file: a worker
+    checks after detection and leaves a record for this version of the file.
+    """
+    media = settings.media
+    if media is None or not media.skip_subtitled or not is_video_name(source.rel):
+        return None
+    earlier = inputs.subtitled_records.get(source.rel)
+    if earlier is not None and (earlier.fingerprint.size, earlier.fingerprint.mtime_ns) == (source.size, source.mtime_ns):
+        return earlier.reason
+    language = settings.subtitle_language_known()
+    return inputs.subtitled(source, language) if language and inputs.subtitled else None

@@ -20,8 +20,13 @@ class OutputState:
     record: RecordSummary | None
 
 
-def probe_outputs(dest: Path, bases: Iterable[str], formats: tuple[str, ...]) -> dict[str, OutputState]:
-    """Output state of every base that has at least one output; one listing per folder."""
+def probe_outputs(
+    dest: Path, bases: Iterable[str], formats: tuple[str, ...], source: Path | None = None
+) -> dict[str, OutputState]:
+    """Output state of every base that has at least one output; one listing per folder.
+
+    A subtitle the record says was written beside its video (the media layout) counts where it is, under `source`.
+    """
     by_folder: dict[str, list[str]] = defaultdict(list)
     for base in bases:
         folder, _, name = base.rpartition("/")
@@ -39,6 +44,9 @@ def probe_outputs(dest: Path, bases: Iterable[str], formats: tuple[str, ...]) ->
             if found:
                 present = shared_sets.setdefault(found, frozenset(found))
                 record = read_commit_record(os.path.join(folder_path, f"{name}.json")) if "json" in present else None
+                if record is not None and record.media and source is not None:
+                    beside = {fmt for fmt, rel in record.media if fmt in formats and os.path.exists(os.path.join(source, rel))}
+                    present = frozenset(present | beside)
                 states[f"{folder}/{name}" if folder else name] = OutputState(present, record)
     return states
 

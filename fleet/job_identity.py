@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fleet.languages import language_code_or_none
+from fleet.media_layout import MediaLayout
 
 PROMPT_MAX_CHARS = 2000
 
@@ -68,8 +69,8 @@ class DecodingOptions(BaseModel):
                 "chunk_size": self.chunk_size}  # fmt: skip
 
 
-# Settings that change only how srt/vtt lay the words out: a change re-renders from the JSON on disk.
-LAYOUT_FIELDS = ("max_line_width", "max_line_count", "highlight_words")
+# Settings that change only how srt/vtt lay the words out, or where they go: a change re-renders from the JSON on disk.
+LAYOUT_FIELDS = ("max_line_width", "max_line_count", "highlight_words", "media")
 # Settings that change only who is said to speak: a change re-labels the words of the JSON on disk.
 SPEAKER_FIELDS = ("diarize", "min_speakers", "max_speakers")
 
@@ -102,6 +103,7 @@ class TranscriptionSettings(BaseModel):
     highlight_words: bool = False
     decoding: DecodingOptions = DecodingOptions()
     audio_language: str | None = None  # which audio stream of a video to transcribe, by its language tag
+    media: MediaLayout | None = None  # subtitles beside the videos (FLEET_LAYOUT=media); None: the mirror layout
 
     _language_code = field_validator("language")(classmethod(lambda cls, v: language_code_or_none(v)))
 
@@ -112,6 +114,13 @@ class TranscriptionSettings(BaseModel):
             "max_line_count": self.max_line_count,
             "highlight_words": self.highlight_words,
         }
+
+    def subtitle_language_known(self) -> str | None:
+        """The subtitle's language where it is known before transcribing: English for a translation, else the
+        language given, else the audio track's language asked for; None: detected per file."""
+        if self.task == "translate":
+            return "en"
+        return self.language or self.audio_language
 
     @model_validator(mode="before")
     @classmethod
@@ -163,8 +172,10 @@ class TranscriptionSettings(BaseModel):
         # Settings added later count only where they differ from their defaults: at the defaults a
         # transcript keeps the key it had before they existed (an upgrade re-queues nothing).
         fields["decoding"] = self.decoding.model_dump(mode="json", exclude_defaults=True)
-        for name in ("decoding", "audio_language"):
-            if not fields[name]:
+        if fields.get("media"):
+            del fields["media"]["skip_subtitled"]  # decides whether a file is transcribed, not what it says
+        for name in ("decoding", "audio_language", "media"):
+            if name in fields and not fields[name]:
                 del fields[name]
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]

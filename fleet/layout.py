@@ -72,6 +72,15 @@ def failure_record_path(dest: Path, rel_path: str) -> Path:
     return failed_dir(dest) / f"{path_digest(rel_path)}.json"
 
 
+def subtitled_dir(dest: Path) -> Path:
+    """One record per video a worker found already subtitled in the language it detected."""
+    return fleet_dir(dest) / "subtitled"
+
+
+def subtitled_record_path(dest: Path, rel_path: str) -> Path:
+    return subtitled_dir(dest) / f"{path_digest(rel_path)}.json"
+
+
 def path_digest(rel_path: str) -> str:
     """A short, fixed-length file name for state kept per source file."""
     return hashlib.sha256(rel_path.encode("utf-8")).hexdigest()[:32]

@@ -22,6 +22,7 @@ class PlanCounts(BaseModel):
     skipped: int = 0
     settling: int = 0
     foreign: int = 0  # JSON transcripts another tool or person wrote where the fleet would: left alone
+    subtitled: int = 0  # videos that have a subtitle in the language the fleet would write (the media layout)
 
     @property
     def queued(self) -> int:

@@ -10,7 +10,7 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleet.job_identity import TranscriptionSettings
-from fleet.layout import failed_dir
+from fleet.layout import failed_dir, subtitled_dir
 from fleet.messages import RelativePath, SourceFingerprint
 
 COMMIT_KEY = "fleet"
@@ -30,6 +30,7 @@ class RecordSummary(NamedTuple):
     settings_key: str
     transcript_key: str | None = None  # None in records written before re-rendering existed
     words_key: str | None = None  # None in records written before speakers could be re-labelled
+    media: tuple[tuple[str, str], ...] = ()  # (format, path under the source root) of subtitles beside the video
 
 
 class RecordHead(BaseModel):
@@ -43,11 +44,13 @@ class RecordHead(BaseModel):
     settings_key: str
     transcript_key: str | None = None
     words_key: str | None = None
+    # Subtitles written beside the video (the media layout): format -> path relative to the source root.
+    media: dict[str, RelativePath] = Field(default_factory=dict)
 
     def summary(self) -> RecordSummary:
         """Plain values for the done-check; only these are validated when the director reads."""
         return RecordSummary(self.source, self.fingerprint.size, self.fingerprint.mtime_ns, self.settings_key,
-                             self.transcript_key, self.words_key)  # fmt: skip
+                             self.transcript_key, self.words_key, tuple(sorted(self.media.items())))  # fmt: skip
 
 
 class LanguageCandidate(BaseModel):
@@ -100,6 +103,27 @@ class FailureRecord(RecordHead):
     failed_at: float
     worker: str = ""
     output_base: str = ""
+
+
+class SubtitledRecord(RecordHead):
+    """A video a worker found subtitled in its detected language (the media layout): not transcribed, and why."""
+
+    reason: str
+    language: str
+    at: float
+    worker: str = ""
+
+
+def read_subtitled(dest: Path) -> dict[str, SubtitledRecord]:
+    """All subtitled records under dest, by source path; unreadable ones are skipped."""
+    records: dict[str, SubtitledRecord] = {}
+    for path in subtitled_dir(dest).glob("*.json") if subtitled_dir(dest).is_dir() else ():
+        try:
+            record = SubtitledRecord.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError):
+            continue
+        records[record.source] = record
+    return records
 
 
 def read_commit_record(json_path: str | Path) -> RecordSummary | None:

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fleet.job_identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSettings, check_speaker_bounds
 from fleet.languages import language_code_or_none
+from fleet.media_layout import LanguageCodes, MediaLayout
 from fleet.queue_spec import QueueEndpoint, QueueSpec, load_queue_spec
 from fleet.readiness import roots_overlap
 
@@ -163,6 +164,14 @@ class FleetSettings(BaseSettings):
     decoding: DecodingOptions = DecodingOptions()
     output_formats: Annotated[tuple[str, ...], NoDecode] = Field(OUTPUT_FORMATS, validation_alias="FLEET_OUTPUT_FORMATS")
 
+    # Where outputs go: `mirror` (everything under the destination, the default) or `media` (each video's
+    # subtitle beside it in the source folder, for Jellyfin, Plex, Emby and Kodi; the rest under the destination).
+    layout: Literal["mirror", "media"] = Field("mirror", validation_alias="FLEET_LAYOUT")
+    media_language_codes: LanguageCodes = Field("639-1", validation_alias="FLEET_MEDIA_LANGUAGE_CODES")
+    media_tag: str | None = Field(None, validation_alias="FLEET_MEDIA_TAG")
+    media_formats: Annotated[tuple[str, ...], NoDecode] = Field(("srt",), validation_alias="FLEET_MEDIA_FORMATS")
+    skip_subtitled: bool = Field(True, validation_alias="FLEET_SKIP_SUBTITLED")
+
     # Dashboard.
     dashboard_host: str = Field("127.0.0.1", validation_alias="FLEET_DASHBOARD_HOST")
     dashboard_port: int = Field(8080, ge=0, le=65535, validation_alias="FLEET_DASHBOARD_PORT")
@@ -178,9 +187,9 @@ class FleetSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", validation_alias="FLEET_LOG_LEVEL")
     log_format: Literal["auto", "json", "console"] = Field("auto", validation_alias="FLEET_LOG_FORMAT")
 
-    _split_lists = field_validator("output_formats", "preload_languages", "dashboard_allowed_hosts", mode="before")(
-        _split_formats
-    )
+    _split_lists = field_validator(
+        "output_formats", "preload_languages", "dashboard_allowed_hosts", "media_formats", mode="before"
+    )(_split_formats)
     _split_notify_urls = field_validator("notify_urls", mode="before")(_split_urls)
 
     @field_validator("notify_urls")
@@ -208,7 +217,8 @@ class FleetSettings(BaseSettings):
     _empty = field_validator(
         "whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", "output_uid", "output_gid",
         "max_receive_count", "whisper_min_speakers", "whisper_max_speakers", "whisper_max_line_width",
-        "whisper_max_line_count", "hf_token", "whisper_audio_language", "whisper_diarize_model", "webhook_url", mode="before",
+        "whisper_max_line_count", "hf_token", "whisper_audio_language", "whisper_diarize_model", "webhook_url",
+        "media_tag", mode="before",
     )(_empty_is_unset)  # fmt: skip
 
     @model_validator(mode="before")
@@ -242,6 +252,28 @@ class FleetSettings(BaseSettings):
                              "WHISPER_MAX_SPEAKERS")  # fmt: skip
         return self
 
+    @model_validator(mode="after")
+    def _media_layout_valid(self) -> FleetSettings:
+        """The media settings are checked even in the mirror layout: a typo is found before the switch."""
+        try:
+            self.media_layout()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            names = {"tag": "FLEET_MEDIA_TAG", "formats": "FLEET_MEDIA_FORMATS"}
+            message = first["msg"].removeprefix("Value error, ")
+            raise ValueError(f"{names.get(str(first['loc'][0]), 'FLEET_MEDIA_*')}: {message}") from None
+        return self
+
+    def media_layout(self) -> MediaLayout:
+        """How subtitles are named beside their videos (used only when FLEET_LAYOUT=media)."""
+        return MediaLayout(codes=self.media_language_codes, tag=self.media_tag, formats=self.media_formats,
+                           skip_subtitled=self.skip_subtitled)  # fmt: skip
+
+    def formats(self) -> tuple[str, ...]:
+        """The formats every job writes: FLEET_OUTPUT_FORMATS, plus the subtitle formats the media layout puts beside videos."""
+        wanted = set(self.output_formats) | (set(self.media_formats) if self.layout == "media" else set())
+        return tuple(f for f in OUTPUT_FORMATS if f in wanted)
+
     def queue_spec(self) -> QueueSpec:
         """create_queue.json with FLEET_QUEUE_NAME / FLEET_MAX_RECEIVE_COUNT applied."""
         return load_queue_spec(self.queue_config, self.queue_name, self.max_receive_count)
@@ -266,6 +298,7 @@ class FleetSettings(BaseSettings):
             highlight_words=self.whisper_highlight_words,
             decoding=self.decoding,
             audio_language=self.whisper_audio_language,
+            media=self.media_layout() if self.layout == "media" else None,
         )
 
 

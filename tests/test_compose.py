@@ -15,11 +15,12 @@ import yaml
 from fleet.settings import environment_names
 from tests.support.paths import REPO_ROOT
 
-COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml", "docker-compose.ports.yml"]
+COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml", "docker-compose.ports.yml", "docker-compose.media.yml",
+                 "docker-compose.group.yml"]  # fmt: skip
 # Variables compose itself uses, not the fleet's settings.
 COMPOSE_ONLY = {"SOURCE_DIR", "DEST_DIR", "PUID", "PGID", "WORKER_VARIANT", "FLEET_GPU", "FLEET_IMAGE_TAG", "FLEET_DASHBOARD",
                 "LOCALSTACK_PORT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HF_HUB_OFFLINE", "BASE_IMAGE",
-                "TORCH_INDEX_URL", "LOCALSTACK_IMAGE", "FLEET_WORKER_MEMORY_MB"}  # fmt: skip
+                "TORCH_INDEX_URL", "LOCALSTACK_IMAGE", "FLEET_WORKER_MEMORY_MB", "MEDIA_GID"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,18 @@ def test_dockerfiles_share_the_ci_install_path_and_run_as_non_root():
     assert "COPY worker" not in director
 
 
+def test_only_the_media_layout_lets_workers_write_the_source_and_only_media_gid_adds_a_group(compose):
+    media = yaml.safe_load((REPO_ROOT / "docker-compose.media.yml").read_text())["services"]
+    assert set(media) == {"worker"}  # the director only reads the source, in every layout
+    (source,) = media["worker"]["volumes"]
+    base_source = compose["services"]["worker"]["volumes"][0]
+    assert source == {**base_source, "read_only": False}  # the same mount, read-write: compose merges it by target
+    group = yaml.safe_load((REPO_ROOT / "docker-compose.group.yml").read_text())["services"]
+    assert all(service["group_add"] == ["${MEDIA_GID:?set MEDIA_GID in .env}"] for service in group.values())
+    build = (REPO_ROOT / "build.sh").read_text()
+    assert "-f docker-compose.media.yml" in build and "-f docker-compose.group.yml" in build
+
+
 def test_compose_file_has_no_v2_only_keys_and_every_service_that_runs_for_long_has_a_healthcheck(compose):
     assert "name" not in compose  # docker-compose 1.29 (Debian 12) rejects a top-level name
     for service in ("localstack", "director", "worker", "dashboard"):
@@ -131,8 +144,9 @@ def test_compose_file_has_no_v2_only_keys_and_every_service_that_runs_for_long_h
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose 1.x not installed (.ci/run installs it)")
 def test_docker_compose_v1_reads_the_files_cleanly(tmp_path):
     env = tmp_path / "compose.env"
-    env.write_text(f"SOURCE_DIR={tmp_path}\nDEST_DIR={tmp_path}\n")
-    for extra in ([], ["-f", "docker-compose.gpu.yml"], ["-f", "docker-compose.ports.yml"]):
+    env.write_text(f"SOURCE_DIR={tmp_path}\nDEST_DIR={tmp_path}\nMEDIA_GID=1234\n")
+    overrides = ("docker-compose.gpu.yml", "docker-compose.ports.yml", "docker-compose.media.yml", "docker-compose.group.yml")
+    for extra in ([], *(["-f", name] for name in overrides)):
         command = ["docker-compose", "--env-file", str(env), "-f", "docker-compose.yml", *extra, "--profile", "dashboard"]
         result = subprocess.run([*command, "config", "-q"], cwd=REPO_ROOT, capture_output=True, text=True)
         assert result.returncode == 0 and not result.stderr.strip(), result.stderr

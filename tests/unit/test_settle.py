@@ -17,6 +17,7 @@ TABLE = [
     (Outcome.ALREADY_DONE, 1, Decision(Action.ACKNOWLEDGE)),
     (Outcome.SOURCE_GONE, 5, Decision(Action.ACKNOWLEDGE)),
     (Outcome.SUPERSEDED, 1, Decision(Action.ACKNOWLEDGE)),  # queued with settings no longer planned: not run
+    (Outcome.SUBTITLED, 1, Decision(Action.ACKNOWLEDGE)),  # the video has a subtitle in its language: not transcribed
     (Outcome.LEASE_LOST, 1, Decision(Action.LEAVE)),
     (Outcome.FAILED, 1, Decision(Action.DEAD_LETTER, failure_reason="corrupt")),
     # transient: 30, 60, 120, 240 s apart, growing to an hour, for as many attempts as the time budget holds

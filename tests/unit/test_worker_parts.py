@@ -422,7 +422,7 @@ def test_a_lost_lease_stops_the_job_within_one_window(monkeypatch, tmp_path):
     windows_run = []
 
     class Pipeline:
-        def run(self, audio, transcription, on_stage):
+        def run(self, audio, transcription, on_stage, on_language=None):
             for window in range(100):
                 on_stage("transcribe", window)
                 windows_run.append(window)

@@ -14,6 +14,7 @@ class Outcome(StrEnum):
     TRANSCRIBED = "transcribed"
     RENDERED = "re-rendered"  # only the layout, the formats or the speakers changed: rewritten from the JSON on disk
     ALREADY_DONE = "already done"
+    SUBTITLED = "subtitled"  # the video has a subtitle in its language already (the media layout): not transcribed
     SOURCE_GONE = "source gone"
     SUPERSEDED = "superseded"  # queued with settings the director no longer plans for the file: not run
     LEASE_LOST = "lease lost"

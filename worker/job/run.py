@@ -18,6 +18,7 @@ import structlog
 from fleet import __version__
 from fleet.done import done_check, probe_outputs
 from fleet.layout import resolve_inside, source_unavailable
+from fleet.media_layout import subtitle_language
 from fleet.messages import SourceFingerprint, TranscriptionJob
 from fleet.planned_settings import PlannedSettingsReader
 from fleet.readiness import dest_problem
@@ -28,7 +29,8 @@ from worker.audio.streams import AudioStream, StreamChoice, choose_stream, probe
 from worker.job.failures import PermanentFailure, TransientFailure, clear_failure_record
 from worker.job.lease import Lease
 from worker.job.result import JobResult, Outcome
-from worker.job.writers import ForeignOutput, LeaseLost, OutputPathError, write_outputs
+from worker.job.subtitled import AlreadySubtitled, subtitled_check, write_subtitled_record
+from worker.job.writers import BesideVideo, ForeignOutput, LeaseLost, OutputPathError, write_outputs
 from worker.speech.models import ModelError
 from worker.speech.pipeline import Pipeline, Transcript
 
@@ -66,7 +68,7 @@ def run_job(
                 raise TransientFailure(f"source not available: {unavailable}")
             clear_failure_record(ctx.settings.dest_dir, job.path)  # e.g. a last-attempt mark: nothing left to fail
             return JobResult(Outcome.SOURCE_GONE, "source file no longer exists")
-        if _already_done(job, ctx.settings.dest_dir, fingerprint):
+        if _already_done(job, ctx.settings.dest_dir, fingerprint, ctx.settings.source_dir):
             clear_failure_record(ctx.settings.dest_dir, job.path)
             return JobResult(Outcome.ALREADY_DONE, fingerprint=fingerprint)
         if job.render_only and _rerender(job, ctx, source, fingerprint, lease, on_stage):
@@ -80,10 +82,15 @@ def run_job(
         on_stage("decode")
         started = time.perf_counter()
         choice = _choose_stream(job, source, ctx.settings.decode_timeout_s)
+        check_subtitled = subtitled_check(job, ctx.settings, source)
+        known = job.settings.subtitle_language_known() or (choice.stream.language if choice.stream else None)
+        if check_subtitled and known:
+            check_subtitled(known)  # no decoding at all for a film that has the subtitle already
+            check_subtitled = None
         with _decode(source, fingerprint, ctx.settings.decode_timeout_s, choice.stream) as audio:
             decode_s = round(time.perf_counter() - started, 3)
             on_decoded(audio.duration_s)
-            transcript = ctx.pipeline.run(audio, job.settings, stop_when_lease_lost(lease, on_stage))
+            transcript = ctx.pipeline.run(audio, job.settings, stop_when_lease_lost(lease, on_stage), check_subtitled)
         on_stage("write")
         record = CommitRecord(
             source=job.path,
@@ -113,11 +120,14 @@ def run_job(
         )
         written = write_outputs(
             ctx.settings.dest_dir, job.output_base, job.formats, transcript.result, record,
-            job.settings.subtitle_options(), lease.held, ctx.owner,
+            job.settings.subtitle_options(), lease.held, ctx.owner, _beside_video(job, ctx, transcript.language),
         )  # fmt: skip
         clear_failure_record(ctx.settings.dest_dir, job.path)
         return JobResult(Outcome.TRANSCRIBED, audio_s=audio.duration_s, fingerprint=fingerprint, language=transcript.language,
-                         outputs=tuple(str(path.relative_to(ctx.settings.dest_dir)) for path in written))  # fmt: skip
+                         outputs=tuple(_shown(path, ctx.settings) for path in written))  # fmt: skip
+    except AlreadySubtitled as exc:
+        write_subtitled_record(ctx.settings.dest_dir, job, fingerprint, exc.reason, exc.language, ctx.worker_id, ctx.owner)
+        return JobResult(Outcome.SUBTITLED, exc.reason, fingerprint=fingerprint, language=exc.language)
     except PermanentFailure as exc:
         return JobResult(Outcome.FAILED, exc.reason, exc.detail, fingerprint=fingerprint)
     except (TransientFailure, ModelError) as exc:
@@ -182,8 +192,35 @@ def _rerender(job: TranscriptionJob, ctx: JobContext, source: Path, fingerprint:
                                     "transcript_key": job.settings.transcript_key(), "words_key": job.settings.words_key(),
                                     "rendered_at": time.time(), "rendered_by": ctx.worker_id})  # fmt: skip
     write_outputs(ctx.settings.dest_dir, job.output_base, job.formats, result, record, job.settings.subtitle_options(),
-                  lease.held, ctx.owner)  # fmt: skip
+                  lease.held, ctx.owner, _beside_video(job, ctx, old.language))  # fmt: skip
     return True
+
+
+def _beside_video(job: TranscriptionJob, ctx: JobContext, spoken: str) -> BesideVideo | None:
+    """Where the media layout puts this video's subtitles (`Film.en.srt` beside `Film.mkv`); None in the mirror layout."""
+    media = job.settings.media
+    formats = [fmt for fmt in media.beside(job.path) if fmt in job.formats] if media else []
+    if not formats:
+        return None
+    language = subtitle_language(job.settings.task, spoken)
+    paths = {}
+    for fmt in formats:
+        path = resolve_inside(ctx.settings.source_dir, media.subtitle_rel(job.path, language, fmt))
+        if path is None:
+            raise OutputPathError(f"the subtitle beside {job.path} would leave the source folder (symlink)")
+        paths[fmt] = path
+    return BesideVideo(Path(os.path.realpath(ctx.settings.source_dir)), paths)
+
+
+def _shown(path: Path, settings: FleetSettings) -> str:
+    """An output's path as notifications show it: relative to the destination, or to the source for one beside its video."""
+    for root in (settings.dest_dir, settings.source_dir):
+        real_root = Path(os.path.realpath(root))
+        if real_root in path.parents:
+            return str(path.relative_to(real_root))
+        if Path(root) in path.parents:
+            return str(path.relative_to(root))
+    return str(path)
 
 
 def _relabel(job: TranscriptionJob, ctx: JobContext, source: Path, fingerprint: SourceFingerprint,
@@ -226,9 +263,9 @@ def _locate_source(job: TranscriptionJob, source_root: Path) -> tuple[Path | Non
     return source, fingerprint
 
 
-def _already_done(job: TranscriptionJob, dest: Path, fingerprint: SourceFingerprint) -> bool:
+def _already_done(job: TranscriptionJob, dest: Path, fingerprint: SourceFingerprint, source_root: Path) -> bool:
     """The director's done-check, for this one output base (a duplicate delivery is harmless)."""
-    state = probe_outputs(dest, [job.output_base], job.formats).get(job.output_base)
+    state = probe_outputs(dest, [job.output_base], job.formats, source_root).get(job.output_base)
     verdict, _ = done_check(job.path, (fingerprint.size, fingerprint.mtime_ns), job.settings.key(), frozenset(job.formats), state)
     return verdict is None
 

@@ -7,6 +7,7 @@ import io
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,30 +59,57 @@ def write_outputs(
     subtitle_options: dict[str, Any],
     still_ours: Callable[[], bool],
     owner: tuple[int, int] | None = None,
+    beside: BesideVideo | None = None,
 ) -> list[Path]:
     """Render everything first, then write each file atomically; the JSON commit record goes last.
 
     A file the fleet did not write (another tool's subtitles, a hand-edited transcript) is never replaced:
-    it is left byte for byte and named in the record's `kept`.
+    it is left byte for byte and named in the record's `kept`. `beside` puts some formats next to the video.
     """
+    beside = beside or BesideVideo(Path("/"), {})
     previous = previous_record(dest / f"{base}.json")
-    kept = sorted(fmt for fmt in formats if fmt != "json" and not _ours(dest / f"{base}.{fmt}", fmt, previous))
-    rendered = {f"{base}.{fmt}": render(result, fmt, subtitle_options) for fmt in formats if fmt not in ("json", *kept)}
+    targets = {fmt: beside.paths.get(fmt, dest / f"{base}.{fmt}") for fmt in formats}
+    kept = sorted(fmt for fmt in formats if fmt != "json" and not _ours(targets[fmt], fmt, previous, beside))
+    rendered = {fmt: render(result, fmt, subtitle_options) for fmt in formats if fmt not in ("json", *kept)}
     untouched = {fmt: digest for fmt, digest in (previous.outputs if previous else {}).items() if fmt not in formats}
-    written = {path.rpartition(".")[2]: sha256(text.encode()) for path, text in rendered.items()}
-    record = record.model_copy(
-        update={"outputs": {**untouched, **written}, "kept": sorted({*kept, *_still_kept(previous, formats)})}
-    )
-    rendered[f"{base}.json"] = commit_json(record, result)
-    paths = [dest / rel for rel in output_files(base, formats) if rel in rendered]
-    folder = paths[0].parent
-    _make_folders(dest, folder, owner)
-    remove_temps_of(folder, [p.name for p in paths])  # leftovers of a worker killed mid-write
-    for path in paths:
+    written = {fmt: sha256(text.encode()) for fmt, text in rendered.items()}
+    record = record.model_copy(update={
+        "outputs": {**untouched, **written}, "kept": sorted({*kept, *_still_kept(previous, formats)}),
+        "media": {**{fmt: rel for fmt, rel in (previous.media if previous else {}).items() if fmt not in formats},
+                  **{fmt: str(path.relative_to(beside.root)) for fmt, path in beside.paths.items() if fmt in formats}},
+    })  # fmt: skip
+    rendered["json"] = commit_json(record, result)
+    order = [rel.rpartition(".")[2] for rel in output_files(base, formats)]
+    paths = [targets[fmt] for fmt in order if fmt in rendered]
+    for folder in dict.fromkeys(path.parent for path in paths):
+        if folder == targets["json"].parent:
+            _make_folders(dest, folder, owner)
+        remove_temps_of(folder, [p.name for p in paths if p.parent == folder])  # leftovers of a worker killed mid-write
+    for fmt, path in zip([f for f in order if f in rendered], paths, strict=True):
         if not still_ours():
             raise LeaseLost(f"lease lost before writing {path.name}")
-        write_atomic(path, rendered[str(path.relative_to(dest))], owner=owner)
+        write_atomic(path, rendered[fmt], owner=owner)
+    _drop_moved_copies(dest, base, previous, beside)
     return paths
+
+
+@dataclass(frozen=True)
+class BesideVideo:
+    """Formats written next to the video (the media layout): format -> path under `root`, the source root."""
+
+    root: Path
+    paths: dict[str, Path]
+
+
+def _drop_moved_copies(dest: Path, base: str, previous: CommitRecord | None, beside: BesideVideo) -> None:
+    """A subtitle now beside its video leaves the mirror, where the fleet wrote it before (unless edited since)."""
+    for fmt in beside.paths:
+        mirrored = dest / f"{base}.{fmt}"
+        try:
+            if previous is not None and fmt not in previous.media and previous.outputs.get(fmt) == sha256(mirrored.read_bytes()):
+                mirrored.unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            pass
 
 
 def previous_record(json_path: Path) -> CommitRecord | None:
@@ -99,7 +127,7 @@ def previous_record(json_path: Path) -> CommitRecord | None:
                             "(move or delete it to let the fleet transcribe this file)") from exc  # fmt: skip
 
 
-def _ours(path: Path, fmt: str, previous: CommitRecord | None) -> bool:
+def _ours(path: Path, fmt: str, previous: CommitRecord | None, beside: BesideVideo) -> bool:
     """Whether the file at `path` may be replaced: absent, or exactly what the fleet wrote there last."""
     try:
         on_disk = path.read_bytes()
@@ -107,6 +135,8 @@ def _ours(path: Path, fmt: str, previous: CommitRecord | None) -> bool:
         return True
     if previous is None or fmt in previous.kept:
         return False
+    if fmt in beside.paths and previous.media.get(fmt) != str(path.relative_to(beside.root)):
+        return False  # a subtitle beside a video is ours only where our record says we wrote it
     if not previous.outputs:  # a record from before hashes were kept: its siblings were written with it
         return True
     return previous.outputs.get(fmt) == sha256(on_disk)

@@ -17,7 +17,8 @@ CRASH_ATTEMPTS = 2
 # A worker that died with its resident memory above this share of its limit was most likely killed for memory.
 OOM_EVIDENCE_SHARE = 0.8
 # Outcomes whose work is finished (or was never needed): the message is deleted.
-FINISHED = frozenset({Outcome.TRANSCRIBED, Outcome.RENDERED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE, Outcome.SUPERSEDED})
+FINISHED = frozenset({Outcome.TRANSCRIBED, Outcome.RENDERED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE, Outcome.SUPERSEDED,
+                      Outcome.SUBTITLED})  # fmt: skip
 
 
 class Action(StrEnum):

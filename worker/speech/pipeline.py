@@ -137,8 +137,9 @@ class Pipeline:
         return load_diarizer(self.settings.whisper_diarize_model, self.settings.hf_token, self.torch_device(device),
                              self.threads, self.settings.models_dir)  # fmt: skip
 
-    def run(self, audio: np.ndarray | Audio, transcription: TranscriptionSettings, on_stage: Callable[..., None]) -> Transcript:
-        """All stages on one decoded file."""
+    def run(self, audio: np.ndarray | Audio, transcription: TranscriptionSettings, on_stage: Callable[..., None],
+            on_language: Callable[[str], None] | None = None) -> Transcript:  # fmt: skip
+        """All stages on one decoded file; `on_language` hears the language once it is settled (it may stop the job)."""
         audio = as_audio(audio)
         if transcription.model != self.model_name:
             raise ModelError(f"job wants model {transcription.model!r} but this worker runs {self.model_name!r}")
@@ -147,7 +148,9 @@ class Pipeline:
                              f"{self.settings.decoding.vad()}")  # fmt: skip
         no_wav2vec2: dict[str, str] = {}  # language -> why it has no wav2vec2 model, asked once the language is known
 
-        def whisper_words_wanted(language: str) -> bool:
+        def whisper_words_wanted(language: str) -> bool:  # asked once, when the first windows settle the language
+            if on_language is not None:
+                on_language(language)
             if not transcription.align:
                 return False
             loaded = self.aligners.get(language, transcription.align_model)

@@ -1,0 +1,76 @@
+"""The director's side of "skip what is subtitled": sidecars from the folder listing, embedded streams from a cache.
+
+Probing a video's streams starts ffprobe (~50 ms, more on a NAS); a watch round over a library of 10,000
+subtitled films must not do it 10,000 times. Each video's subtitle languages are kept by fingerprint in
+`.fleet/director/embedded-subtitles.json`: a round probes only new or changed files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import structlog
+
+from director.scan import SourceFile
+from fleet.atomic import write_atomic
+from fleet.layout import director_dir
+from fleet.subtitles import embedded_match, matching_sidecar, probe_embedded_languages
+
+log = structlog.get_logger()
+CACHE_NAME = "embedded-subtitles.json"
+
+
+class SubtitleCheck:
+    """Callable per source and language: why the video counts as subtitled, or None. `save()` keeps the cache."""
+
+    def __init__(self, source_root: Path, dest: Path, timeout_s: float) -> None:
+        self.source_root = source_root
+        self.cache_path = director_dir(dest) / CACHE_NAME
+        self.timeout_s = timeout_s
+        self.cache = _load(self.cache_path)
+        self.used: dict[str, list[object]] = {}  # entries for files seen this round: the cache keeps only these
+        self.listings: dict[str, list[str]] = {}
+        self.probed = 0
+
+    def __call__(self, source: SourceFile, language: str) -> str | None:
+        folder, _, name = source.rel.rpartition("/")
+        sidecar = matching_sidecar(name, self._listing(folder), language)
+        if sidecar:
+            return f"has a {language} subtitle file: {sidecar}"
+        tag = embedded_match(self._embedded(source), language)
+        return f"has an embedded {language} subtitle stream ({tag})" if tag else None
+
+    def save(self) -> None:
+        """Write the cache back with this round's entries (a deleted file's entry goes with it)."""
+        if self.probed or self.used.keys() != self.cache.keys():
+            write_atomic(self.cache_path, json.dumps(self.used, separators=(",", ":")))
+
+    def _listing(self, folder: str) -> list[str]:
+        if folder not in self.listings:
+            try:
+                self.listings[folder] = os.listdir(self.source_root / folder)
+            except OSError:
+                self.listings[folder] = []
+        return self.listings[folder]
+
+    def _embedded(self, source: SourceFile) -> tuple[str, ...]:
+        entry = self.cache.get(source.rel)
+        if entry is not None and entry[:2] == [source.size, source.mtime_ns]:
+            self.used[source.rel] = entry
+            return tuple(entry[2])
+        languages = probe_embedded_languages(self.source_root / source.rel, self.timeout_s)
+        if languages is None:  # ffprobe could not read it (yet): not cached, asked again next round
+            return ()
+        self.probed += 1
+        self.used[source.rel] = [source.size, source.mtime_ns, list(languages)]
+        return languages
+
+
+def _load(path: Path) -> dict[str, list[object]]:
+    try:
+        loaded = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}

@@ -1,0 +1,49 @@
+"""Skip what is subtitled, the worker's side: after the language is known, stop if the video has that subtitle."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fleet.atomic import write_atomic
+from fleet.layout import resolve_inside, subtitled_record_path
+from fleet.media_layout import subtitle_language
+from fleet.messages import SourceFingerprint, TranscriptionJob
+from fleet.records import SubtitledRecord
+from fleet.settings import FleetSettings
+from fleet.subtitles import existing_subtitle
+
+
+class AlreadySubtitled(Exception):
+    """The video has a subtitle in the language the fleet would write: it is not transcribed."""
+
+    def __init__(self, reason: str, language: str) -> None:
+        super().__init__(reason)
+        self.reason, self.language = reason, language
+
+
+def subtitled_check(job: TranscriptionJob, settings: FleetSettings, video: Path) -> Callable[[str], None] | None:
+    """In the media layout with skipping on, for a video with no transcript yet: a check that raises AlreadySubtitled."""
+    media = job.settings.media
+    if media is None or not media.skip_subtitled or not media.beside(job.path):
+        return None
+    existing = resolve_inside(settings.dest_dir, f"{job.output_base}.json")
+    if existing is not None and existing.exists():
+        return None  # transcribed before (other settings): kept up to date, whatever else subtitles the video
+
+    def check(language: str) -> None:
+        target = subtitle_language(job.settings.task, language)
+        reason = existing_subtitle(video, target, settings.decode_timeout_s)
+        if reason:
+            raise AlreadySubtitled(reason, target)
+
+    return check
+
+
+def write_subtitled_record(dest: Path, job: TranscriptionJob, fingerprint: SourceFingerprint | None, reason: str,
+                           language: str, worker_id: str, owner: tuple[int, int] | None = None) -> None:  # fmt: skip
+    """Why this version of the video was not transcribed; the director then plans it as subtitled."""
+    record = SubtitledRecord(source=job.path, fingerprint=fingerprint or job.fingerprint, settings_key=job.settings.key(),
+                             reason=reason, language=language, at=time.time(), worker=worker_id)  # fmt: skip
+    write_atomic(subtitled_record_path(dest, job.path), record.model_dump_json(indent=2), owner=owner)
