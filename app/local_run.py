@@ -15,7 +15,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from director.main import run_director
+from director.main import finish_round, run_director
 from fleet import exits
 from fleet.layout import fleet_dir
 from fleet.queue import JobQueue, QueueUnavailable
@@ -27,7 +27,7 @@ POLL_S = 0.5
 QUEUE_START_TIMEOUT_S = 90
 LOCAL_RECEIVE_WAIT_S = 2  # seconds; the long poll of the workers a local run starts
 # Outcomes (the worker record's names) of a file that is finished with; failures are counted from their records.
-SETTLED = ("transcribed", "re-rendered", "already done", "source gone")
+SETTLED = ("transcribed", "re-rendered", "already done", "source gone", "subtitled")
 
 
 @dataclass
@@ -98,6 +98,8 @@ def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -
     queue.lookup()
     interrupted = _follow(processes, records, queued, console, queue)
     code = _report(records, processes, time.monotonic() - started, interrupted, paths, console)
+    if not interrupted:
+        finish_round(settings)  # "12 new transcripts, 1 failed" to FLEET_NOTIFY_URLS
     return run_exit_code(code, run.setting_errors, counts.failed_before)
 
 
@@ -186,9 +188,10 @@ def _report(records: RunRecords, processes: list[subprocess.Popen], wall_s: floa
     outcomes, failed = records.outcomes(), records.failures()
     audio_s = sum(record.audio_s_done for record in records.workers())
     rtf = f"{audio_s / wall_s:.1f}x realtime" if wall_s and audio_s else "n/a"
-    rendered = f"{outcomes['re-rendered']} re-rendered from their json, " if outcomes['re-rendered'] else ""
+    rendered = f"{outcomes['re-rendered']} re-rendered from their json, " if outcomes["re-rendered"] else ""
+    subtitled = f"{outcomes['subtitled']} subtitled already, " if outcomes["subtitled"] else ""
     console.print(
-        f"local run: {outcomes['transcribed']} transcribed, {rendered}{len(failed)} failed, "
+        f"local run: {outcomes['transcribed']} transcribed, {rendered}{subtitled}{len(failed)} failed, "
         f"{outcomes['already done']} already done, {outcomes['source gone']} gone; "
         f"{_duration(audio_s)} of audio in {_duration(wall_s)} ({rtf})"
     )

@@ -19,6 +19,7 @@ from director.enqueue import PartialEnqueue, enqueue_jobs
 from director.folder_settings import FolderSettings
 from director.ledger import ledger_lock, load_ledger, save_ledger
 from director.plan import Action, Plan, PlanInputs, candidate_bases, plan_sources
+from director.round_report import follow_round
 from director.scan import ScanResult, scan_sources
 from director.subtitle_check import SubtitleCheck
 from fleet import exits
@@ -166,6 +167,26 @@ def build_plan(
     return plan
 
 
+def finish_round(settings: FleetSettings, clock: Callable[[], float] = time.time) -> str | None:
+    """Plan once more without queueing (a local run's end): the round's summary goes out if its files are finished."""
+    if not settings.notify_urls:
+        return None
+    scan = scan_sources(settings.source_dir, exclude=settings.dest_dir)
+    with ledger_lock(settings.dest_dir):
+        now = clock()
+        plan = build_plan(settings, scan, None, settings.queue_spec().retention_s, now, retry_failed=False)
+        return _follow_round(plan, set(), settings, now)
+
+
+def _follow_round(plan: Plan, sent: set[str], settings: FleetSettings, now: float) -> str | None:
+    """The round summary's bookkeeping must never fail a director round."""
+    try:
+        return follow_round(plan, sent, settings.dest_dir, settings.notify_urls, now)
+    except OSError as exc:
+        log.warning("round summary not kept", error=str(exc))
+        return None
+
+
 def _save_quietly(subtitles: SubtitleCheck) -> None:
     """The probe cache is an optimisation: a destination that refuses it (a dry run on a read-only dest) costs only time."""
     try:
@@ -208,6 +229,7 @@ def _enqueue_and_record(
         exit_code = exits.QUEUE
     summary = plan_summary(plan, scan, settings, queue.spec.queue_name, now, enqueued=len(result.sent))
     summary.write(dest)
+    _follow_round(plan, set(result.sent), settings, now)
     print(summary_line(summary), file=out)
     return exit_code, summary, set(result.sent)
 

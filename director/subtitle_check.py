@@ -16,7 +16,7 @@ import structlog
 from director.scan import SourceFile
 from fleet.atomic import write_atomic
 from fleet.layout import director_dir
-from fleet.subtitles import embedded_match, matching_sidecar, probe_embedded_languages
+from fleet.subtitles import probe_embedded_languages, subtitled_reason
 
 log = structlog.get_logger()
 CACHE_NAME = "embedded-subtitles.json"
@@ -36,11 +36,7 @@ class SubtitleCheck:
 
     def __call__(self, source: SourceFile, language: str) -> str | None:
         folder, _, name = source.rel.rpartition("/")
-        sidecar = matching_sidecar(name, self._listing(folder), language)
-        if sidecar:
-            return f"has a {language} subtitle file: {sidecar}"
-        tag = embedded_match(self._embedded(source), language)
-        return f"has an embedded {language} subtitle stream ({tag})" if tag else None
+        return subtitled_reason(name, self._listing(folder), language, lambda: self._embedded(source))
 
     def save(self) -> None:
         """Write the cache back with this round's entries (a deleted file's entry goes with it)."""
@@ -56,7 +52,7 @@ class SubtitleCheck:
         return self.listings[folder]
 
     def _embedded(self, source: SourceFile) -> tuple[str, ...]:
-        entry = self.cache.get(source.rel)
+        entry = self.used.get(source.rel) or self.cache.get(source.rel)
         if entry is not None and entry[:2] == [source.size, source.mtime_ns]:
             self.used[source.rel] = entry
             return tuple(entry[2])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from fleet.media_layout import SUBTITLE_FLAGS, same_subtitle_language, sidecar_token_language
@@ -70,14 +70,21 @@ def embedded_match(languages: Iterable[str], language: str) -> str | None:
     return next((tag for tag in languages if tag != "und" and same_subtitle_language(tag, language)), None)
 
 
+def subtitled_reason(video_name: str, folder_names: Iterable[str], language: str,
+                     embedded: Callable[[], Iterable[str]]) -> str | None:  # fmt: skip
+    """Why a video counts as subtitled in `language`: a sidecar among `folder_names`, else an embedded stream
+    (`embedded()` is asked only when no sidecar matches: it may start ffprobe); None if neither."""
+    sidecar = matching_sidecar(video_name, folder_names, language)
+    if sidecar:
+        return f"has a subtitle in {language}: {sidecar}"
+    tag = embedded_match(embedded(), language)
+    return f"has an embedded subtitle stream in {language} ({tag})" if tag else None
+
+
 def existing_subtitle(video: Path, language: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
-    """Why `video` counts as subtitled in `language` (a sidecar, an embedded stream), or None. Reads its folder and probes it."""
+    """Why `video` counts as subtitled in `language`, or None: reads its folder, probes the file if need be."""
     try:
         names = os.listdir(video.parent)
     except OSError:
         names = []
-    sidecar = matching_sidecar(video.name, names, language)
-    if sidecar:
-        return f"has a {language} subtitle file: {sidecar}"
-    tag = embedded_match(probe_embedded_languages(video, timeout_s) or (), language)
-    return f"has an embedded {language} subtitle stream ({tag})" if tag else None
+    return subtitled_reason(video.name, names, language, lambda: probe_embedded_languages(video, timeout_s) or ())

@@ -84,3 +84,25 @@ def two_language_video(english: Path, german: Path, target: Path) -> Path:
         check=True,
     )  # fmt: skip
     return target
+
+
+def video(audio: Path, target: Path, subtitle: tuple[str, bool] | None = None) -> Path:
+    """A small video with `audio` as its one audio track; `subtitle` (language, forced) adds an embedded text subtitle."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    inputs = ["-f", "lavfi", "-i", "testsrc=duration=2:size=64x64:rate=5", "-i", str(audio)]
+    maps = ["-map", "0:v", "-map", "1:a"]
+    if subtitle:
+        cues = target.with_name(target.name + ".cues.srt")
+        cues.write_text("1\n00:00:00,000 --> 00:00:02,000\nA subtitle that came with the film.\n", encoding="utf-8")
+        inputs += ["-i", str(cues)]
+        maps += ["-map", "2:s", "-metadata:s:s:0", f"language={subtitle[0]}", "-disposition:s:0",
+                 "forced" if subtitle[1] else "default"]  # fmt: skip
+        maps += ["-c:s", "mov_text" if target.suffix == ".mp4" else "srt"]
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *inputs, *maps, "-c:v", "libx264", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", "-metadata:s:a:0", "language=eng", str(target)],
+        check=True,
+    )  # fmt: skip
+    if subtitle:
+        cues.unlink()
+    return target
