@@ -115,3 +115,18 @@ def test_the_director_skips_subtitled_videos_when_the_language_is_known_and_prob
     assert "subtitled (2):" in dry.stdout, dry.stdout + dry.stderr
     assert "Films/Speech (1961).mkv  [has an embedded subtitle stream in en (eng)]" in dry.stdout
     assert "would enqueue 3" in dry.stdout
+
+
+def test_a_library_transcribed_in_the_mirror_moves_its_subtitles_beside_the_videos_without_transcribing_again(library, tmp_path):
+    source, dest = tmp_path / "media", tmp_path / "fleet"
+    (source / "Films").mkdir(parents=True)
+    shutil.copy(library / "Films" / "Talk.mkv", source / "Films" / "Talk.mkv")
+    first = local_run(source, dest, tmp_path, FLEET_LAYOUT="mirror", FLEET_OUTPUT_FORMATS="srt,json")
+    assert "local run: 1 transcribed" in first.stdout, first.stdout + first.stderr
+    mirrored = (dest / "Films" / "Talk.srt").read_text()
+    switched = local_run(source, dest, tmp_path, FLEET_OUTPUT_FORMATS="srt,json", FLEET_MEDIA_TAG="whisper",
+                         FLEET_MEDIA_LANGUAGE_CODES="639-2b")  # fmt: skip
+    assert "local run: 0 transcribed, 1 re-rendered from their json" in switched.stdout, switched.stdout + switched.stderr
+    assert (source / "Films" / "Talk.whisper.eng.srt").read_text() == mirrored
+    assert not (dest / "Films" / "Talk.srt").exists()  # moved, not copied
+    assert sorted(p.name for p in (source / "Films").iterdir()) == ["Talk.mkv", "Talk.whisper.eng.srt"]

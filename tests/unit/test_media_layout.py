@@ -1,0 +1,169 @@
+"""The media layout's names, the subtitle files it finds, what it writes beside a video, and the round summary."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from director.plan import Action, PlanInputs, plan_sources
+from director.round_report import follow_round, round_path, summary_message
+from director.scan import SourceFile
+from fleet.job_identity import TranscriptionSettings
+from fleet.media_layout import MediaLayout, language_in_style, subtitle_language
+from fleet.messages import SourceFingerprint
+from fleet.records import CommitRecord, SubtitledRecord
+from fleet.settings import FleetSettings
+from fleet.subtitles import matching_sidecar, sidecar_language
+from tests.support.receiver import receiver
+from worker.job.writers import BesideVideo, write_outputs
+
+RESULT = {"segments": [{"text": " Hello there.", "start": 0.5, "end": 1.75}], "language": "en"}
+OPTIONS = {"max_line_width": None, "max_line_count": None, "highlight_words": False}
+MEDIA = TranscriptionSettings(media=MediaLayout())
+
+
+@pytest.mark.parametrize(("codes", "tag", "language", "expected"), [
+    ("639-1", None, "en", "Films/Film (2001).en.srt"),
+    ("639-1", "whisper", "de", "Films/Film (2001).whisper.de.srt"),  # the tag before the language: all four read it
+    ("639-2b", None, "de", "Films/Film (2001).ger.srt"),
+    ("639-2t", None, "de", "Films/Film (2001).deu.srt"),
+    ("639-1", None, "haw", "Films/Film (2001).haw.srt"),  # no two-letter code: three letters
+    ("639-1", None, "jw", "Films/Film (2001).jv.srt"),  # whisper's Javanese code is not ISO's
+])  # fmt: skip
+def test_subtitle_names_in_each_code_style(codes, tag, language, expected):
+    assert MediaLayout(codes=codes, tag=tag).subtitle_rel("Films/Film (2001).mkv", language, "srt") == expected
+
+
+def test_videos_get_subtitles_beside_them_audio_keeps_the_mirror_and_translation_is_english():
+    layout = MediaLayout(formats=("vtt", "srt"))
+    assert layout.beside("a/b.MKV") == ("srt", "vtt") and layout.beside("book.m4b") == () and layout.beside("s.mp3") == ()
+    assert subtitle_language("translate", "de") == "en" and subtitle_language("transcribe", "de") == "de"
+    assert TranscriptionSettings(task="translate", language="de").subtitle_language_known() == "en"
+    assert TranscriptionSettings(audio_language="fr").subtitle_language_known() == "fr"
+    assert TranscriptionSettings().subtitle_language_known() is None
+    assert language_in_style("pt", "639-2b") == "por"
+
+
+@pytest.mark.parametrize(("name", "language"), [
+    ("Film.en.srt", "en"), ("Film.eng.srt", "en"), ("Film.ger.ass", "de"), ("Film.deu.ssa", "de"), ("Film.pt-BR.vtt", "pt"),
+    ("Film.en.hi.srt", "en"), ("Film.en.sdh.srt", "en"), ("Film.hi.srt", "hi"), ("Film.English.srt", "en"),
+    ("Film.subgen.medium.eng.srt", "en"), ("Film.whisper.fr.srt", "fr"), ("Film.en.default.sub", "en"),
+    ("Film.en.forced.srt", None), ("Film.forced.en.srt", None), ("Film.srt", None), ("Film.en.txt", None),
+    ("Film.mkv", None), ("Other.en.srt", None), ("Film 2.en.srt", None), ("Film.x264.srt", None),
+])  # fmt: skip
+def test_sidecar_languages_in_every_style_forced_ones_do_not_count(name, language):
+    assert sidecar_language("Film", name) == language
+
+
+def test_a_matching_sidecar_is_found_by_language_in_any_code_style():
+    names = ["Film.mkv", "Film.ger.srt", "Film.en.forced.srt", "Other.en.srt"]
+    assert matching_sidecar("Film.mkv", names, "de") == "Film.ger.srt"
+    assert matching_sidecar("Film.mkv", names, "en") is None
+
+
+def record(source="Films/Film.mkv", settings=MEDIA):
+    return CommitRecord(source=source, fingerprint=SourceFingerprint(size=1, mtime_ns=2), settings_key=settings.key(),
+                        settings=settings)  # fmt: skip
+
+
+def test_a_subtitle_beside_the_video_is_written_and_a_foreign_one_is_never_replaced(tmp_path):
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    (source / "Films").mkdir(parents=True)
+    beside = BesideVideo(source, {"srt": source / "Films" / "Film.en.srt"})
+    written = write_outputs(dest, "Films/Film", ("txt", "srt", "json"), RESULT, record(), OPTIONS, lambda: True, None, beside)
+    assert [str(p.relative_to(tmp_path)) for p in written] == ["dest/Films/Film.txt", "source/Films/Film.en.srt",
+                                                                "dest/Films/Film.json"]  # fmt: skip
+    assert "Hello there." in (source / "Films" / "Film.en.srt").read_text() and not (dest / "Films" / "Film.srt").exists()
+    assert json.loads((dest / "Films" / "Film.json").read_text())["fleet"]["media"] == {"srt": "Films/Film.en.srt"}
+    # Our own subtitle is ours to rewrite; Bazarr's beside another film is not
+    write_outputs(dest, "Films/Film", ("srt", "json"), RESULT, record(), OPTIONS, lambda: True, None, beside)
+    bazarr = b"1\r\n00:00:00,000 --> 00:00:02,000\r\nBazarr\r\n"
+    (source / "Films" / "Other.en.srt").write_bytes(bazarr)
+    other = BesideVideo(source, {"srt": source / "Films" / "Other.en.srt"})
+    write_outputs(dest, "Films/Other", ("srt", "json"), RESULT, record("Films/Other.mkv"), OPTIONS, lambda: True, None, other)
+    assert (source / "Films" / "Other.en.srt").read_bytes() == bazarr
+    kept = json.loads((dest / "Films" / "Other.json").read_text())["fleet"]
+    assert kept["kept"] == ["srt"] and kept["media"] == {"srt": "Films/Other.en.srt"}  # done: not redone every round
+
+
+def test_switching_to_the_media_layout_moves_the_subtitle_out_of_the_mirror_unless_edited(tmp_path):
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    for name, edit in (("a", False), ("b", True)):
+        write_outputs(dest, name, ("srt", "json"), RESULT, record(f"{name}.mkv", TranscriptionSettings()), OPTIONS, lambda: True)
+        if edit:
+            (dest / f"{name}.srt").write_text("edited by hand")
+        beside = BesideVideo(source, {"srt": source / f"{name}.en.srt"})
+        write_outputs(dest, name, ("srt", "json"), RESULT, record(f"{name}.mkv"), OPTIONS, lambda: True, None, beside)
+        assert (source / f"{name}.en.srt").exists()
+    assert not (dest / "a.srt").exists() and (dest / "b.srt").read_text() == "edited by hand"
+
+
+def test_the_plan_counts_subtitled_videos_from_the_check_and_from_a_workers_record():
+    videos = [SourceFile("a.mkv", 1, 2), SourceFile("b.mkv", 1, 2), SourceFile("c.mp3", 1, 2), SourceFile("d.mkv", 1, 2)]
+    worker_said = SubtitledRecord(source="d.mkv", fingerprint=SourceFingerprint(size=1, mtime_ns=2), settings_key="x",
+                                  reason="has a subtitle in de: d.de.srt", language="de", at=0)  # fmt: skip
+    asked = []
+
+    def subtitled(source, language):
+        asked.append((source.rel, language))
+        return "has a subtitle in en: a.en.srt" if source.rel == "a.mkv" else None
+
+    def plan(settings):
+        return plan_sources(PlanInputs(sources=videos, outputs={}, failures={}, ledger={}, settings=settings,
+                                       formats=("srt", "json"), now=1e9, retention_s=3600, subtitled=subtitled,
+                                       subtitled_records={"d.mkv": worker_said}))  # fmt: skip
+
+    given = plan(TranscriptionSettings(language="en", media=MediaLayout()))
+    assert [(d.source.rel, d.action) for d in given.decisions] == [
+        ("a.mkv", Action.SUBTITLED), ("b.mkv", Action.ENQUEUE), ("c.mp3", Action.ENQUEUE), ("d.mkv", Action.SUBTITLED)]
+    assert asked == [("a.mkv", "en"), ("b.mkv", "en")]  # audio is never checked
+    detected = plan(TranscriptionSettings(media=MediaLayout()))  # the language is the worker's to find
+    assert detected.counts()[Action.SUBTITLED] == 1 and len(asked) == 2
+    off = plan(TranscriptionSettings(language="en", media=MediaLayout(skip_subtitled=False)))
+    assert off.counts()[Action.ENQUEUE] == 4
+    assert MediaLayout(skip_subtitled=False) != MediaLayout() and off.settings.key() == given.settings.key()
+
+
+def test_the_round_summary_goes_out_once_when_the_last_queued_file_is_finished(tmp_path):
+    files = [SourceFile(name, 1, 2) for name in ("a.mkv", "b.mkv", "c.mkv")]
+    settings = TranscriptionSettings()
+
+    def plan(actions):
+        inputs = PlanInputs(sources=files, outputs={}, failures={}, ledger={}, settings=settings, formats=("json",),
+                            now=1e9, retention_s=3600)  # fmt: skip
+        planned = plan_sources(inputs)
+        for i, action in enumerate(actions):
+            planned.decisions[i] = type(planned.decisions[i])(files[i], action, "empty file" if action is Action.FAILED else "x",
+                                                              dedup_id=f"id-{i}")  # fmt: skip
+        return planned
+
+    with receiver() as got:
+        urls = (got.url("/apprise", "json"),)
+        assert follow_round(plan([Action.ENQUEUE] * 3), {"id-0", "id-1", "id-2"}, tmp_path, urls, 1.0) is None
+        assert follow_round(plan([Action.DONE, Action.QUEUED, Action.FAILED]), set(), tmp_path, urls, 2.0) is None
+        title = follow_round(plan([Action.DONE, Action.DONE, Action.FAILED]), set(), tmp_path, urls, 3.0)
+        assert title == "whisper-fleet: 2 new transcripts, 1 failed"
+        (message,) = got.wait_for("/apprise", 1)
+        assert message["message"] == "failed: c.mkv: empty file"
+        assert follow_round(plan([Action.DONE, Action.DONE, Action.FAILED]), set(), tmp_path, urls, 4.0) is None
+    assert json.loads(round_path(tmp_path).read_text()) == {"waiting": {}, "finished": {}}
+    assert len(got.bodies("/apprise")) == 1
+    assert summary_message({"a": ("transcribed", "")})[0] == "whisper-fleet: 1 new transcript"
+
+
+def test_media_settings_are_checked_at_start_with_their_variable_named(monkeypatch):
+    monkeypatch.setenv("FLEET_MEDIA_TAG", "en")
+    with pytest.raises(ValueError, match="FLEET_MEDIA_TAG: media tag 'en' reads as a language"):
+        FleetSettings()
+    monkeypatch.setenv("FLEET_MEDIA_TAG", "whisper")
+    monkeypatch.setenv("FLEET_MEDIA_FORMATS", "txt")
+    with pytest.raises(ValueError, match="FLEET_MEDIA_FORMATS"):
+        FleetSettings()
+    monkeypatch.setenv("FLEET_MEDIA_FORMATS", "vtt,srt")
+    monkeypatch.setenv("FLEET_LAYOUT", "media")
+    monkeypatch.setenv("FLEET_OUTPUT_FORMATS", "json")
+    settings = FleetSettings()
+    assert settings.formats() == ("srt", "vtt", "json") and settings.transcription().media.formats == ("srt", "vtt")
+    assert settings.transcription().transcript_key() == TranscriptionSettings().transcript_key()  # a layout, not a transcript
