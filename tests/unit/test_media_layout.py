@@ -117,7 +117,11 @@ def test_the_plan_counts_subtitled_videos_from_the_check_and_from_a_workers_reco
 
     given = plan(TranscriptionSettings(language="en", media=MediaLayout()))
     assert [(d.source.rel, d.action) for d in given.decisions] == [
-        ("a.mkv", Action.SUBTITLED), ("b.mkv", Action.ENQUEUE), ("c.mp3", Action.ENQUEUE), ("d.mkv", Action.SUBTITLED)]
+        ("a.mkv", Action.SUBTITLED),
+        ("b.mkv", Action.ENQUEUE),
+        ("c.mp3", Action.ENQUEUE),
+        ("d.mkv", Action.SUBTITLED),
+    ]
     assert asked == [("a.mkv", "en"), ("b.mkv", "en")]  # audio is never checked
     detected = plan(TranscriptionSettings(media=MediaLayout()))  # the language is the worker's to find
     assert detected.counts()[Action.SUBTITLED] == 1 and len(asked) == 2
