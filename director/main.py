@@ -24,7 +24,8 @@ from director.scan import ScanResult, scan_sources
 from director.subtitle_check import SubtitleCheck
 from fleet import exits
 from fleet.done import probe_outputs
-from fleet.layout import FLEET_DIR, SourceError, failure_record_path, source_unavailable
+from fleet.layout import FLEET_DIR, SourceError, failure_record_path, source_unavailable, stem_base
+from fleet.media_layout import is_video_name
 from fleet.output_names import names_for
 from fleet.plan_summary import PlanCounts, PlanSummary
 from fleet.planned_settings import PlannedSettings, write_planned_settings
@@ -142,10 +143,15 @@ def build_plan(
     names = names_for(dest)
     media = settings.layout == "media" and settings.skip_subtitled
     subtitles = SubtitleCheck(settings.source_dir, dest, settings.decode_timeout_s) if media else None
+    outputs = probe_outputs(dest, candidate_bases(scan.files, names), settings.formats(), settings.source_dir)
+    language = settings.transcription().subtitle_language_known()
+    if subtitles is not None and language:
+        new_videos = [s for s in scan.files if is_video_name(s.rel) and names.fit(stem_base(s.rel)) not in outputs]
+        subtitles.prefetch(new_videos, language, settings.enqueue_threads * 2)
     plan = plan_sources(
         PlanInputs(
             sources=scan.files,
-            outputs=probe_outputs(dest, candidate_bases(scan.files, names), settings.formats(), settings.source_dir),
+            outputs=outputs,
             names=names,
             failures=read_failures(dest),
             ledger=ledger,

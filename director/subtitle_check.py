@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import structlog
@@ -34,9 +35,19 @@ class SubtitleCheck:
         self.listings: dict[str, list[str]] = {}
         self.probed = 0
 
-    def __call__(self, source: SourceFile, language: str) -> str | None:
+    def __call__(self, source: SourceFile, language: str, probe: bool = True) -> str | None:
         folder, _, name = source.rel.rpartition("/")
-        return subtitled_reason(name, self._listing(folder), language, lambda: self._embedded(source))
+        embedded = (lambda: self._embedded(source)) if probe else tuple
+        return subtitled_reason(name, self._listing(folder), language, embedded)
+
+    def prefetch(self, sources: list[SourceFile], language: str, threads: int = 8) -> None:
+        """Probe, side by side, the videos not cached that have no sidecar in `language`: a first round over a
+        large library waits for ffprobe once per file, but not one file after the other."""
+        wanted = [s for s in sources if self._cached(s) is None and not self(s, language, probe=False)]
+        if wanted:
+            with ThreadPoolExecutor(threads) as pool:
+                for source, languages in zip(wanted, pool.map(self._probe, wanted), strict=True):
+                    self._remember(source, languages)
 
     def save(self) -> None:
         """Write the cache back with this round's entries (a deleted file's entry goes with it)."""
@@ -52,12 +63,23 @@ class SubtitleCheck:
         return self.listings[folder]
 
     def _embedded(self, source: SourceFile) -> tuple[str, ...]:
+        cached = self._cached(source)
+        if cached is not None:
+            return cached
+        return self._remember(source, self._probe(source))
+
+    def _cached(self, source: SourceFile) -> tuple[str, ...] | None:
         entry = self.used.get(source.rel) or self.cache.get(source.rel)
         if entry is not None and entry[:2] == [source.size, source.mtime_ns]:
             self.used[source.rel] = entry
             return tuple(entry[2])
-        languages = probe_embedded_languages(self.source_root / source.rel, self.timeout_s)
-        if languages is None:  # ffprobe could not read it (yet): not cached, asked again next round
+        return None
+
+    def _probe(self, source: SourceFile) -> tuple[str, ...] | None:
+        return probe_embedded_languages(self.source_root / source.rel, self.timeout_s)
+
+    def _remember(self, source: SourceFile, languages: tuple[str, ...] | None) -> tuple[str, ...]:
+        if languages is None:  # ffprobe could not run (or timed out): not cached, asked again next round
             return ()
         self.probed += 1
         self.used[source.rel] = [source.size, source.mtime_ns, list(languages)]

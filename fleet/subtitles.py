@@ -48,7 +48,8 @@ def matching_sidecar(video_name: str, names: Iterable[str], language: str) -> st
 
 
 def probe_embedded_languages(path: Path, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[str, ...] | None:
-    """The languages of the file's full (not forced) subtitle streams, as tagged; None when ffprobe cannot tell."""
+    """The languages of the file's full (not forced) subtitle streams, as tagged; () for a file ffprobe cannot read
+    (it has no subtitle anyone can show); None when ffprobe cannot run or times out (ask again later)."""
     command = ["ffprobe", "-v", "error", "-select_streams", "s", "-show_entries",
                "stream=index:stream_tags=language:stream_disposition=forced", "-of", "json", str(path)]  # fmt: skip
     try:
@@ -57,7 +58,7 @@ def probe_embedded_languages(path: Path, timeout_s: float = PROBE_TIMEOUT_S) -> 
     except (OSError, subprocess.TimeoutExpired, ValueError):
         return None
     if done.returncode != 0:
-        return None
+        return ()
     return tuple(
         (stream.get("tags") or {}).get("language") or "und"
         for stream in streams

@@ -66,6 +66,7 @@ class Deployment:
     settings: dict[str, str]
     references: dict[str, str] = field(default_factory=dict)  # good source -> what was said
     compose: list[str] = field(default_factory=compose_tool)
+    project: str = PROJECT
 
     @property
     def env(self) -> dict[str, str]:
@@ -82,7 +83,7 @@ class Deployment:
 
     def containers(self, service: str, running_only: bool = True) -> list[str]:
         """Container ids of one service of this project (killed and exited ones too unless running_only)."""
-        command = ["docker", "ps", "-q", "--no-trunc", "--filter", f"label=com.docker.compose.project={PROJECT}",
+        command = ["docker", "ps", "-q", "--no-trunc", "--filter", f"label=com.docker.compose.project={self.project}",
                    "--filter", f"label=com.docker.compose.service={service}"]  # fmt: skip
         if not running_only:
             command.insert(2, "-a")
