@@ -80,7 +80,7 @@ def run_director(
             log.warning("queue not reachable, plan trusts the ledger", error=str(exc))
             identity = None
         now = clock()
-        plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, redrive=redrive)
+        plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, redrive=redrive, keep_cache=False)
         summary = plan_summary(plan, scan, settings, spec.queue_name, now)
         print_plan(plan, scan, settings, spec.queue_name, show, out)
         print(summary_line(summary, dry_run=True), file=out)
@@ -127,6 +127,7 @@ def build_plan(
     retry_failed: bool,
     queue_empty: bool = False,
     redrive: frozenset[str] = frozenset(),
+    keep_cache: bool = True,
 ) -> Plan:
     """Read what exists under dest (outputs, failures, ledger) and plan every scanned source.
 
@@ -167,7 +168,7 @@ def build_plan(
             subtitled_records=read_subtitled(dest) if media else {},
         )
     )
-    if subtitles is not None:
+    if subtitles is not None and keep_cache:  # a dry run writes nothing
         _save_quietly(subtitles)
     plan.setting_errors = [str(error) for error in folder_settings.errors()]
     return plan

@@ -17,6 +17,12 @@ class AudioStream:
     default: bool
     title: str | None = None
 
+    def language_code(self) -> str | None:
+        """The tag as a language (`ger` -> `de`); None when untagged or no language (`und`, a typo)."""
+        from fleet.media_layout import sidecar_token_language
+
+        return sidecar_token_language(self.language) if self.language else None
+
 
 @dataclass(frozen=True)
 class StreamChoice:

@@ -83,7 +83,7 @@ def run_job(
         started = time.perf_counter()
         choice = _choose_stream(job, source, ctx.settings.decode_timeout_s)
         check_subtitled = subtitled_check(job, ctx.settings, source)
-        known = job.settings.subtitle_language_known() or (choice.stream.language if choice.stream else None)
+        known = job.settings.subtitle_language_known() or (choice.stream.language_code() if choice.stream else None)
         if check_subtitled and known:
             check_subtitled(known)  # no decoding at all for a film that has the subtitle already
             check_subtitled = None
