@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -171,3 +172,16 @@ def test_media_settings_are_checked_at_start_with_their_variable_named(monkeypat
     settings = FleetSettings()
     assert settings.formats() == ("srt", "vtt", "json") and settings.transcription().media.formats == ("srt", "vtt")
     assert settings.transcription().transcript_key() == TranscriptionSettings().transcript_key()  # a layout, not a transcript
+
+
+def test_a_worker_in_the_media_layout_waits_while_the_source_is_read_only(tmp_path, monkeypatch):
+    from fleet import readiness
+
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    dest.mkdir()
+    (source / "film.mkv").write_bytes(b"x")
+    monkeypatch.setattr(readiness.os, "access", lambda path, mode: not (mode & os.W_OK and path == source))  # a ro mount
+    assert readiness.RootsWatch(source, dest, 0).problem() is None  # the mirror layout only reads it
+    problem = readiness.RootsWatch(source, dest, 0, source_written=True).problem()
+    assert problem.startswith(f"source not writable: {source} (FLEET_LAYOUT=media")

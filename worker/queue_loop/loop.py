@@ -61,7 +61,7 @@ class Worker:
             settings.dest_dir, WorkerState(worker=settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s))
         )
         self.state = self.beacon.state
-        self.roots = RootsWatch(settings.source_dir, settings.dest_dir, settings.min_free_mb)
+        self.roots = RootsWatch(settings.source_dir, settings.dest_dir, settings.min_free_mb, settings.layout == "media")
         self.journal: DeliveryJournal | None = None  # the running file's, while one runs
         self.notifier = Notifier(settings.notify_urls, settings.webhook_url)  # closed by run_worker
 
