@@ -141,3 +141,30 @@ def test_condition_on_previous_text_decodes_window_after_window_on_the_same_enco
     assert len(calls.rows) == 1 and len(transcript.result["segments"]) == calls.rows[0] >= 2
     assert "permission is hereby granted" in text_of(transcript).lower()
     assert job(pipeline, condition_on_previous_text=True).key() != job(pipeline).key()
+
+
+def test_an_unsure_vote_is_settled_by_decoding_the_likeliest_languages(pipeline):
+    # Given the real call's first words, "Hello? Hello?", which whisper's detection takes for Korean (0.62)
+    call = decode_audio(REAL_SPEECH / "diarization" / "sample.wav", 600)
+    hello = call[int(6.3 * 16000) : int(8.3 * 16000)]
+    # When the language is detected with the defaults (no fallback language)
+    transcript = pipeline.run(hello, job(pipeline), lambda *args: None)
+    # Then the vote was unsure, the text decided, and the JSON says how each candidate scored
+    assert transcript.language_candidates[0][0] == "ko" and transcript.language_candidates[0][1] < 0.8
+    assert transcript.language == "en" and transcript.language_source.startswith("decoded: en -"), transcript.language_source
+    scores = dict(part.rsplit(" ", 1) for part in transcript.language_source.removeprefix("decoded: ").split(" vs "))
+    assert "ko" in scores and float(scores["en"]) > float(scores["ko"])
+    assert "hello" in text_of(transcript).lower()
+    # A sure vote is taken as it is, with no decoding in other languages
+    jfk = pipeline.run(decode_audio(REAL_SPEECH / "jfk.flac", 600), job(pipeline), lambda *args: None)
+    assert jfk.language == "en" and jfk.language_source == "detected"
+
+
+def test_confident_repetition_stays_as_spoken(pipeline, tmp_path):
+    # Given someone really saying "No." six times
+    audio = decode_audio(speech.speak("No. No. No. No. No. No.", tmp_path / "no.wav", words_per_minute=120), 600)
+    transcript = pipeline.run(audio, job(pipeline, language="en"), lambda *args: None)
+    # Then it is neither re-decoded nor cut: the decoding was sure of it
+    assert not {"re-decoded", "cut"} & set(transcript.loops), transcript.loops
+    assert text_of(transcript).lower().count("no") >= 5, text_of(transcript)
+    assert all("decoding" not in segment for segment in transcript.result["segments"])

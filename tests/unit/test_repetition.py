@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.speech.repetition import compression_ratio, cut_loops, find_loop, loop_reason
+from worker.speech.repetition import Confidence, compression_ratio, cut_loops, find_loop, loop_reason
 
 JFK = " And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 
@@ -40,3 +40,18 @@ def test_cutting_never_leaves_a_loop_and_never_adds_words(words):
     cut, _ = cut_loops(text)
     assert find_loop(cut) is None
     assert len(cut.split()) <= len(words)
+
+
+def test_a_repeat_is_a_loop_only_when_the_decoding_doubts_it_too():
+    sure, unsure, too_long = Confidence(-0.3, -1.0, 3.0), Confidence(-1.4, -1.0, 3.0), Confidence(-0.2, -1.0, 20.0)
+    chant = " No. No. No. No. No. No."
+    assert loop_reason(chant, 2.4, sure) is None  # said six times, and the model is sure of it
+    assert loop_reason(chant, 2.4, unsure) == "repeats 'No.' x6, avg log probability -1.40 < -1.0"
+    assert loop_reason(chant, 2.4, too_long) == "repeats 'No.' x6, 20.0 tokens/s > 12"
+    assert loop_reason(chant, 2.4, Confidence(-1.4, None, 3.0)) is None  # WHISPER_LOGPROB_THRESHOLD=none
+    # German decoded as Finnish, sure of itself (-0.86) and not compressible enough: no words, so a loop
+    dashes = " De Beker öffnitte seinen laden voidaan afgan," + " –" * 14
+    assert compression_ratio(dashes) < 2.4 and loop_reason(dashes, 2.4, sure) == "repeats '–' x14"
+    # The loops caught before are caught still, however sure the decoding: they compress too well
+    for text in (" it's my girl," * 40, " Hello. " + "oh " * 80, " Minä" * 13):
+        assert loop_reason(text, 2.4, sure).startswith("compression ratio"), text

@@ -10,6 +10,25 @@ from dataclasses import dataclass
 MAX_PHRASE_WORDS = 12
 MIN_REPEATS_ONE_WORD = 5
 MIN_REPEATS_PHRASE = 4
+# More tokens a second than twice the fastest speech (about 6 a second in English) is text the audio cannot hold.
+MAX_TOKENS_PER_S = 12.0
+
+
+@dataclass(frozen=True)
+class Confidence:
+    """How sure the decoder was of a text: what tells a hallucination loop from speech that really repeats."""
+
+    avg_logprob: float
+    logprob_threshold: float | None
+    tokens_per_s: float
+
+    def doubt(self) -> str | None:
+        """Why this decoding looks like a loop too (whisper's log-probability rule, too much text), or None."""
+        if self.logprob_threshold is not None and self.avg_logprob < self.logprob_threshold:
+            return f"avg log probability {self.avg_logprob:.2f} < {self.logprob_threshold}"
+        if self.tokens_per_s > MAX_TOKENS_PER_S:
+            return f"{self.tokens_per_s:.1f} tokens/s > {MAX_TOKENS_PER_S:g}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -54,11 +73,20 @@ def find_loop(text: str) -> Loop | None:
     return best
 
 
-def loop_reason(text: str, compression_ratio_threshold: float | None) -> str | None:
-    """Why this text looks like a hallucination loop, or None."""
+def loop_reason(text: str, compression_ratio_threshold: float | None, confidence: Confidence | None = None) -> str | None:
+    """Why this text looks like a hallucination loop, or None.
+
+    Text that compresses too well is a loop (whisper's rule). A phrase said again and again is one only when
+    the decoding doubts it too (`confidence`: a low log probability, more text than the audio holds), or when
+    it has no word in it: a confident "No. No. No. No. No." or a chorus is what was said, "– – – – –" is not.
+    Without `confidence` every repeat counts.
+    """
     loop = find_loop(text)
     if loop is not None:
-        return f"repeats {loop.describe()}"
+        wordless = not any(character.isalnum() for character in loop.phrase)  # "–" x14: nobody says that
+        doubt = confidence.doubt() if confidence is not None and not wordless else ""
+        if doubt is not None:
+            return f"repeats {loop.describe()}" + (f", {doubt}" if doubt else "")
     if compression_ratio_threshold is not None:
         ratio = compression_ratio(text)
         if ratio > compression_ratio_threshold:

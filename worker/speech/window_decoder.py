@@ -22,7 +22,7 @@ import numpy as np
 from fleet.job_identity import DecodingOptions
 from worker.audio.samples import Audio, as_audio
 from worker.speech.encoder import encode_windows
-from worker.speech.repetition import cut_loops, loop_reason
+from worker.speech.repetition import Confidence, cut_loops, loop_reason
 from worker.speech.results import WORDS_DONE, WORDS_OFF, Decoded, LanguageGuess, WordTiming, WordTimings
 from worker.speech.word_timing import timed_words
 
@@ -33,6 +33,14 @@ from worker.speech.word_timing import timed_words
 LANGUAGE_VOTE_WEIGHT_S = 15.0
 # Candidates kept in the transcript's JSON when the language was detected.
 LANGUAGE_CANDIDATES = 5
+# A vote this sure is taken as it is. Below it (and above WHISPER_LANGUAGE_MIN_PROBABILITY, or below it with no
+# fallback language set) the first speech windows are decoded in each of the DECODED_CANDIDATES likeliest
+# languages, at least DECODED_CANDIDATE_S of speech, and the text decides. On the real two-speaker call, "Hello?
+# Hello?" votes Korean at 0.60-0.62 (English second); decoded, English scores -0.33 and Korean -0.92.
+LANGUAGE_SURE_PROBABILITY = 0.8
+DECODED_CANDIDATES = 3
+DECODED_CANDIDATE_S = 30.0
+UNSURE = "unsure"
 # whisper's own: a fallback decoded this hot no longer conditions the next window on its text.
 PROMPT_RESET_ON_TEMPERATURE = 0.5
 # A re-decoded window may hold this many tokens per second of audio: twice the fastest speech (about 6 tokens/s
@@ -204,6 +212,8 @@ class WindowDecoder:
                 if language is None:
                     guess = self._detect(encoded, batch)
                     language, source = self._choose(guess, options)
+                    if source == UNSURE:  # no fallback set: let the text decide among the likeliest languages
+                        language, source = self._decode_candidates(encoded, batch, guess, options)
                 tokenizer = self._tokenizer(language, task)
                 seconds["language"] += time.perf_counter() - started
                 word_timings = WORDS_DONE if want_word_timings(language) else WORDS_OFF
@@ -249,14 +259,49 @@ class WindowDecoder:
         return previous
 
     def _choose(self, guess: LanguageGuess | None, options: DecodingOptions) -> tuple[str, str]:
-        """The detected language, unless it is too unsure and a fallback language is set; and why."""
+        """The detected language when the vote is sure; the fallback language (if set) below the floor; else UNSURE."""
         if guess is None:
             return "en", "English-only model"
+        if guess.probability >= max(options.language_min_probability, LANGUAGE_SURE_PROBABILITY):
+            return guess.language, "detected"
         if guess.probability < options.language_min_probability and options.fallback_language:
             return options.fallback_language, (
                 f"fallback: detected {guess.language} at {guess.probability} < {options.language_min_probability}"
             )
-        return guess.language, "detected"
+        return guess.language, UNSURE
+
+    def _decode_candidates(self, encoded: Any, batch: list[Window], guess: LanguageGuess,
+                           options: DecodingOptions) -> tuple[str, str]:  # fmt: skip
+        """The candidate language whose text of the first speech windows the model finds likeliest, and the scores.
+
+        Each of the likeliest few languages decodes the windows that hold the first DECODED_CANDIDATE_S of speech
+        (greedy, not conditioned, the encoder output at hand); a text that loops or runs longer than the audio can
+        hold is out. The spoken language reads as fluent text, another one as a strained translation or noise.
+        """
+        rows, speech_s = [], 0.0
+        for row, window in enumerate(batch):
+            rows.append(row)
+            speech_s += window.end - window.start
+            if speech_s >= DECODED_CANDIDATE_S:
+                break
+        subset, _memory = take(encoded, rows) if len(rows) < len(batch) else (encoded, None)
+        greedy = options.model_copy(update={"beam_size": 1, "initial_prompt": None, "hotwords": None})
+        windows_s = [batch[row].end - batch[row].start for row in rows]
+        scores: dict[str, float | str] = {}
+        for language, _ in guess.candidates[:DECODED_CANDIDATES]:
+            texts = [row[0] for row in self._generate(subset, self._tokenizer(language, "transcribe"), greedy, 0.0, [])]
+            tokens = sum(len(text.tokens) for text in texts)
+            if not tokens:
+                scores[language] = "no text"
+            elif any(_loop_reason(text, seconds, options) for text, seconds in zip(texts, windows_s, strict=True)):
+                scores[language] = "loops"
+            else:
+                scores[language] = sum(text.avg_logprob * len(text.tokens) for text in texts) / tokens
+        ranked = sorted(scores.items(), key=lambda item: -item[1] if isinstance(item[1], float) else float("inf"))
+        if not isinstance(ranked[0][1], float):
+            return guess.language, f"detected at {guess.probability}; no candidate decoded cleanly"
+        shown = " vs ".join(f"{lang} {score:.2f}" if isinstance(score, float) else f"{lang} {score}" for lang, score in ranked)
+        return ranked[0][0], f"decoded: {shown}"
 
     def _decode_batch(self, encoded: Any, windows_s: list[float], tokenizer: Any, options: DecodingOptions,
                       previous: list[int]) -> list[WindowText]:  # fmt: skip
@@ -275,7 +320,7 @@ class WindowDecoder:
         for row, text in enumerate(texts):
             if self._silent(text, options):
                 texts[row] = WindowText([], "", text.avg_logprob, text.no_speech_prob, silent=True)
-            elif reason := loop_reason(text.text, options.compression_ratio_threshold):
+            elif reason := _loop_reason(text, windows_s[row], options):
                 looping[row] = reason
         # The first temperature with a loop-free text wins, its likeliest loop-free sample: whisper would go on while
         # the log probability is low too, which costs up to five sampled decodings per window where the language was
@@ -292,7 +337,7 @@ class WindowDecoder:
             retries = self._generate(subset, tokenizer, options, temperature, [],
                                      max_new_tokens=int(RETRY_TOKENS_PER_S * longest_s) + 16)  # fmt: skip
             for row, samples in zip(rows, retries, strict=True):
-                loop_free = [s for s in samples if loop_reason(s.text, options.compression_ratio_threshold) is None]
+                loop_free = [s for s in samples if _loop_reason(s, windows_s[row], options) is None]
                 if loop_free:
                     loop_free[0].note = {"loop": looping.pop(row), "temperature": temperature}
                     texts[row] = loop_free[0]
@@ -322,6 +367,8 @@ class WindowDecoder:
         window = Window(0.0, first.shape[0] / 16000, first)
         guess = self._detect(self.encode([window]), [window])
         chosen, source = self._choose(guess, options)
+        if source == UNSURE:
+            source = f"detected at {guess.probability}, unsure; no speech to decode"
         return chosen, guess, source
 
     def _detect(self, encoded: Any, batch: list[Window]) -> LanguageGuess | None:
@@ -405,6 +452,12 @@ class WindowDecoder:
         for row, alignment in zip(rows, alignments, strict=True):
             segments[row]["words"] = timed_words(alignment, segments[row]["start"], segments[row]["end"])
         return WORDS_DONE
+
+
+def _loop_reason(text: WindowText, window_s: float, options: DecodingOptions) -> str | None:
+    """Why a window's text is a hallucination loop: repeats the decoding itself doubts, or whisper's compression rule."""
+    confidence = Confidence(text.avg_logprob, options.logprob_threshold, len(text.tokens) / max(window_s, 1.0))
+    return loop_reason(text.text, options.compression_ratio_threshold, confidence)
 
 
 def _rounded(seconds: dict[str, float]) -> dict[str, float]:
