@@ -61,8 +61,8 @@ def status_lines(report: StatusReport) -> list[str]:
         lines.append(
             f"last plan ({when}): found {plan.found}, done {c.done}, enqueued {c.enqueue}, already queued "
             f"{c.already_queued}, failed before {c.failed_before}, skipped {c.skipped}, foreign {c.foreign}, "
-            f"subtitled {c.subtitled}, "
-            f"ignored {sum(plan.ignored.values())}"
+            + (f"subtitled {c.subtitled}, " if c.subtitled else "")
+            + f"ignored {sum(plan.ignored.values())}"
         )
         p = report.progress
         lines.append(

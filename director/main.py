@@ -303,8 +303,9 @@ def summary_line(summary: PlanSummary, *, dry_run: bool = False) -> str:
     return (
         f"director: found {summary.found}, done {counts.done}, {verb} {counts.enqueue}, "
         f"already queued {counts.already_queued}, failed before {counts.failed_before}, "
-        f"skipped {counts.skipped}, settling {counts.settling}, foreign {counts.foreign}, subtitled {counts.subtitled}, "
-        f"ignored {sum(summary.ignored.values())}"
+        f"skipped {counts.skipped}, settling {counts.settling}, foreign {counts.foreign}, "
+        + (f"subtitled {counts.subtitled}, " if counts.subtitled else "")  # the media layout only
+        + f"ignored {sum(summary.ignored.values())}"
     )
 
 
