@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from fleet.languages import language_code_or_none
+
 LanguageCodes = Literal["639-1", "639-2b", "639-2t"]
 SUBTITLE_FORMATS = ("srt", "vtt")
 VIDEO_EXTENSIONS = frozenset("mp4 m4v mkv mov webm avi wmv flv mpg mpeg ts mts m2ts 3gp 3g2 ogv vob asf divx rmvb".split())
@@ -88,8 +90,6 @@ def language_in_style(language: str, codes: LanguageCodes) -> str:
 def sidecar_token_language(token: str) -> str | None:
     """The language one name part stands for (`en`, `eng`, `ger`, `pt-BR`, `English`), normalized; None if none."""
     import langcodes
-
-    from fleet.languages import language_code_or_none
 
     lowered = token.lower()
     if len(lowered) > 3 and "-" not in lowered:

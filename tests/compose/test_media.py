@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,14 +20,28 @@ import pytest
 from tests.compose.conftest import require_docker
 from tests.support import speech
 from tests.support.compose import PGID, PUID, REAL_SPEECH, Deployment, base_images, shared_folder, wait_for, write_env_file
+from tests.support.receiver import Received, receiver
 
 pytestmark = pytest.mark.compose
 MEDIA_GID = 4343  # the library's group: the containers reach it only through group_add
 TRANSCRIBE_TIMEOUT_S = 900
 
 
+def host_address() -> str:
+    """This machine's address on Docker's default bridge: containers of any project reach a server bound there."""
+    inspect = ["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"]
+    return subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip()
+
+
 @pytest.fixture(scope="module")
-def media_deployment() -> Iterator[Deployment]:
+def notifications() -> Iterator[Received]:
+    require_docker()
+    with receiver(bind="0.0.0.0", host=host_address()) as got:
+        yield got
+
+
+@pytest.fixture(scope="module")
+def media_deployment(notifications: Received) -> Iterator[Deployment]:
     require_docker()
     source, dest, state = shared_folder("wf-media-"), shared_folder("wf-media-dest-"), shared_folder("wf-media-env-")
     os.chown(dest, PUID, PGID)
@@ -46,7 +61,8 @@ def media_deployment() -> Iterator[Deployment]:
         **base_images(), "COMPOSE_PROJECT_NAME": "whisper-fleet-media-test", "SOURCE_DIR": str(source),
         "DEST_DIR": str(dest), "PUID": str(PUID), "PGID": str(PGID), "MEDIA_GID": str(MEDIA_GID),
         "FLEET_LAYOUT": "media", "FLEET_WORKERS": "1", "FLEET_WATCH_INTERVAL_S": "5", "FLEET_MIN_AGE_S": "0",
-        "FLEET_LOG_FORMAT": "json",
+        "FLEET_LOG_FORMAT": "json", "FLEET_WEBHOOK_URL": notifications.url("/hook"),
+        "FLEET_NOTIFY_URLS": notifications.url("/apprise", "json"),
     }  # fmt: skip
     env_file = state / "compose.env"
     write_env_file(env_file, settings)
@@ -64,7 +80,7 @@ def snapshot(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
 
 
-def test_a_group_shared_library_gets_exactly_its_new_subtitles_beside_the_videos(media_deployment):
+def test_a_group_shared_library_gets_exactly_its_new_subtitles_beside_the_videos(media_deployment, notifications):
     deployment = media_deployment
     before = snapshot(deployment.source)
     # When the user deploys with FLEET_LAYOUT=media and MEDIA_GID in .env
@@ -95,3 +111,15 @@ def test_a_group_shared_library_gets_exactly_its_new_subtitles_beside_the_videos
     plan = wait_for(lambda: (p := deployment.last_plan()) and p["at"] > since and p, 300, "a director round")
     assert (plan["counts"]["done"], plan["counts"]["subtitled"], plan["counts"]["enqueue"]) == (2, 2, 0), plan
     assert snapshot(deployment.source) == after
+    # The webhook heard each transcribed file once, the round summary came once, from the director
+    (summary,) = notifications.wait_for("/apprise", 1)
+    assert summary["title"] == "whisper-fleet: 2 new transcripts, 2 subtitled", summary
+    events = notifications.bodies("/hook")
+    assert sorted((e["event"], e["file"]) for e in events) == [
+        ("transcribed", "Films/Talk.mkv"),
+        ("transcribed", "Music/fox.mp3"),
+    ]
+    assert "Films/Talk.en.srt" in next(e for e in events if e["file"] == "Films/Talk.mkv")["outputs"]
+    since = time.time()
+    wait_for(lambda: (p := deployment.last_plan()) and p["at"] > since, 300, "one more director round")
+    assert len(notifications.bodies("/apprise")) == 1 and len(notifications.bodies("/hook")) == 2

@@ -302,7 +302,7 @@ def test_a_burst_of_2000_tiny_files(localstack_endpoint, make_settings, open_que
         def device_in_use(self):
             return self.device
 
-        def run(self, audio, job, on_stage):
+        def run(self, audio, job, on_stage, on_language=None):
             return Transcript({"segments": [], "language": "en"}, "en", None, "off", "off")
 
     queue = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())

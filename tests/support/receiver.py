@@ -12,13 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Received:
     """The requests a receiver got, in order."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.port, self.host = port, host
         self.posts: list[tuple[str, dict]] = []
         self.arrived = threading.Condition()
 
     def url(self, path: str, scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
     def bodies(self, path: str) -> list[dict]:
         return [body for where, body in list(self.posts) if where == path]
@@ -32,8 +32,8 @@ class Received:
 
 
 @contextmanager
-def receiver() -> Iterator[Received]:
-    """A ThreadingHTTPServer on a free loopback port for the duration of the block."""
+def receiver(bind: str = "127.0.0.1", host: str | None = None) -> Iterator[Received]:
+    """A ThreadingHTTPServer on a free port of `bind` for the duration of the block; URLs name `host` (default `bind`)."""
     received: Received
 
     class Handler(BaseHTTPRequestHandler):
@@ -48,8 +48,8 @@ def receiver() -> Iterator[Received]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    received = Received(server.server_address[1])
+    server = ThreadingHTTPServer((bind, 0), Handler)
+    received = Received(server.server_address[1], host or bind)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -90,7 +90,7 @@ def run_job(
         with _decode(source, fingerprint, ctx.settings.decode_timeout_s, choice.stream) as audio:
             decode_s = round(time.perf_counter() - started, 3)
             on_decoded(audio.duration_s)
-            transcript = ctx.pipeline.run(audio, job.settings, stop_when_lease_lost(lease, on_stage), check_subtitled)
+            transcript = ctx.pipeline.run(audio, job.settings, stop_when_lease_lost(lease, on_stage), on_language=check_subtitled)
         on_stage("write")
         record = CommitRecord(
             source=job.path,
