@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -95,6 +95,9 @@ class CommitRecord(RecordHead):
     kept: list[str] = Field(default_factory=list)
 
 
+R = TypeVar("R", bound=RecordHead)
+
+
 class FailureRecord(RecordHead):
     """Why a source file failed permanently; written by the worker under .fleet/failed/."""
 
@@ -116,14 +119,7 @@ class SubtitledRecord(RecordHead):
 
 def read_subtitled(dest: Path) -> dict[str, SubtitledRecord]:
     """All subtitled records under dest, by source path; unreadable ones are skipped."""
-    records: dict[str, SubtitledRecord] = {}
-    for path in subtitled_dir(dest).glob("*.json") if subtitled_dir(dest).is_dir() else ():
-        try:
-            record = SubtitledRecord.model_validate_json(path.read_bytes())
-        except (OSError, ValidationError):
-            continue
-        records[record.source] = record
-    return records
+    return _read_records(subtitled_dir(dest), SubtitledRecord)
 
 
 def read_commit_record(json_path: str | Path) -> RecordSummary | None:
@@ -147,14 +143,16 @@ def read_commit_record(json_path: str | Path) -> RecordSummary | None:
 
 def read_failures(dest: Path) -> dict[str, FailureRecord]:
     """All failure records under dest, by source path; unreadable ones are skipped."""
-    failures: dict[str, FailureRecord] = {}
-    folder = failed_dir(dest)
-    if not folder.is_dir():
-        return failures
-    for path in folder.glob("*.json"):
+    return _read_records(failed_dir(dest), FailureRecord)
+
+
+def _read_records(folder: Path, model: type[R]) -> dict[str, R]:
+    """The records of one kind in `folder`, by source path; unreadable ones are skipped."""
+    records: dict[str, R] = {}
+    for path in folder.glob("*.json") if folder.is_dir() else ():
         try:
-            record = FailureRecord.model_validate_json(path.read_bytes())
+            record = model.model_validate_json(path.read_bytes())
         except (OSError, ValidationError):
             continue
-        failures[record.source] = record
-    return failures
+        records[record.source] = record
+    return records
