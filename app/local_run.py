@@ -23,7 +23,8 @@ from fleet.records import read_failures
 from fleet.settings import FleetSettings
 from fleet.worker_record import WorkerRecord, read_worker_records
 
-POLL_S = 0.5
+POLL_S = 0.5  # seconds between looks at the progress and the queue
+EXIT_POLL_S = 0.05  # seconds between looks at whether the workers have exited: the run ends right after them
 QUEUE_START_TIMEOUT_S = 90
 LOCAL_RECEIVE_WAIT_S = 2  # seconds; the long poll of the workers a local run starts
 # Outcomes (the worker record's names) of a file that is finished with; failures are counted from their records.
@@ -76,8 +77,8 @@ def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -
     processes = _start_workers(settings, workers, paths)
     records = RunRecords(settings.dest_dir, {process.pid for process in processes}, started_at)
     try:
-        _wait_for_queue_endpoint(settings)
-        run = run_director(settings, out=out)
+        # The scan runs while LocalStack starts; the director waits for the queue only when it needs it.
+        run = run_director(settings, out=out, before_queue=lambda: _wait_for_queue_endpoint(settings))
     except BaseException:
         _signal_all(processes, signal.SIGKILL)
         raise
@@ -160,27 +161,48 @@ def _signal_all(processes: list[subprocess.Popen], signum: int) -> None:
 
 
 def _follow(processes: list[subprocess.Popen], records: RunRecords, queued: int, console: Console, queue: JobQueue) -> bool:
-    """Progress until the queue is drained (then the idle workers are stopped); Ctrl-C stops them early."""
+    """Progress until the workers have drained the queue and exited; Ctrl-C stops them early."""
     interrupted = stopping = False
     empty_polls = 0
+    draining: set[int] = set()
     columns = (TextColumn("transcribing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("files", total=queued)
+        next_look = time.monotonic()
         while any(p.poll() is None for p in processes):
             try:
-                time.sleep(POLL_S)
+                time.sleep(EXIT_POLL_S)
             except KeyboardInterrupt:
                 interrupted = True
                 console.print("stopping: workers finish or hand back their current file ...")
                 _signal_all(processes, signal.SIGKILL if stopping else signal.SIGTERM)
                 stopping = True
+            if time.monotonic() < next_look:
+                continue
+            next_look = time.monotonic() + POLL_S
             progress.update(task, completed=records.settled())
-            # Two empty polls in a row: nothing waiting, nothing in flight, nothing coming back.
+            if not stopping:
+                _ask_to_drain(processes, records, draining)
+            # Backstop, should a worker not drain by itself. Two empty polls in a row: nothing waiting,
+            # nothing in flight, nothing coming back.
             empty_polls = empty_polls + 1 if not stopping and queue.drained() else 0
             if empty_polls >= 2:
-                _signal_all(processes, signal.SIGTERM)  # idle workers stop at once
+                _signal_all(processes, signal.SIGTERM)  # idle workers stop after their poll
                 stopping = True
     return interrupted
+
+
+def _ask_to_drain(processes: list[subprocess.Popen], records: RunRecords, asked: set[int]) -> None:
+    """Everything is queued: each worker takes files until the queue is drained, then exits by itself.
+
+    Only a worker that has written its record is asked: it has its signal handlers by then (before
+    that, SIGUSR1 would kill it).
+    """
+    started = {record.pid for record in records.workers()}
+    for process in processes:
+        if process.pid in started and process.pid not in asked and process.poll() is None:
+            process.send_signal(signal.SIGUSR1)
+            asked.add(process.pid)
 
 
 def _report(records: RunRecords, processes: list[subprocess.Popen], wall_s: float, interrupted: bool, paths: list[Path],

@@ -62,14 +62,20 @@ def run_director(
     show: int = 20,
     out: TextIO = sys.stdout,
     clock: Callable[[], float] = time.time,
+    before_queue: Callable[[], None] | None = None,
 ) -> DirectorRun:
-    """Run the director once: plan, enqueue, record the plan; returns the exit code and the plan's summary."""
+    """Run the director once: plan, enqueue, record the plan; returns the exit code and the plan's summary.
+
+    `before_queue` runs between the scan and the first queue call (a local run waits there for its LocalStack).
+    """
     spec = settings.queue_spec()
     source, dest = settings.source_dir, settings.dest_dir
     with scan_progress() as on_folder:
         scan = scan_sources(source, exclude=dest, on_folder=on_folder)  # SourceError (exit 2) before any queue call
     _refuse_unmounted_source(source, dest, scan)
     _log_scan_warnings(scan)
+    if before_queue is not None:
+        before_queue()
     queue = JobQueue.connect(settings.queue_endpoint(), spec)
     if dry_run:
         identity: str | None

@@ -13,6 +13,7 @@ from fleet.settings import FleetSettings
 from worker.audio.ffmpeg import require_ffmpeg
 from worker.memory import current_rss_mb, memory_limit_mb
 from worker.queue_loop.shutdown import Shutdown
+from worker.startup import StartupPhases
 from worker.threads import cpu_quota, pin_native_threads, pin_torch_threads, threads_per_worker
 
 log = structlog.get_logger()
@@ -22,6 +23,7 @@ STALE_TEMP_S = 600
 
 def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: int = 0) -> int:
     """Start one worker process; returns its exit code."""
+    phases = StartupPhases()
     require_ffmpeg()
     threads = threads_per_worker(settings.threads, settings.workers, cpu_quota())
     pin_native_threads(threads)  # before torch is imported by the pipeline
@@ -40,19 +42,23 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     from worker.queue_loop.loop import Worker
     from worker.speech.pipeline import Pipeline
 
+    phases.done("imports")
     pipeline = Pipeline(settings, threads)
+    phases.done("models, other", pipeline.load_s)
     # After the model load: a queue that starts alongside the workers has had time to come up.
     queue = JobQueue.connect(settings.queue_endpoint(), spec)
     queue.ensure()
     heartbeat_queue = JobQueue.connect(settings.queue_endpoint(), spec, for_heartbeats=True)
     heartbeat_queue.lookup()
+    phases.done("queue")
     owner = None
     if settings.output_uid is not None or settings.output_gid is not None:
         owner = (settings.output_uid if settings.output_uid is not None else -1,
                  settings.output_gid if settings.output_gid is not None else -1)  # fmt: skip
     ctx = JobContext(settings=settings, pipeline=pipeline, worker_id=settings.worker_id, owner=owner,
                      planned=PlannedSettingsReader(settings.dest_dir))  # fmt: skip
-    log.info("worker ready", worker=settings.worker_id, queue=spec.queue_name, threads=threads, device=pipeline.device_in_use())
+    log.info("worker ready", worker=settings.worker_id, queue=spec.queue_name, threads=threads, device=pipeline.device_in_use(),
+             startup_s=phases.seconds)  # fmt: skip
     state = WorkerState(
         worker=settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s), model=pipeline.model_name,
         device=pipeline.device_in_use(), threads=threads, memory_limit_mb=memory_limit_mb(),

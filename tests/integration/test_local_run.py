@@ -44,6 +44,16 @@ def test_build_sh_local_transcribes_a_folder_reports_and_cleans_up(speech_corpus
         for fmt in OUTPUT_FORMATS:
             assert (dest / f"{name}.{fmt}").exists()
         assert json.loads((dest / f"{name}.json").read_text())["fleet"]["worker"] in ("local-1", "local-2")
+    # And each worker that transcribed left by itself once the queue was drained (no stop signal, no long poll
+    # waited out), after a start-up whose phases its `worker ready` line names
+    for log_path in sorted((dest / ".fleet" / "logs").glob("worker-*.log")):
+        events = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+        names = [event["event"] for event in events]
+        ready = next(event for event in events if event["event"] == "worker ready")
+        assert {"imports", "vad import", "vad model", "whisper model", "queue"} <= set(ready["startup_s"])
+        assert all(seconds >= 0 for seconds in ready["startup_s"].values())
+        if "file started" in names:
+            assert "queue drained, exiting" in names and not any(name.startswith("stop requested") for name in names)
     # And the LocalStack it started is stopped again
     status = subprocess.run([str(REPO_ROOT / "localstack" / "host.sh"), "status"], env={**env, "PATH": os.environ["PATH"]})
     assert status.returncode == 1

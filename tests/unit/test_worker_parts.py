@@ -437,3 +437,45 @@ def test_a_lost_lease_stops_the_job_within_one_window(monkeypatch, tmp_path):
     # Then the job stops before the fourth, and nothing is written
     assert result.outcome is Outcome.LEASE_LOST and windows_run == [0, 1, 2]
     assert list(dest.iterdir()) == []
+
+
+class IdleQueue:
+    """An empty queue: every poll comes back with nothing; `drained()` answers as told."""
+
+    def __init__(self, drained: list[bool]) -> None:
+        self.waits: list[int] = []
+        self.answers = drained
+
+    def receive_one(self, wait_s, visibility_timeout_s=None):
+        self.waits.append(wait_s)
+        if len(self.waits) > 10:
+            raise AssertionError("the worker kept polling after the queue was drained")
+        return None
+
+    def drained(self):
+        return self.answers.pop(0)
+
+
+def test_sigusr1_makes_an_idle_worker_leave_once_the_queue_is_drained_without_a_long_poll(tmp_path):
+    import os
+    import signal
+
+    # Given a worker that long-polls an empty queue, with its signal handlers installed
+    settings = FleetSettings(source_dir=tmp_path / "source", dest_dir=tmp_path / "dest", min_free_mb=0, receive_wait_s=20)
+    (settings.source_dir / "talks").mkdir(parents=True)  # an empty source looks like a share not mounted
+    settings.dest_dir.mkdir()
+    shutdown = Shutdown()
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
+    shutdown.install()
+    try:
+        queue = IdleQueue(drained=[False, True])  # another worker still holds the last file at first
+        worker = Worker(settings, queue, ctx=None, shutdown=shutdown, rss_mb=lambda: 0)
+        # When the local run says everything is queued (SIGUSR1) before the worker's first poll
+        os.kill(os.getpid(), signal.SIGUSR1)
+        # Then the worker short-polls until the queue is drained, and leaves by itself
+        assert worker.run() == 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    assert queue.waits == [0, 0] and queue.answers == []
+    assert not shutdown.requested.is_set()  # not a stop: nothing was handed back or cut short

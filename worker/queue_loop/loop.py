@@ -68,10 +68,11 @@ class Worker:
     def run(self, until_empty: bool = False, max_files: int = 0) -> int:
         """Take messages until stopped, recycled, or (with until_empty) the queue is drained."""
         max_files = max_files or self.settings.max_files
-        # Draining: no long poll, so the last worker notices the empty queue at once, not 20 s later.
-        wait_s = 0 if until_empty else self.settings.receive_wait_s
         queue_errors = 0
         while not self.shutdown.requested.is_set():
+            draining = until_empty or self.shutdown.drain.is_set()
+            # Draining: no long poll, so the last worker notices the empty queue at once, not 20 s later.
+            wait_s = 0 if draining else self.settings.receive_wait_s
             if self._recycle_due(max_files):
                 break
             if self._roots_unusable():
@@ -91,7 +92,7 @@ class Worker:
                 self._hand_back_unstarted(message)
                 break
             if message is None:
-                if until_empty:
+                if draining:
                     if self.queue.drained():
                         log.info("queue drained, exiting", files_done=self.state.files_done)
                         break

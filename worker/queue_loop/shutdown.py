@@ -1,4 +1,8 @@
-"""Signals only set flags: the first asks for a graceful stop, the second ends the process at once."""
+"""Signals only set flags: the first asks for a graceful stop, the second ends the process at once.
+
+SIGUSR1 asks for less: take messages until the queue is drained, then exit (a local run sends it once
+its director has queued everything, so the last worker leaves as soon as the last file is done).
+"""
 
 from __future__ import annotations
 
@@ -27,10 +31,15 @@ class Shutdown:
 
     def __init__(self) -> None:
         self.requested = threading.Event()
+        self.drain = threading.Event()
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._handle)
         signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGUSR1, self._handle_drain)
+
+    def _handle_drain(self, _signum: int, _frame: object) -> None:
+        self.drain.set()
 
     def _handle(self, signum: int, _frame: object) -> None:
         if self.requested.is_set():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,9 +79,11 @@ class Pipeline:
     """Resident models and the stages that use them; one instance per worker process."""
 
     def __init__(self, settings: FleetSettings, threads: int) -> None:
+        started = time.perf_counter()
         import torch
         import whisperx
 
+        self.load_s: dict[str, float] = {"torch import": time.perf_counter() - started}  # for the `worker ready` line
         self.settings = settings
         self.threads = threads
         self.device = settings.whisper_device
@@ -95,7 +99,10 @@ class Pipeline:
         self.decoder = WindowDecoder(self.asr)
         self.aligners = self._aligners(self.device)
         # Loaded and warmed at start when every job asks for speakers; else on the first job that does (a folder's).
+        started = time.perf_counter()
         self.diarizer: Diarizer | None = self._load_diarizer(self.device) if settings.whisper_diarize else None
+        if self.diarizer is not None:
+            self.load_s["speakers warm-up"] = time.perf_counter() - started
         # What this process had to do without (shown in its worker record); replaced, never mutated,
         # so the loop thread can read it while the job thread works.
         self.fallbacks: dict[str, str] = {}
@@ -109,28 +116,48 @@ class Pipeline:
         return "float16" if device == "cuda" else "int8"
 
     def _load_asr(self, device: str) -> Any:
+        vad_options = {key: value for key, value in self.settings.decoding.vad().items() if key != "vad_method"}
+        vad = self._load_vad(device, vad_options)
         started = time.perf_counter()
         try:
-            asr = self._whisperx.load_model(
-                self.model_path,
-                device,
-                device_index=self.device_index,
-                compute_type=self._compute_type(device),
-                language=self.settings.whisper_language,
-                task=self.settings.whisper_task,
-                local_files_only=True,
-                threads=self.threads,
-                download_root=str(self.settings.models_dir),
-                vad_method=self.settings.decoding.vad_method,
-                vad_options={key: value for key, value in self.settings.decoding.vad().items() if key != "vad_method"},
-            )
+            with contextlib.redirect_stdout(io.StringIO()):  # whisperX prints that a VAD was handed to it
+                asr = self._whisperx.load_model(
+                    self.model_path,
+                    device,
+                    device_index=self.device_index,
+                    compute_type=self._compute_type(device),
+                    language=self.settings.whisper_language,
+                    task=self.settings.whisper_task,
+                    local_files_only=True,
+                    threads=self.threads,
+                    download_root=str(self.settings.models_dir),
+                    vad_model=vad,
+                    vad_options=vad_options,  # still read: whisperX keeps them as the pipeline's VAD parameters
+                )
         except Exception as exc:  # noqa: BLE001 - CTranslate2 and faster-whisper raise many kinds
             raise ModelError(f"cannot load whisper model {self.model_name!r} from {self.model_path}: {exc}") from exc
+        self.load_s["whisper model"] = time.perf_counter() - started
         log.info(
             "whisper model loaded", model=self.model_name, path=self.model_path, device=device,
-            compute_type=self._compute_type(device), threads=self.threads, load_s=round(time.perf_counter() - started, 2),
+            compute_type=self._compute_type(device), threads=self.threads, load_s=round(self.load_s["whisper model"], 2),
         )  # fmt: skip
         return asr
+
+    def _load_vad(self, device: str, options: dict[str, Any]) -> Any:
+        """The VAD whisperX would load, loaded here so its cost shows on its own (importing pyannote.audio is most of it)."""
+        import torch
+
+        started = time.perf_counter()
+        from whisperx.vads import Pyannote, Silero
+
+        self.load_s["vad import"] = time.perf_counter() - started
+        started = time.perf_counter()
+        if self.settings.decoding.vad_method == "silero":
+            vad = Silero(**options)
+        else:
+            vad = Pyannote(torch.device(self.torch_device(device)), token=None, **options)
+        self.load_s["vad model"] = time.perf_counter() - started
+        return vad
 
     def _load_diarizer(self, device: str) -> Diarizer:
         """The diarization backend the settings name, on `device` (see worker.speech.speakers)."""
