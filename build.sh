@@ -36,7 +36,7 @@ usage: ./build.sh COMMAND [ARGS]
   localstack start|stop|status   host LocalStack on 127.0.0.1:${LOCALSTACK_PORT:-4566}
   test [PYTEST ARGS]         set up, then run the whole test suite (what CI runs)
   test unit [PYTEST ARGS]    the pure tests only (no queue, model or Docker): the inner loop, under 2 minutes
-  bench                      planning, enqueue, overhead and fleet-vs-whisperx benchmarks (~20 min)
+  bench                      planning, enqueue, overhead, start-up and fleet-vs-whisperx benchmarks (~25 min)
   help                       this text
 USAGE
 }
@@ -337,6 +337,7 @@ case "$command" in
     "$venv/bin/python" -m bench.overhead
     "$venv/bin/python" -m bench.compare  # writes its table into BENCHMARKS.md
     "$venv/bin/python" -m bench.defaults  # so does this one (issue 12: the defaults on real speech)
+    "$venv/bin/python" -m bench.startup  # and this one (issue 22: a short run's start-up and shut-down)
     ;;
   help | -h | --help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -79,11 +79,10 @@ class Pipeline:
     """Resident models and the stages that use them; one instance per worker process."""
 
     def __init__(self, settings: FleetSettings, threads: int) -> None:
-        started = time.perf_counter()
         import torch
         import whisperx
 
-        self.load_s: dict[str, float] = {"torch import": time.perf_counter() - started}  # for the `worker ready` line
+        self.load_s: dict[str, float] = {}  # seconds per part of the start-up, for the `worker ready` line
         self.settings = settings
         self.threads = threads
         self.device = settings.whisper_device
@@ -117,9 +116,9 @@ class Pipeline:
 
     def _load_asr(self, device: str) -> Any:
         vad_options = {key: value for key, value in self.settings.decoding.vad().items() if key != "vad_method"}
-        vad = self._load_vad(device, vad_options)
-        started = time.perf_counter()
         try:
+            vad = self._load_vad(device, vad_options)
+            started = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):  # whisperX prints that a VAD was handed to it
                 asr = self._whisperx.load_model(
                     self.model_path,
