@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import structlog
 
 from fleet.atomic import remove_stale_temps
 from fleet.planned_settings import PlannedSettingsReader
-from fleet.queue import JobQueue
+from fleet.queue import JobQueue, QueueUnavailable
 from fleet.settings import FleetSettings
 from worker.audio.ffmpeg import require_ffmpeg
 from worker.memory import current_rss_mb, memory_limit_mb
@@ -19,6 +20,32 @@ from worker.threads import cpu_quota, pin_native_threads, pin_torch_threads, thr
 log = structlog.get_logger()
 # A temp file is written and renamed within milliseconds; one this old belongs to a dead process.
 STALE_TEMP_S = 600
+# A queue server not answering at start is asked again after 0.25 s, then twice as long each time, up to 10 s.
+QUEUE_PROBE_FIRST_S = 0.25
+QUEUE_PROBE_CAP_S = 10.0
+
+
+def wait_for_queue_server(settings: FleetSettings, shutdown: Shutdown) -> bool:
+    """Wait while the queue server does not answer yet (LocalStack starting beside us, a queue host booting).
+
+    Probed with one attempt at a time, quickly at first, so a worker whose models are loaded starts the
+    moment the server answers. False when a stop is asked for meanwhile.
+    """
+    probe = JobQueue.connect(replace(settings.queue_endpoint(), max_attempts=1), settings.queue_spec())
+    delay_s, since = QUEUE_PROBE_FIRST_S, time.monotonic()
+    while True:
+        try:
+            probe.lookup()  # any answer will do, "no such queue" too: ensure() creates it next
+        except QueueUnavailable as exc:
+            if delay_s == QUEUE_PROBE_FIRST_S:
+                log.warning("queue server not answering yet: waiting for it", error=str(exc))
+            if shutdown.requested.wait(delay_s):
+                return False
+            delay_s = min(delay_s * 2, QUEUE_PROBE_CAP_S)
+            continue
+        if delay_s > QUEUE_PROBE_FIRST_S:
+            log.info("queue server answering", waited_s=round(time.monotonic() - since, 1))
+        return True
 
 
 def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: int = 0) -> int:
@@ -45,7 +72,9 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     phases.done("imports")
     pipeline = Pipeline(settings, threads)
     phases.done("models, other", pipeline.load_s)
-    # After the model load: a queue that starts alongside the workers has had time to come up.
+    # After the model load: a queue server that starts alongside the workers has had time to come up.
+    if not wait_for_queue_server(settings, shutdown):
+        return 0
     queue = JobQueue.connect(settings.queue_endpoint(), spec)
     queue.ensure()
     heartbeat_queue = JobQueue.connect(settings.queue_endpoint(), spec, for_heartbeats=True)

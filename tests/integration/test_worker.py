@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import jiwer
@@ -17,6 +19,8 @@ from fleet.job_identity import OUTPUT_FORMATS
 from fleet.messages import TranscriptionJob
 from tests.support import speech
 from tests.support.fleet_procs import FleetProcess, copy_tree, direct, fleet_env, start_worker, temp_files
+from tests.support.paths import HOST_SCRIPT
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 # tiny.en on espeak-ng's robot voice gets a word or two per sentence wrong (~10 % WER measured);
@@ -458,3 +462,30 @@ def test_a_too_long_source_name_is_shortened_and_transcribed_once(localstack_end
     assert json_path.name.startswith("ü" * 100) and "~" in json_path.name
     assert json.loads(json_path.read_text())["fleet"]["source"] == long_name
     assert "done 1, enqueued 0" in direct(settings)
+
+
+def test_a_worker_started_before_its_queue_server_waits_for_it_then_works(make_settings, speech_corpus, models_dir,
+                                                                          tmp_path):  # fmt: skip
+    # Given a worker whose queue server is not up yet (LocalStack still starting beside it)
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    settings = make_settings(endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    copy_tree(speech_corpus / "english" / "stories", settings.source_dir)
+    worker = FleetProcess.start(["worker"], fleet_env(settings), tmp_path / "w.log")
+    ls_env = {**os.environ, "LOCALSTACK_PORT": str(port), "LOCALSTACK_STATE_DIR": str(tmp_path / "ls")}
+    try:
+        # When its models are loaded it waits (one line), neither exiting nor restarting the model load
+        worker.wait_for_event("queue server not answering yet: waiting for it", timeout_s=180)
+        assert worker.process.poll() is None
+        # ... and once the server answers, it opens the queue and transcribes what the director queues
+        subprocess.run([str(HOST_SCRIPT), "start"], env=ls_env, check=True, timeout=600)
+        worker.wait_for_event("worker ready", timeout_s=120)
+        direct(settings)
+        # ... and told that everything is queued (SIGUSR1, as a local run does), it leaves once the queue is drained
+        worker.signal(signal.SIGUSR1)
+        assert worker.wait() == 0
+    finally:
+        worker.kill()
+        subprocess.run([str(HOST_SCRIPT), "stop"], env=ls_env, check=False, timeout=60)
+    assert sorted(worker.outcomes().values()) == ["transcribed", "transcribed"]
+    assert [e for e in worker.events() if e.get("event") == "queue server answering"][0]["waited_s"] > 0
