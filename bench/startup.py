@@ -73,6 +73,8 @@ def log_events(logs: Path) -> list[dict]:
                 event = json.loads(line)
             except ValueError:
                 continue
+            if not isinstance(event, dict) or "timestamp" not in event:
+                continue
             event["at"] = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
             event["log"] = path.stem
             events.append(event)
