@@ -212,7 +212,7 @@ class WindowDecoder:
                 if language is None:
                     guess = self._detect(encoded, batch)
                     language, source = self._choose(guess, options)
-                    if source == UNSURE:  # no fallback set: let the text decide among the likeliest languages
+                    if source == UNSURE:  # below 0.8 and no fallback taken: the text decides among the likeliest
                         language, source = self._decode_candidates(encoded, batch, guess, options)
                 tokenizer = self._tokenizer(language, task)
                 seconds["language"] += time.perf_counter() - started
