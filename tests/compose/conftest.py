@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from tests.support.compose import (
     docker_answers,
     fill_source,
     shared_folder,
+    torn_down_around,
     write_env_file,  # fmt: skip
 )
 from tests.support.ports import free_port
@@ -57,11 +57,6 @@ def deployment() -> Iterator[Deployment]:
     env_file = state / "compose.env"
     write_env_file(env_file, settings)
     deployment = Deployment(source=source, dest=dest, env_file=env_file, settings=settings)
-    deployment.down()  # a run that died half-way may have left this project behind
-    deployment.references = fill_source(source)
-    try:
+    with torn_down_around(deployment, source, dest, state):
+        deployment.references = fill_source(source)
         yield deployment
-    finally:
-        deployment.down()
-        for folder in (source, dest, state):
-            shutil.rmtree(folder, ignore_errors=True)

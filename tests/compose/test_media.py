@@ -19,7 +19,17 @@ import pytest
 
 from tests.compose.conftest import require_docker
 from tests.support import speech
-from tests.support.compose import PGID, PUID, REAL_SPEECH, Deployment, base_images, shared_folder, wait_for, write_env_file
+from tests.support.compose import (
+    PGID,
+    PUID,
+    REAL_SPEECH,
+    Deployment,
+    base_images,
+    shared_folder,
+    torn_down_around,
+    wait_for,
+    write_env_file,
+)
 from tests.support.receiver import Received, receiver
 
 pytestmark = pytest.mark.compose
@@ -67,13 +77,8 @@ def media_deployment(notifications: Received) -> Iterator[Deployment]:
     env_file = state / "compose.env"
     write_env_file(env_file, settings)
     deployment = Deployment(source=source, dest=dest, env_file=env_file, settings=settings, project="whisper-fleet-media-test")
-    deployment.down()
-    try:
+    with torn_down_around(deployment, source, dest, state):
         yield deployment
-    finally:
-        deployment.down()
-        for folder in (source, dest, state):
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def snapshot(root: Path) -> dict[str, str]:

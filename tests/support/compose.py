@@ -8,7 +8,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,18 @@ class Deployment:
 
     def down(self) -> None:
         self.compose_run("down", "-v", "--remove-orphans", "--timeout", "5")
+
+
+@contextmanager
+def torn_down_around(deployment: Deployment, *folders: Path) -> Iterator[Deployment]:
+    """The project down before (a run that died half-way may have left it behind) and after; the folders removed."""
+    deployment.down()
+    try:
+        yield deployment
+    finally:
+        deployment.down()
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_env_file(path: Path, settings: dict[str, str]) -> None:
