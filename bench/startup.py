@@ -28,10 +28,9 @@ from pathlib import Path
 
 from bench.corpus import duration_s
 from bench.resident import run_resident
-from bench.runs import bench_env, free_port, write_section
-from tests.support.paths import REPO_ROOT
+from bench.runs import bench_env, run_fleet_local, write_section
+from tests.support.paths import REAL_SPEECH
 
-REAL_SPEECH = REPO_ROOT / "tests" / "data" / "real-speech"
 # (name, source under tests/data/real-speech, start s, length s or None for the rest, spoken language)
 CLIPS = [
     ("jfk.flac", "jfk.flac", 0, None, "en"),
@@ -83,11 +82,8 @@ def log_events(logs: Path) -> list[dict]:
 
 def fleet_run(corpus: Path, dest: Path, state: Path, workers: int) -> dict[str, float | dict]:
     """One `./build.sh local` run on its own LocalStack; its wall time and where the time went."""
-    clean = {k: v for k, v in bench_env().items() if not k.startswith(("AWS_ENDPOINT", "FLEET_", "WHISPER_"))}
-    env = {**clean, "FLEET_MIN_AGE_S": "0", "LOCALSTACK_PORT": str(free_port()), "LOCALSTACK_STATE_DIR": str(state)}
     started = time.time()
-    subprocess.run([str(REPO_ROOT / "build.sh"), "local", str(corpus), str(dest), "--workers", str(workers)],
-                   env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    run_fleet_local(corpus, dest, workers, state, bench_env(), {})  # the defaults: no FLEET_/WHISPER_ setting
     ended = time.time()
     events = log_events(dest / ".fleet" / "logs")
     begun = [e["at"] for e in events if e["event"] == "file started"]

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.paths import REPO_ROOT
+from tests.support.paths import REAL_SPEECH, REPO_ROOT
 from tests.support.speech import ENGLISH, speak
 
 HERE = REPO_ROOT / "tests" / "compose"  # engine.sh and standins.sh
-REAL_SPEECH = REPO_ROOT / "tests" / "data" / "real-speech"
 GERMAN = "Guten Morgen. Heute scheint die Sonne und wir gehen zusammen in den Park."
 PROJECT = "whisper-fleet-test"
 # Not root, not the host's user: proves the transcripts belong to PUID:PGID.
