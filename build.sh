@@ -11,8 +11,8 @@ apt_packages=(curl shellcheck ffmpeg espeak-ng chromium chromium-driver)
 # pip's own HTTP cache keeps nothing from registries that send no cache headers (these machines' do not),
 # so downloaded wheels are kept here and a fresh clone installs offline from them. Empty: plain pip.
 wheelhouse=${FLEET_WHEELHOUSE-$HOME/.cache/whisper-fleet/wheels}
-# `./build.sh test unit`: the tests that need no queue server, no model and no Docker engine.
-unit_tests=(tests/unit tests/test_layers.py tests/test_repo.py tests/test_compose.py)
+# `./build.sh test unit`: the tests that need no queue server, no model, no Docker engine and no pip (pyproject's markers).
+unit_marks="not queue and not model and not compose and not install"
 # Compose settings; another file for a second deployment from the same checkout (the compose tests use one).
 env_file=${FLEET_ENV_FILE:-.env}
 
@@ -35,7 +35,7 @@ usage: ./build.sh COMMAND [ARGS]
   requirements [EXTRAS]      print the dependencies pyproject.toml lists (the Dockerfiles' cached layer)
   localstack start|stop|status   host LocalStack on 127.0.0.1:${LOCALSTACK_PORT:-4566}
   test [PYTEST ARGS]         set up, then run the whole test suite (what CI runs)
-  test unit [PYTEST ARGS]    the pure tests only (no queue, model or Docker): the inner loop, under 2 minutes
+  test unit [PYTEST ARGS]    the tests that need no queue server, model, Docker or pip: the inner loop, under a minute
   bench                      planning, enqueue, overhead, start-up and fleet-vs-whisperx benchmarks (~25 min)
   help                       this text
 USAGE
@@ -320,8 +320,8 @@ case "$command" in
     setup
     if [ "${1:-}" = unit ]; then
       shift
-      # The inner loop: the pure tests (no LocalStack, no model, no Docker engine), well under two minutes.
-      exec "$venv/bin/python" -m pytest "${unit_tests[@]}" "$@"
+      # The inner loop: no LocalStack, no model, no Docker engine, no pip (the in-process loop tests too).
+      exec "$venv/bin/python" -m pytest -m "$unit_marks" "$@"
     fi
     # The compose lifecycle (tests/compose) runs too whenever a Docker engine answers; CI starts one.
     exec "$venv/bin/python" -m pytest "$@"

@@ -13,12 +13,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from director.main import DestError, run_director
-from fleet import __version__, exits
-from fleet.layout import SourceError
-from fleet.logs import configure_logging
-from fleet.queue import QueueError
-from fleet.queue_spec import QueueSpecError
+from fleet import __version__
+from fleet.process import exits
+from fleet.process.logs import configure_logging
+from fleet.roots.readiness import SourceError
 from fleet.settings import FleetSettings
+from fleet.transport.queue import QueueError
+from fleet.transport.spec import QueueSpecError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import TextIO
 
-from fleet import exits
-from fleet.queue import DeadLetter, JobQueue
+from fleet.process import exits
 from fleet.settings import FleetSettings
+from fleet.transport.queue import DeadLetter, JobQueue
+from fleet.transport.sqs import SqsQueue
 
 # A letter this walk has moved stays hidden this long while the walk goes on (seen again only by a slower walk).
 WALK_HIDE_S = 900
@@ -101,7 +102,7 @@ def run_dlq(settings: FleetSettings, action: str, *, yes: bool = False, chosen: 
     if action == "purge" and not yes:
         print("fleet: dlq purge drops dead-lettered messages for good: add --yes", file=sys.stderr)
         return exits.BAD_INPUT
-    queue = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())
+    queue = SqsQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.ensure()
     if action == "purge" and chosen.everything:
         count = queue.counts().dead_letter

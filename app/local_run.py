@@ -16,12 +16,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from director.main import finish_round, run_director
-from fleet import exits
-from fleet.layout import fleet_dir
-from fleet.queue import JobQueue, QueueUnavailable
-from fleet.records import read_failures
+from fleet.process import exits
 from fleet.settings import FleetSettings
-from fleet.worker_record import WorkerRecord, read_worker_records
+from fleet.state.paths import fleet_dir
+from fleet.state.records import read_failures
+from fleet.state.worker_record import WorkerRecord, read_worker_records
+from fleet.transport.queue import JobQueue, QueueUnavailable
+from fleet.transport.sqs import SqsQueue
 
 POLL_S = 0.5  # seconds between looks at the progress and the queue
 EXIT_POLL_S = 0.05  # seconds between looks at whether the workers have exited: the run ends right after them
@@ -95,7 +96,7 @@ def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -
         if planned:
             console.print("local run: nothing to transcribe")
         return code if not planned else run_exit_code(0, run.setting_errors, counts.failed_before)
-    queue = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())
+    queue = SqsQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.lookup()
     interrupted = _follow(processes, records, queued, console, queue)
     code = _report(records, processes, time.monotonic() - started, interrupted, paths, console)
@@ -142,7 +143,7 @@ def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> 
 
 def _wait_for_queue_endpoint(settings: FleetSettings) -> None:
     """LocalStack may still be starting (build.sh starts it alongside us): wait until it answers."""
-    probe = JobQueue.connect(replace(settings.queue_endpoint(), max_attempts=1), settings.queue_spec())
+    probe = SqsQueue.connect(replace(settings.queue_endpoint(), max_attempts=1), settings.queue_spec())
     deadline = time.monotonic() + QUEUE_START_TIMEOUT_S
     while True:
         try:

@@ -9,11 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
 
-from fleet.plan_summary import PlanSummary
-from fleet.queue import JobQueue, QueueError
-from fleet.records import read_failures
 from fleet.settings import FleetSettings
-from fleet.worker_record import WorkerRecord, read_worker_records
+from fleet.state.plan_summary import PlanSummary
+from fleet.state.records import read_failures
+from fleet.state.worker_record import WorkerRecord, read_worker_records
+from fleet.transport.queue import JobQueue, QueueError
 
 WORKER_RECORD_TTL_S = 86_400
 

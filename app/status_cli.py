@@ -10,9 +10,9 @@ from rich.live import Live
 
 from app.status import gather_status
 from app.status_view import live_view, status_lines
-from fleet import exits
-from fleet.queue import JobQueue
+from fleet.process import exits
 from fleet.settings import FleetSettings
+from fleet.transport.sqs import SqsQueue
 
 REFRESH_S = 2.0
 
@@ -20,7 +20,7 @@ REFRESH_S = 2.0
 def run_status(settings: FleetSettings, as_json: bool = False, watch: bool = False) -> int:
     """Exit 0 when the queue answered, 3 when it did not (for scripts and health checks)."""
     spec = settings.queue_spec()
-    queue = JobQueue.connect(settings.queue_endpoint(), spec)
+    queue = SqsQueue.connect(settings.queue_endpoint(), spec)
     if watch:
         console = Console()
         try:

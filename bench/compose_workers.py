@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-from fleet.layout import stem_base
+from fleet.media.output_names import stem_base
 from tests.support.compose import (
     PGID,
     PROJECT,

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from bench.synthetic_tree import build_tree
 from director.main import run_director
-from fleet.queue import JobQueue
 from fleet.settings import FleetSettings
+from fleet.transport.sqs import SqsQueue
 from tests.support.paths import REPO_ROOT
 
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
@@ -60,7 +60,7 @@ def main() -> None:
         code = run_director(settings, out=out).exit_code
         total = time.perf_counter() - started
         spec = settings.queue_spec()
-        queue = JobQueue.connect(settings.queue_endpoint(), spec)
+        queue = SqsQueue.connect(settings.queue_endpoint(), spec)
         queue.lookup()
         visible = queue.counts().visible
         print(out.getvalue().strip())

@@ -85,7 +85,7 @@ def child(mode: str, path: Path, dest: Path) -> None:
 
     threads = os.cpu_count() or 2
     pin_native_threads(threads)
-    from fleet.messages import SourceFingerprint, TranscriptionJob
+    from fleet.job.messages import SourceFingerprint, TranscriptionJob
     from fleet.settings import FleetSettings
     from worker.job.lease import Lease
     from worker.job.run import JobContext, run_job

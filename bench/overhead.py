@@ -24,8 +24,8 @@ from types import SimpleNamespace
 
 from bench.enqueue_scale import start_localstack
 from director.main import run_director
-from fleet.queue import JobQueue
 from fleet.settings import FleetSettings
+from fleet.transport.sqs import SqsQueue
 from tests.support.paths import REPO_ROOT
 
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
@@ -48,7 +48,7 @@ def noop_overhead(endpoint: str, messages: int, root: Path) -> list[float]:
         (source / f"f{i:04d}.mp3").write_bytes(b"x")
     settings = settings_for(endpoint, source, root / "noop-dest")
     run_director(settings, out=io.StringIO())
-    queue = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())
+    queue = SqsQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.lookup()
     loop.run_job = lambda job, ctx, lease, on_stage, on_decoded: JobResult(Outcome.TRANSCRIBED)  # the no-op pipeline
     finished: list[float] = []

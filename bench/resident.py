@@ -20,7 +20,7 @@ def work(files: mp.Queue, model_dir: str, threads: int, out_dir: str, align_mode
     pin_native_threads(threads)  # the fleet's own pinning, so the limit is measured the same way
     import whisperx
 
-    from fleet.job_identity import DecodingOptions, TranscriptionSettings
+    from fleet.job.identity import DecodingOptions, TranscriptionSettings
     from worker.audio.samples import decode_audio
     from worker.job.writers import render
     from worker.speech.window_decoder import WindowDecoder

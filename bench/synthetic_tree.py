@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from fleet.job_identity import OUTPUT_FORMATS, TranscriptionSettings
-from fleet.layout import output_files, stem_base
+from fleet.job.identity import OUTPUT_FORMATS, TranscriptionSettings
+from fleet.media.output_names import output_files, stem_base
 
 FILES_PER_FOLDER = 100
 EXTENSIONS = ("mp3", "wav", "m4a", "flac", "mp4")

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from fleet.messages import TranscriptionJob
-from fleet.queue import SEND_BATCH_MAX, JobQueue, OutgoingMessage, QueueError
+from fleet.job.messages import TranscriptionJob
+from fleet.transport.queue import SEND_BATCH_MAX, JobQueue, OutgoingMessage, QueueError
 
 REFUSED_RETRIES = 3
 

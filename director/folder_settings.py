@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from fleet.job_identity import DecodingOptions, TranscriptionSettings
-from fleet.layout import is_within
+from fleet.job.identity import DecodingOptions, TranscriptionSettings
+from fleet.roots.confine import is_within
 
 FOLDER_SETTINGS_NAME = ".whisper-fleet.toml"
 MAX_FILE_BYTES = 64 * 1024

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from fleet.layout import last_plan_path
-from fleet.plan_summary import PlanSummary
+from fleet.state.paths import last_plan_path
+from fleet.state.plan_summary import PlanSummary
 
 # A round may take a while on a big tree, and the first one waits for the queue: allow for both.
 SLACK_S = 120.0

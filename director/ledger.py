@@ -14,14 +14,10 @@ from pathlib import Path
 import structlog
 from filelock import FileLock, Timeout
 
-from fleet.atomic import write_atomic
-from fleet.layout import director_dir
+from fleet.state.atomic import write_atomic
+from fleet.state.paths import ledger_lock_path, ledger_path
 
 log = structlog.get_logger()
-
-
-def ledger_path(dest: Path) -> Path:
-    return director_dir(dest) / "enqueued.json"
 
 
 def load_ledger(dest: Path, queue_identity: str | None) -> dict[str, float]:
@@ -48,7 +44,7 @@ def load_ledger(dest: Path, queue_identity: str | None) -> dict[str, float]:
 @contextmanager
 def ledger_lock(dest: Path) -> Iterator[None]:
     """Hold the ledger for one whole round; a second director waits (and says so) instead of losing entries."""
-    path = director_dir(dest) / "ledger.lock"
+    path = ledger_lock_path(dest)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(path)
     try:

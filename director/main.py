@@ -22,16 +22,18 @@ from director.plan import Action, Plan, PlanInputs, candidate_bases, plan_source
 from director.round_report import follow_round
 from director.scan import ScanResult, scan_sources
 from director.subtitle_check import SubtitleCheck
-from fleet import exits
-from fleet.done import probe_outputs
-from fleet.layout import FLEET_DIR, SourceError, failure_record_path, source_unavailable, stem_base
-from fleet.media_layout import is_video_name
-from fleet.output_names import names_for
-from fleet.plan_summary import PlanCounts, PlanSummary
-from fleet.planned_settings import PlannedSettings, write_planned_settings
-from fleet.queue import JobQueue, QueueError
-from fleet.records import read_failures, read_subtitled
+from fleet.media.layout import is_video_name
+from fleet.media.output_names import names_for, stem_base
+from fleet.process import exits
+from fleet.roots.readiness import SourceError, source_unavailable
 from fleet.settings import FleetSettings
+from fleet.state.done import probe_outputs
+from fleet.state.paths import FLEET_DIR, failure_record_path
+from fleet.state.plan_summary import PlanCounts, PlanSummary
+from fleet.state.planned_settings import PlannedSettings, write_planned_settings
+from fleet.state.records import read_failures, read_subtitled
+from fleet.transport.queue import JobQueue, QueueError
+from fleet.transport.sqs import SqsQueue
 
 log = structlog.get_logger()
 MAX_WARNINGS_LOGGED = 20
@@ -63,10 +65,12 @@ def run_director(
     out: TextIO = sys.stdout,
     clock: Callable[[], float] = time.time,
     before_queue: Callable[[], None] | None = None,
+    queue: JobQueue | None = None,
 ) -> DirectorRun:
     """Run the director once: plan, enqueue, record the plan; returns the exit code and the plan's summary.
 
-    `before_queue` runs between the scan and the first queue call (a local run waits there for its LocalStack).
+    `before_queue` runs between the scan and the first queue call (a local run waits there for its LocalStack);
+    `queue` is the settings' SQS queue unless given (tests give an in-memory one).
     """
     spec = settings.queue_spec()
     source, dest = settings.source_dir, settings.dest_dir
@@ -76,7 +80,7 @@ def run_director(
     _log_scan_warnings(scan)
     if before_queue is not None:
         before_queue()
-    queue = JobQueue.connect(settings.queue_endpoint(), spec)
+    queue = queue or SqsQueue.connect(settings.queue_endpoint(), spec)
     if dry_run:
         identity: str | None
         try:

@@ -6,8 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from fleet.layout import stem_base
-from fleet.output_names import PLAIN_NAMES, OutputNames
+from fleet.media.output_names import PLAIN_NAMES, OutputNames, stem_base
 
 
 @dataclass

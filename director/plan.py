@@ -10,13 +10,12 @@ from enum import StrEnum
 
 from director.naming import assign_output_bases
 from director.scan import SourceFile
-from fleet.done import OutputState, done_check, renders_only, same_job
-from fleet.job_identity import TranscriptionSettings
-from fleet.layout import stem_base
-from fleet.media_layout import is_video_name
-from fleet.messages import SourceFingerprint, TranscriptionJob, job_dedup_id
-from fleet.output_names import PLAIN_NAMES, OutputNames
-from fleet.records import FailureRecord, SubtitledRecord
+from fleet.job.identity import TranscriptionSettings
+from fleet.job.messages import SourceFingerprint, TranscriptionJob, job_dedup_id
+from fleet.media.layout import is_video_name
+from fleet.media.output_names import PLAIN_NAMES, OutputNames, stem_base
+from fleet.state.done import OutputState, done_check, renders_only, same_job
+from fleet.state.records import FailureRecord, SubtitledRecord
 
 
 class Action(StrEnum):

@@ -14,9 +14,9 @@ import structlog
 from pydantic import BaseModel, Field, ValidationError
 
 from director.plan import Action, Plan
-from fleet.atomic import write_atomic
-from fleet.layout import director_dir
-from fleet.notify import Notifier
+from fleet.process.notify import Notifier
+from fleet.state.atomic import write_atomic
+from fleet.state.paths import round_path
 
 log = structlog.get_logger()
 LISTED_FAILURES = 10
@@ -29,10 +29,6 @@ class RoundState(BaseModel):
 
     waiting: dict[str, float] = Field(default_factory=dict)
     finished: dict[str, tuple[str, str]] = Field(default_factory=dict)
-
-
-def round_path(dest: Path) -> Path:
-    return director_dir(dest) / "round.json"
 
 
 def follow_round(plan: Plan, sent: set[str], dest: Path, notify_urls: tuple[str, ...], now: float) -> str | None:

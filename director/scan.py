@@ -10,21 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from director.folder_settings import FOLDER_SETTINGS_NAME
-from fleet.layout import SourceError, check_source_root
-from fleet.messages import unsafe_path_reason
+from fleet.job.messages import unsafe_path_reason
+from fleet.media.extensions import MEDIA_EXTENSIONS
+from fleet.roots.readiness import SourceError, check_source_root
 
 __all__ = ["SourceError", "SourceFile", "ScanResult", "scan_sources", "is_media_name"]
-
-MEDIA_EXTENSIONS = frozenset(
-    ext
-    for ext in (
-        # audio
-        "mp3 wav m4a m4b flac ogg oga opus aac wma aiff aif aifc amr mp2 mpga mka ac3 eac3 wv ape caf au spx "
-        # video
-        "mp4 m4v mkv mov webm avi wmv flv mpg mpeg ts mts m2ts 3gp 3g2 ogv vob asf"
-    ).split()
-)
-
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:

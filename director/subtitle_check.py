@@ -15,12 +15,11 @@ from pathlib import Path
 import structlog
 
 from director.scan import SourceFile
-from fleet.atomic import write_atomic
-from fleet.layout import director_dir
-from fleet.subtitles import probe_embedded_languages, subtitled_reason
+from fleet.media.subtitles import probe_embedded_languages, subtitled_reason
+from fleet.state.atomic import write_atomic
+from fleet.state.paths import embedded_subtitles_cache_path
 
 log = structlog.get_logger()
-CACHE_NAME = "embedded-subtitles.json"
 
 
 class SubtitleCheck:
@@ -28,7 +27,7 @@ class SubtitleCheck:
 
     def __init__(self, source_root: Path, dest: Path, timeout_s: float) -> None:
         self.source_root = source_root
-        self.cache_path = director_dir(dest) / CACHE_NAME
+        self.cache_path = embedded_subtitles_cache_path(dest)
         self.timeout_s = timeout_s
         self.cache = _load(self.cache_path)
         self.used: dict[str, list[object]] = {}  # entries for files seen this round: the cache keeps only these

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import structlog
 
 from director.main import DestError
-from fleet.backoff import retry_delay_s
-from fleet.layout import SourceError
-from fleet.queue import QueueError
+from fleet.roots.readiness import SourceError
+from fleet.transport.backoff import retry_delay_s
+from fleet.transport.queue import QueueError
 
 log = structlog.get_logger()
 # After a failed round (LocalStack still starting after a reboot, a disk not mounted yet) the next

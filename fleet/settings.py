@@ -15,11 +15,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from fleet.job_identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSettings, check_speaker_bounds
-from fleet.languages import language_code_or_none
-from fleet.media_layout import LanguageCodes, MediaLayout
-from fleet.queue_spec import QueueEndpoint, QueueSpec, load_queue_spec
-from fleet.readiness import roots_overlap
+from fleet.job.identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSettings, check_speaker_bounds
+from fleet.language import language_code_or_none
+from fleet.media.layout import LanguageCodes, MediaLayout
+from fleet.roots.readiness import roots_overlap
+from fleet.transport.spec import QueueEndpoint, QueueSpec, load_queue_spec
 
 DEFAULT_QUEUE_CONFIG = Path(__file__).resolve().parent.parent / "create_queue.json"
 DECODING_PREFIX = "WHISPER_"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet.queue import JobQueue
 from fleet.settings import FleetSettings
+from fleet.transport.queue import JobQueue
+from fleet.transport.sqs import SqsQueue
 from tests.support.paths import HOST_SCRIPT
 from tests.support.ports import free_port
 
@@ -77,7 +78,7 @@ def open_queue() -> Callable[[FleetSettings], JobQueue]:
 
     def connect(settings: FleetSettings) -> JobQueue:
         spec = settings.queue_spec()
-        queue = JobQueue.connect(settings.queue_endpoint(), spec)
+        queue = SqsQueue.connect(settings.queue_endpoint(), spec)
         queue.ensure()
         return queue
 

@@ -6,7 +6,11 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support.paths import REPO_ROOT
+
+pytestmark = pytest.mark.install
 
 
 def build_venv(target: Path, wheelhouse: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,8 @@ import socket
 import time
 from pathlib import Path
 
-from fleet.layout import workers_dir
-from fleet.worker_record import WorkerRecord, read_worker_records
+from fleet.state.paths import workers_dir
+from fleet.state.worker_record import WorkerRecord, read_worker_records
 
 
 def _alive(pid: int) -> bool:

@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import structlog
 
-from fleet.atomic import remove_stale_temps
-from fleet.planned_settings import PlannedSettingsReader
-from fleet.queue import JobQueue, QueueUnavailable
 from fleet.settings import FleetSettings
+from fleet.state.atomic import remove_stale_temps
+from fleet.state.planned_settings import PlannedSettingsReader
+from fleet.transport.queue import QueueUnavailable
+from fleet.transport.sqs import SqsQueue
 from worker.audio.ffmpeg import require_ffmpeg
 from worker.memory import current_rss_mb, memory_limit_mb
 from worker.queue_loop.shutdown import Shutdown
@@ -31,7 +32,7 @@ def wait_for_queue_server(settings: FleetSettings, shutdown: Shutdown) -> bool:
     Probed with one attempt at a time, quickly at first, so a worker whose models are loaded starts the
     moment the server answers. False when a stop is asked for meanwhile.
     """
-    probe = JobQueue.connect(replace(settings.queue_endpoint(), max_attempts=1), settings.queue_spec())
+    probe = SqsQueue.connect(replace(settings.queue_endpoint(), max_attempts=1), settings.queue_spec())
     delay_s, since = QUEUE_PROBE_FIRST_S, time.monotonic()
     while True:
         try:
@@ -75,9 +76,9 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     # After the model load: a queue server that starts alongside the workers has had time to come up.
     if not wait_for_queue_server(settings, shutdown):
         return 0
-    queue = JobQueue.connect(settings.queue_endpoint(), spec)
+    queue = SqsQueue.connect(settings.queue_endpoint(), spec)
     queue.ensure()
-    heartbeat_queue = JobQueue.connect(settings.queue_endpoint(), spec, for_heartbeats=True)
+    heartbeat_queue = SqsQueue.connect(settings.queue_endpoint(), spec, for_heartbeats=True)
     heartbeat_queue.lookup()
     phases.done("queue")
     owner = None

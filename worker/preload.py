@@ -8,7 +8,7 @@ from pathlib import Path
 
 import structlog
 
-from fleet import exits
+from fleet.process import exits
 from fleet.settings import FleetSettings
 from worker.speech.models import AlignModels, ModelError, hub_reachable, resolve_asr_model
 from worker.speech.results import NoAligner

@@ -10,8 +10,8 @@ import urllib.request
 import structlog
 
 from app.dashboard.server import serve
-from fleet.queue import JobQueue
 from fleet.settings import FleetSettings
+from fleet.transport.sqs import SqsQueue
 
 log = structlog.get_logger()
 
@@ -19,7 +19,7 @@ log = structlog.get_logger()
 def run_dashboard(settings: FleetSettings) -> int:
     """Serve the dashboard until SIGTERM or Ctrl-C."""
     spec = settings.queue_spec()
-    server = serve(settings, JobQueue.connect(settings.queue_endpoint(), spec), settings.dashboard_host, settings.dashboard_port)
+    server = serve(settings, SqsQueue.connect(settings.queue_endpoint(), spec), settings.dashboard_host, settings.dashboard_port)
     host, port = server.server_address[:2]
     print(f"dashboard: http://{host}:{port}/ (dest {settings.dest_dir})", flush=True)
     stop = threading.Event()

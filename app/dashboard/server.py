@@ -18,11 +18,12 @@ from urllib.parse import unquote, urlsplit
 import structlog
 
 from app.status import gather_status
-from fleet.job_identity import OUTPUT_FORMATS
-from fleet.layout import FLEET_DIR, resolve_inside
-from fleet.messages import unsafe_path_reason
-from fleet.queue import JobQueue
+from fleet.job.identity import OUTPUT_FORMATS
+from fleet.job.messages import unsafe_path_reason
+from fleet.roots.confine import resolve_inside
 from fleet.settings import FleetSettings
+from fleet.state.paths import FLEET_DIR
+from fleet.transport.queue import JobQueue
 
 log = structlog.get_logger()
 ASSETS = Path(__file__).parent / "assets"

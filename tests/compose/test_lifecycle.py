@@ -18,7 +18,7 @@ from pathlib import Path
 import jiwer
 import pytest
 
-from fleet.layout import stem_base
+from fleet.media.output_names import stem_base
 from tests.support.compose import HERE, PGID, PUID, Deployment, wait_for
 from tests.support.paths import REPO_ROOT
 

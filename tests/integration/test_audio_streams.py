@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from fleet.language import same_language
 from tests.support import speech
 from worker.audio.samples import SAMPLE_RATE, decode_audio
-from worker.audio.streams import AudioStream, choose_stream, probe_audio_streams, same_language
+from worker.audio.streams import AudioStream, choose_stream, probe_audio_streams
 
-pytestmark = pytest.mark.integration
 JFK = Path(__file__).resolve().parent.parent / "data" / "real-speech" / "jfk.flac"  # 11.0 s
 
 

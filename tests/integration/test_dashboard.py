@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from fleet.plan_summary import PlanCounts, PlanSummary
-from fleet.queue import OutgoingMessage
+from fleet.state.plan_summary import PlanCounts, PlanSummary
+from fleet.transport.queue import OutgoingMessage
 from tests.support.browser import chromium
 from tests.support.fleet_procs import fleet_env
 from tests.support.paths import REPO_ROOT
 from tests.support.ports import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.queue
 ARTIFACTS = Path(os.environ.get("FLEET_TEST_ARTIFACTS", REPO_ROOT / ".artifacts"))
 
 

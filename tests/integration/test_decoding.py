@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from fleet.job_identity import DecodingOptions
+from fleet.job.identity import DecodingOptions
 from fleet.settings import FleetSettings
 from tests.support import speech
 from worker.audio.samples import decode_audio
 from worker.speech.pipeline import Pipeline
 from worker.speech.repetition import find_loop
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.model
 REAL_SPEECH = Path(__file__).resolve().parent.parent / "data" / "real-speech"
 PORTUGUESE = ("Era uma vez uma pequena raposa que vivia na beira de uma floresta tranquila. "
               "Todas as manhãs ela descia ao rio para ver os barcos passarem.")  # fmt: skip

@@ -12,11 +12,12 @@ import time
 import pytest
 
 from director.main import run_director
-from fleet.layout import output_files
-from fleet.messages import TranscriptionJob
-from fleet.queue import JobQueue
+from fleet.job.messages import TranscriptionJob
+from fleet.media.output_names import output_files
+from fleet.transport.queue import JobQueue
+from fleet.transport.sqs import SqsQueue
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.queue
 ODD_NAMES = ["plain.mp3", "with space.wav", "ünïcødé/日本語.flac", "quotes/it's \"q\".m4a", "-dash.mp3", "video.MKV"]
 
 
@@ -35,13 +36,13 @@ def corpus(tmp_path):
 def sends(monkeypatch):
     """Counts the messages the director actually sends (a spy on our adapter, SQS stays real)."""
     sent: list[str] = []
-    original = JobQueue.send_batch
+    original = SqsQueue.send_batch
 
     def spy(self, messages):
         sent.extend(m.dedup_id for m in messages)
         return original(self, messages)
 
-    monkeypatch.setattr(JobQueue, "send_batch", spy)
+    monkeypatch.setattr(SqsQueue, "send_batch", spy)
     return sent
 
 
@@ -232,13 +233,13 @@ def test_files_still_being_copied_in_wait_for_a_later_round(localstack_endpoint,
 def test_two_directors_at_once_take_turns_on_the_ledger(localstack_endpoint, make_settings, open_queue, corpus, monkeypatch):
     import threading
 
-    from fleet.queue import JobQueue
+    from fleet.transport.sqs import SqsQueue
 
     # Given a director that is in the middle of sending (the watch service)
     settings = make_settings(localstack_endpoint)
     sending, release = threading.Event(), threading.Event()
     sent: list[str] = []
-    original = JobQueue.send_batch
+    original = SqsQueue.send_batch
 
     def slow_send(self, messages):
         sending.set()
@@ -246,7 +247,7 @@ def test_two_directors_at_once_take_turns_on_the_ledger(localstack_endpoint, mak
         sent.extend(m.dedup_id for m in messages)
         return original(self, messages)
 
-    monkeypatch.setattr(JobQueue, "send_batch", slow_send)
+    monkeypatch.setattr(SqsQueue, "send_batch", slow_send)
     results: dict[str, tuple[int, str]] = {}
     first = threading.Thread(target=lambda: results.update(first=run(settings)))
     first.start()
@@ -268,9 +269,9 @@ def test_two_directors_at_once_take_turns_on_the_ledger(localstack_endpoint, mak
 def test_failures_of_deleted_sources_leave_status_but_not_while_their_folder_is_missing(
     localstack_endpoint, make_settings, corpus
 ):
-    from fleet.job_identity import TranscriptionSettings
-    from fleet.layout import failure_record_path
-    from fleet.messages import SourceFingerprint
+    from fleet.job.identity import TranscriptionSettings
+    from fleet.job.messages import SourceFingerprint
+    from fleet.state.paths import failure_record_path
     from worker.job.failures import write_failure_record
 
     # Given failure records of a file deleted since, and of a file whose folder (another disk) is not there now

@@ -9,10 +9,11 @@ import time
 import pytest
 
 from app.dlq import LetterFilter, run_dlq
-from fleet.messages import SourceFingerprint, TranscriptionJob
-from fleet.queue import JobQueue, OutgoingMessage
+from fleet.job.messages import SourceFingerprint, TranscriptionJob
+from fleet.transport.queue import OutgoingMessage
+from fleet.transport.sqs import SqsQueue
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.queue
 
 
 def dead_letter(queue, path: str, reason: str) -> None:
@@ -60,7 +61,7 @@ def test_list_ends_and_shows_every_letter_when_it_is_slower_than_its_hide_time(s
     # When listing takes longer than the time it hides each letter for
     monkeypatch.setattr(app.dlq, "WALK_HIDE_S", 2)
     requeue = queue.requeue_dead_letter
-    monkeypatch.setattr(JobQueue, "requeue_dead_letter", lambda self, *args: time.sleep(0.4) or requeue(*args))
+    monkeypatch.setattr(SqsQueue, "requeue_dead_letter", lambda self, *args: time.sleep(0.4) or requeue(*args))
     code, lines = dlq(settings, "list")
     # Then it ends, and names every letter once, all three of the one file's too
     assert code == 0 and lines[-1] == "dlq: 12 message(s) dead-lettered"

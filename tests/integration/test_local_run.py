@@ -9,11 +9,11 @@ import subprocess
 
 import pytest
 
-from fleet.job_identity import OUTPUT_FORMATS
+from fleet.job.identity import OUTPUT_FORMATS
 from tests.support.paths import REPO_ROOT
 from tests.support.ports import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.queue, pytest.mark.model]
 
 
 def test_build_sh_local_transcribes_a_folder_reports_and_cleans_up(speech_corpus, tmp_path):

@@ -7,12 +7,12 @@ import subprocess
 
 import pytest
 
-from fleet.queue import JobQueue
-from fleet.queue_spec import load_queue_spec
 from fleet.settings import FleetSettings
+from fleet.transport.spec import load_queue_spec
+from fleet.transport.sqs import SqsQueue
 from tests.support.paths import HOST_SCRIPT
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.queue
 
 
 def test_ready_hook_created_the_default_queues_from_create_queue_json(localstack_endpoint, monkeypatch):
@@ -21,7 +21,7 @@ def test_ready_hook_created_the_default_queues_from_create_queue_json(localstack
     monkeypatch.delenv("FLEET_MAX_RECEIVE_COUNT", raising=False)
     settings = FleetSettings(aws_endpoint_url=localstack_endpoint)
     spec = load_queue_spec(settings.queue_config)
-    queue = JobQueue.connect(settings.queue_endpoint(), spec)
+    queue = SqsQueue.connect(settings.queue_endpoint(), spec)
     # When the fleet looks the queues up without creating anything
     info = queue.lookup()
     # Then both exist, with the attributes and redrive policy of create_queue.json

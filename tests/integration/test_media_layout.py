@@ -18,7 +18,7 @@ from tests.support.paths import REPO_ROOT
 from tests.support.ports import free_port
 from tests.support.receiver import receiver
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.queue, pytest.mark.model]
 JFK = REPO_ROOT / "tests" / "data" / "real-speech" / "jfk.flac"  # "... ask not what your country can do for you ..."
 FOREIGN_SRT = "1\n00:00:00,000 --> 00:00:02,000\nWritten by someone else.\n"
 

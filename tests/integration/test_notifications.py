@@ -10,7 +10,7 @@ from tests.support.fleet_procs import direct, start_worker
 from tests.support.ports import free_port
 from tests.support.receiver import receiver
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.queue, pytest.mark.model]
 
 
 def test_a_finished_file_posts_the_webhook_and_a_dead_lettered_one_an_apprise_message_once(

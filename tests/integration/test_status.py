@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.fleet_procs import copy_tree, direct, fleet_env, start_worker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.queue, pytest.mark.model]
 
 
 def status_json(settings) -> dict:

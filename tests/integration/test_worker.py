@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -15,14 +14,13 @@ import jiwer
 import pytest
 
 from director.main import run_director
-from fleet.job_identity import OUTPUT_FORMATS
-from fleet.messages import TranscriptionJob
+from fleet.job.identity import OUTPUT_FORMATS
 from tests.support import speech
 from tests.support.fleet_procs import FleetProcess, copy_tree, direct, fleet_env, start_worker, temp_files
 from tests.support.paths import HOST_SCRIPT
 from tests.support.ports import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.queue, pytest.mark.model]
 # tiny.en on espeak-ng's robot voice gets a word or two per sentence wrong (~10 % WER measured);
 # 0.3 leaves room for that while a wrong file, an empty or garbled transcript (WER ~1) fails.
 MAX_WER = 0.3
@@ -220,126 +218,6 @@ def test_sigterm_mid_file_hands_the_message_back_at_once_without_spending_a_retr
     last = start_worker(settings, tmp_path, "last")
     assert last.wait() == 0 and last.outcomes() == {"long talk.wav": "transcribed"}
     assert queue.counts().dead_letter == 0
-
-
-def test_same_message_delivered_twice_is_transcribed_once(localstack_endpoint, make_settings, open_queue, speech_corpus,
-                                                          models_dir, tmp_path):  # fmt: skip
-    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
-    settings.source_dir.mkdir(parents=True)
-    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
-    direct(settings)
-    queue = open_queue(settings)
-    # Given a second copy of the same job (what an at-least-once queue may deliver)
-    received = queue.receive_one(wait_s=1, visibility_timeout_s=30)
-    job = TranscriptionJob.model_validate_json(received.body)
-    queue.change_visibility(received.receipt_handle, 0)
-    from fleet.queue import OutgoingMessage
-
-    queue.send_batch([OutgoingMessage(dedup_id="second-copy", group_id="other-group", body=job.model_dump_json())])
-    worker = start_worker(settings, tmp_path, "w")
-    assert worker.wait() == 0
-    finished = [e["outcome"] for e in worker.events() if e.get("event") == "file finished"]
-    assert sorted(finished) == ["already done", "transcribed"]
-    assert queue.counts().visible == 0
-
-
-def test_hostile_messages_are_dead_lettered_and_nothing_outside_the_roots_is_touched(
-    localstack_endpoint, make_settings, open_queue, speech_corpus, models_dir, tmp_path
-):
-    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    secret = shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", outside / "secret.mp3")
-    settings.source_dir.mkdir(parents=True)
-    (settings.source_dir / "escape.mp3").symlink_to(secret)
-    settings.dest_dir.mkdir()  # as the director leaves it: a worker never creates the destination
-    queue = open_queue(settings)
-    valid = json.loads(
-        TranscriptionJob(
-            path="x.mp3", output_base="x", fingerprint={"size": 1, "mtime_ns": 1},
-            settings={"model": "tiny.en", "align": False}, enqueued_at=0,
-        ).model_dump_json()
-    )  # fmt: skip
-    bodies = [
-        "not json",
-        json.dumps({**valid, "version": 99}),
-        json.dumps({**valid, "path": "../../etc/passwd"}),
-        json.dumps({**valid, "path": "/etc/passwd"}),
-        json.dumps({**valid, "path": "a\nb.mp3"}),
-        json.dumps({**valid, "output_base": "../../outside/stolen"}),
-        json.dumps({**valid, "path": "escape.mp3", "output_base": "escape"}),
-        "x" * 200_000,
-    ]
-    from fleet.queue import OutgoingMessage
-
-    queue.send_batch([OutgoingMessage(f"h{i}", f"g{i}", body) for i, body in enumerate(bodies[:7])])
-    queue.send_batch([OutgoingMessage("h7", "g7", bodies[7])])
-    before = sorted(p.name for p in tmp_path.iterdir())
-    worker = start_worker(settings, tmp_path, "w")
-    assert worker.wait() == 0
-    assert queue.counts().dead_letter == len(bodies) and queue.counts().visible == 0
-    rejected = [e for e in worker.events() if e.get("event") == "message rejected"]
-    assert len(rejected) == 7
-    finished = worker.outcomes()
-    assert finished == {"escape.mp3": "failed"}
-    assert [p.name for p in settings.dest_dir.rglob("*") if ".fleet" not in p.parts] == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "w.log"])  # nothing else appeared
-    assert sorted(p.name for p in outside.iterdir()) == ["secret.mp3"]
-
-
-def test_unwritable_destination_is_retried_for_its_time_budget_then_dead_lettered_with_a_reason(
-    localstack_endpoint, make_settings, open_queue, speech_corpus, models_dir, tmp_path
-):
-    # Given a file whose output folder cannot be created (a plain file sits where it should be)
-    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
-    (settings.source_dir / "talks").mkdir(parents=True)
-    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "talks" / "fox.mp3")
-    settings.dest_dir.mkdir(parents=True)
-    (settings.dest_dir / "talks").write_text("in the way")
-    direct(settings)
-    # When a worker tries, with no backoff between attempts and a 2 s budget standing for the day
-    worker = start_worker(settings, tmp_path, "w", FLEET_RETRY_BACKOFF_S="0", FLEET_RETRY_BUDGET_S="2")
-    assert worker.wait() == 0
-    # Then it retried (transient) until the budget was spent, however many attempts that took, and said why
-    finished = [e for e in worker.events() if e.get("event") == "file finished"]
-    assert len(finished) >= 2 and {e["outcome"] for e in finished} == {"retry"}
-    assert "cannot write outputs" in finished[0]["reason"]
-    queue = open_queue(settings)
-    assert queue.counts().dead_letter == 1 and queue.counts().visible == 0
-    (record,) = [json.loads(p.read_text()) for p in (settings.dest_dir / ".fleet" / "failed").iterdir()]
-    assert re.match(rf"gave up after {len(finished)} attempts over \d+ s: cannot write outputs", record["reason"]), record
-
-
-def test_worker_recycles_itself_after_max_files(localstack_endpoint, make_settings, open_queue, speech_corpus,
-                                                models_dir, tmp_path):  # fmt: skip
-    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
-    copy_tree(speech_corpus / "english" / "stories", settings.source_dir)
-    direct(settings)
-    worker = FleetProcess.start(["worker", "--max-files", "1"], fleet_env(settings), tmp_path / "w.log")
-    assert worker.wait() == 0
-    assert list(worker.outcomes().values()) == ["transcribed"]
-    assert open_queue(settings).counts().visible == 1  # the other file waits for the fresh process
-
-
-def test_a_backlog_queued_with_old_settings_is_not_run_once_the_settings_change(localstack_endpoint, make_settings,
-                                                                              speech_corpus, models_dir, tmp_path):  # fmt: skip
-    # Given a backlog queued with yesterday's settings
-    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
-    copy_tree(speech_corpus / "english" / "stories", settings.source_dir)
-    assert ", enqueued 2," in direct(settings)
-    # When the user gives the folder a prompt before any worker ran, and the director plans again
-    (settings.source_dir / ".whisper-fleet.toml").write_text('initial_prompt = "A story about a fox."\n')
-    assert ", enqueued 2," in direct(settings)
-    worker = start_worker(settings, tmp_path, "w", WHISPER_MODEL="tiny.en", WHISPER_ALIGN="false")
-    assert worker.wait() == 0
-    # Then each file ran once, with today's settings; the old messages were acknowledged unrun, saying why
-    finished = [e for e in worker.events() if e.get("event") == "file finished"]
-    assert sorted(e["outcome"] for e in finished) == ["superseded", "superseded", "transcribed", "transcribed"]
-    assert all("settings changed since it was queued" in e["reason"] for e in finished if e["outcome"] == "superseded")
-    for document in settings.dest_dir.rglob("*.json"):
-        if ".fleet" not in document.parts:
-            assert json.loads(document.read_text())["fleet"]["settings"]["decoding"]["initial_prompt"] == "A story about a fox."
-    assert ", done 2," in direct(settings)
 
 
 PORTUGUESE = ("Era uma vez uma pequena raposa que vivia na beira de uma floresta tranquila. Todas as manhãs ela descia ao rio "

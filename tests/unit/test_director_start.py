@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from director.main import run_director
-from fleet.layout import SourceError
+from fleet.roots.readiness import SourceError
 from fleet.settings import FleetSettings
 
 

@@ -13,7 +13,7 @@ from director.folder_settings import (
     apply_folder_file,
     read_folder_file,
 )
-from fleet.job_identity import TranscriptionSettings
+from fleet.job.identity import TranscriptionSettings
 
 BASE = TranscriptionSettings()
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from fleet.job_identity import TranscriptionSettings
-from fleet.messages import SourceFingerprint
-from fleet.records import CommitRecord
+from fleet.job.identity import TranscriptionSettings
+from fleet.job.messages import SourceFingerprint
+from fleet.state.records import CommitRecord
 from worker.job.writers import ForeignOutput, write_outputs
 
 RESULT = {"segments": [{"text": " Hello there.", "start": 0.5, "end": 1.75}], "language": "en"}

@@ -6,7 +6,7 @@ import json
 import os
 
 from director.health import SLACK_S, director_health
-from fleet.plan_summary import PlanCounts, PlanSummary
+from fleet.state.plan_summary import PlanCounts, PlanSummary
 from worker.health import worker_health
 
 

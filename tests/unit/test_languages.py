@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.languages import ALIASES, LANGUAGES, language_code
+from fleet.language import ALIASES, LANGUAGES, language_code
 
 
 def test_the_copy_equals_whispers_own_table():

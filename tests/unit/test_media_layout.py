@@ -8,14 +8,16 @@ import os
 import pytest
 
 from director.plan import Action, PlanInputs, plan_sources
-from director.round_report import follow_round, round_path, summary_message
+from director.round_report import follow_round, summary_message
 from director.scan import SourceFile
-from fleet.job_identity import TranscriptionSettings
-from fleet.media_layout import MediaLayout, language_in_style, subtitle_language
-from fleet.messages import SourceFingerprint
-from fleet.records import CommitRecord, SubtitledRecord
+from fleet.job.identity import TranscriptionSettings
+from fleet.job.messages import SourceFingerprint
+from fleet.language import written_language
+from fleet.media.layout import MediaLayout, language_in_style
+from fleet.media.subtitles import matching_sidecar, sidecar_language
 from fleet.settings import FleetSettings
-from fleet.subtitles import matching_sidecar, sidecar_language
+from fleet.state.paths import round_path
+from fleet.state.records import CommitRecord, SubtitledRecord
 from tests.support.receiver import receiver
 from worker.job.writers import BesideVideo, write_outputs
 
@@ -39,7 +41,7 @@ def test_subtitle_names_in_each_code_style(codes, tag, language, expected):
 def test_videos_get_subtitles_beside_them_audio_keeps_the_mirror_and_translation_is_english():
     layout = MediaLayout(formats=("vtt", "srt"))
     assert layout.beside("a/b.MKV") == ("srt", "vtt") and layout.beside("book.m4b") == () and layout.beside("s.mp3") == ()
-    assert subtitle_language("translate", "de") == "en" and subtitle_language("transcribe", "de") == "de"
+    assert written_language("translate", "de") == "en" and written_language("transcribe", "de") == "de"
     assert TranscriptionSettings(task="translate", language="de").subtitle_language_known() == "en"
     assert TranscriptionSettings(audio_language="fr").subtitle_language_known() == "fr"
     assert TranscriptionSettings().subtitle_language_known() is None
@@ -175,7 +177,7 @@ def test_media_settings_are_checked_at_start_with_their_variable_named(monkeypat
 
 
 def test_a_worker_in_the_media_layout_waits_while_the_source_is_read_only(tmp_path, monkeypatch):
-    from fleet import readiness
+    from fleet.roots import readiness
 
     source, dest = tmp_path / "source", tmp_path / "dest"
     source.mkdir()

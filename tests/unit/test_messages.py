@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from fleet.job_identity import TranscriptionSettings
-from fleet.messages import SourceFingerprint, TranscriptionJob, job_dedup_id, unsafe_path_reason
+from fleet.job.identity import TranscriptionSettings
+from fleet.job.messages import SourceFingerprint, TranscriptionJob, job_dedup_id, unsafe_path_reason
 
 FP = SourceFingerprint(size=10, mtime_ns=123)
 

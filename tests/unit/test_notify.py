@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
-from fleet.notify import ATTEMPTS, Notifier
+from fleet.process.notify import ATTEMPTS, Notifier
 from fleet.settings import FleetSettings
 from tests.support.ports import free_port
 from tests.support.receiver import receiver

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from director.naming import assign_output_bases
-from fleet.atomic import write_atomic
-from fleet.output_names import STEM_MAX, OutputNames, filesystem_type
+from fleet.media.output_names import STEM_MAX, OutputNames, filesystem_type
+from fleet.state.atomic import write_atomic
 
 PLAIN, WINDOWS = OutputNames(), OutputNames(windows=True)
 

@@ -7,10 +7,10 @@ from hypothesis import strategies as st
 
 from director.plan import Action, PlanInputs, plan_sources
 from director.scan import SourceFile
-from fleet.done import OutputState
-from fleet.job_identity import OUTPUT_FORMATS, TranscriptionSettings
-from fleet.messages import SourceFingerprint
-from fleet.records import FailureRecord, RecordSummary
+from fleet.job.identity import OUTPUT_FORMATS, TranscriptionSettings
+from fleet.job.messages import SourceFingerprint
+from fleet.state.done import OutputState
+from fleet.state.records import FailureRecord, RecordSummary
 
 SETTINGS = TranscriptionSettings()
 NOW = 1_000_000.0

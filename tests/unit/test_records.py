@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
-from fleet.atomic import write_atomic
-from fleet.job_identity import TranscriptionSettings
-from fleet.layout import failure_record_path, output_files, resolve_inside, stem_base
-from fleet.messages import SourceFingerprint
-from fleet.records import FailureRecord, read_commit_record, read_failures
+from fleet.job.identity import TranscriptionSettings
+from fleet.job.messages import SourceFingerprint
+from fleet.media.output_names import output_files, stem_base
+from fleet.roots.confine import resolve_inside
+from fleet.state.atomic import write_atomic
+from fleet.state.paths import failure_record_path
+from fleet.state.records import FailureRecord, read_commit_record, read_failures
 
 RECORD = {
     "version": 1, "source": "a.mp3", "fingerprint": {"size": 1, "mtime_ns": 2},

@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from app.cli import main
-from fleet.job_identity import DecodingOptions
-from fleet.queue_spec import QueueSpecError, fifo_names, load_queue_spec
+from fleet.job.identity import DecodingOptions
 from fleet.settings import FleetSettings
+from fleet.transport.spec import QueueSpecError, fifo_names, load_queue_spec
 from tests.support.paths import REPO_ROOT
 
 

@@ -10,9 +10,9 @@ import pytest
 from whisperx.utils import WriteSRT, WriteTSV, WriteVTT
 
 from director.folder_settings import FolderSettingsError, apply_folder_file
-from fleet.done import OutputState, renders_only
-from fleet.job_identity import TranscriptionSettings
-from fleet.records import RecordSummary
+from fleet.job.identity import TranscriptionSettings
+from fleet.state.done import OutputState, renders_only
+from fleet.state.records import RecordSummary
 from worker.job.writers import render
 from worker.speech.models import ModelError
 from worker.speech.speaker_labels import label_speakers, split_at_changes, strip_speakers

@@ -6,10 +6,10 @@ import time
 
 from director.plan import PlanInputs, plan_sources
 from director.scan import SourceFile
-from fleet.job_identity import DecodingOptions, TranscriptionSettings
-from fleet.messages import SourceFingerprint, TranscriptionJob
-from fleet.planned_settings import PlannedSettings, PlannedSettingsReader, write_planned_settings
+from fleet.job.identity import DecodingOptions, TranscriptionSettings
+from fleet.job.messages import SourceFingerprint, TranscriptionJob
 from fleet.settings import FleetSettings
+from fleet.state.planned_settings import PlannedSettings, PlannedSettingsReader, write_planned_settings
 from worker.job.result import Outcome
 from worker.queue_loop.settle import Action, SettleLimits, decide
 

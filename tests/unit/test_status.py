@@ -12,9 +12,9 @@ from rich.console import Console
 from app.local_run import _report, local_console
 from app.status import gather_status
 from app.status_view import live_view, status_lines
-from fleet.plan_summary import PlanCounts, PlanSummary
 from fleet.settings import FleetSettings
-from fleet.worker_record import WorkerRecord, worker_record_path, write_worker_record
+from fleet.state.plan_summary import PlanCounts, PlanSummary
+from fleet.state.worker_record import WorkerRecord, worker_record_path, write_worker_record
 
 
 def write_worker(dest, name, **fields):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from director.watch import watch
-from fleet.layout import SourceError
-from fleet.queue import QueueUnavailable
+from fleet.roots.readiness import SourceError
+from fleet.transport.queue import QueueUnavailable
 
 
 def test_watch_runs_every_interval_until_stopped_and_survives_queue_errors():

@@ -8,13 +8,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from fleet.atomic import remove_temps_of, temp_prefix
-from fleet.backoff import retry_delay_s
-from fleet.job_identity import TranscriptionSettings
-from fleet.messages import SourceFingerprint, TranscriptionJob
-from fleet.queue import QueueError, ReceivedMessage
-from fleet.records import CommitRecord
+from fleet.job.identity import TranscriptionSettings
+from fleet.job.messages import SourceFingerprint, TranscriptionJob
 from fleet.settings import FleetSettings
+from fleet.state.atomic import remove_temps_of, temp_prefix
+from fleet.state.records import CommitRecord
+from fleet.transport.backoff import retry_delay_s
+from fleet.transport.queue import QueueError, ReceivedMessage
+from fleet.transport.sqs import SqsQueue
 from worker.job.result import JobResult, Outcome
 from worker.job.writers import LeaseLost, OutputPathError, commit_json, render, write_outputs
 from worker.queue_loop.loop import Worker
@@ -225,7 +226,6 @@ class StaleQueue:
 def test_a_refused_heartbeat_means_the_worker_neither_writes_nor_deletes(monkeypatch, tmp_path):
     settings = FleetSettings(heartbeat_interval_s=0.1, visibility_timeout_s=5, dest_dir=tmp_path)
     queue = StaleQueue()
-    worker = Worker(settings, queue, ctx=None, shutdown=Shutdown(), rss_mb=lambda: 0)
     seen_lease = []
 
     def slow_job(job, ctx, lease, on_stage, on_decoded):
@@ -235,7 +235,7 @@ def test_a_refused_heartbeat_means_the_worker_neither_writes_nor_deletes(monkeyp
         seen_lease.append(lease.held())
         return JobResult(Outcome.LEASE_LOST if not lease.held() else Outcome.TRANSCRIBED)
 
-    monkeypatch.setattr("worker.queue_loop.loop.run_job", slow_job)
+    worker = Worker(settings, queue, ctx=None, shutdown=Shutdown(), rss_mb=lambda: 0, run_job=slow_job)
     worker.ctx = SimpleNamespace(pipeline=SimpleNamespace(fallbacks={}, device_in_use=lambda: "cpu"), worker_id="w", owner=None)
     job = TranscriptionJob(path="a.mp3", output_base="a", fingerprint=SourceFingerprint(size=1, mtime_ns=1),
                            settings=TranscriptionSettings(), enqueued_at=0)  # fmt: skip
@@ -283,7 +283,7 @@ def test_a_file_that_grows_while_it_is_decoded_is_retried_not_failed(monkeypatch
 
 
 def test_a_source_gone_for_good_clears_its_failure_record(tmp_path):
-    from fleet.layout import failure_record_path
+    from fleet.state.paths import failure_record_path
     from worker.job.failures import write_failure_record
     from worker.job.lease import Lease
     from worker.job.run import JobContext, run_job
@@ -370,13 +370,13 @@ def test_a_lease_is_held_by_time_not_by_hope_and_an_orphaned_one_may_still_write
 
 
 def test_heartbeats_use_a_client_with_short_timeouts_and_few_attempts():
-    from fleet.queue import HEARTBEAT_ATTEMPTS, HEARTBEAT_TIMEOUT_S, JobQueue
+    from fleet.transport.sqs import HEARTBEAT_ATTEMPTS, HEARTBEAT_TIMEOUT_S
 
     settings = FleetSettings(aws_endpoint_url="http://127.0.0.1:9", queue_timeout_s=10, queue_max_attempts=6)
-    config = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec(), for_heartbeats=True)._client.meta.config
+    config = SqsQueue.connect(settings.queue_endpoint(), settings.queue_spec(), for_heartbeats=True)._client.meta.config
     assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (
         HEARTBEAT_TIMEOUT_S, HEARTBEAT_TIMEOUT_S, HEARTBEAT_ATTEMPTS)  # fmt: skip
-    long_poll = JobQueue.connect(settings.queue_endpoint(), settings.queue_spec())._client.meta.config
+    long_poll = SqsQueue.connect(settings.queue_endpoint(), settings.queue_spec())._client.meta.config
     assert long_poll.read_timeout == 35 and long_poll.retries["total_max_attempts"] == 6
 
 

@@ -7,6 +7,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleet.language import same_language
+from fleet.media.extensions import MULTI_TRACK_EXTENSIONS, extension
+
 
 @dataclass(frozen=True)
 class AudioStream:
@@ -19,7 +22,7 @@ class AudioStream:
 
     def language_code(self) -> str | None:
         """The tag as a language (`ger` -> `de`); None when untagged or no language (`und`, a typo)."""
-        from fleet.media_layout import sidecar_token_language
+        from fleet.media.layout import sidecar_token_language
 
         return sidecar_token_language(self.language) if self.language else None
 
@@ -38,15 +41,11 @@ class StreamChoice:
         return {"index": self.stream.index, "language": self.stream.language, "why": self.why}
 
 
-# Containers that commonly carry several audio tracks (films, recordings of broadcasts). Elsewhere the
-# first stream is the only one, and a probe (~50 ms, a process) is skipped unless a language is wanted.
-MULTI_TRACK_SUFFIXES = frozenset({".mkv", ".mka", ".mp4", ".m4v", ".mov", ".webm", ".avi", ".ts", ".mts", ".m2ts",
-                                  ".vob", ".mpg", ".mpeg", ".wmv", ".asf", ".flv", ".ogv", ".3gp"})  # fmt: skip
 
 
 def streams_worth_probing(path: Path, wanted_language: str | None) -> bool:
-    """Whether the file may hold a choice of audio streams that matters."""
-    return wanted_language is not None or path.suffix.lower() in MULTI_TRACK_SUFFIXES
+    """Whether the file may hold a choice of audio streams that matters (else a probe, ~50 ms, a process, is skipped)."""
+    return wanted_language is not None or extension(path.name) in MULTI_TRACK_EXTENSIONS
 
 
 def probe_audio_streams(path: Path, timeout_s: float) -> list[AudioStream]:
@@ -67,18 +66,6 @@ def probe_audio_streams(path: Path, timeout_s: float) -> list[AudioStream]:
         )
         for s in streams
     ]
-
-
-def same_language(tag: str | None, wanted: str) -> bool:
-    """Whether a stream's tag (ISO 639-1 or -2, B or T: de, ger, deu) names the wanted language."""
-    if not tag:
-        return False
-    import langcodes
-
-    try:
-        return langcodes.Language.get(tag).language == langcodes.Language.get(wanted).language
-    except (ValueError, LookupError):  # a tag langcodes cannot parse ("und", typos) matches nothing
-        return False
 
 
 def choose_stream(streams: list[AudioStream], wanted_language: str | None) -> StreamChoice:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from fleet.atomic import write_atomic
-from fleet.layout import failure_record_path
-from fleet.messages import SourceFingerprint, TranscriptionJob
-from fleet.records import FailureRecord
+from fleet.job.messages import SourceFingerprint, TranscriptionJob
+from fleet.state.atomic import write_atomic
+from fleet.state.paths import failure_record_path
+from fleet.state.records import FailureRecord
 
 
 class JobFailure(Exception):

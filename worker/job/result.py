@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fleet.messages import SourceFingerprint
+from fleet.job.messages import SourceFingerprint
 
 
 class Outcome(StrEnum):

@@ -16,14 +16,14 @@ from typing import Any
 import structlog
 
 from fleet import __version__
-from fleet.done import done_check, probe_outputs
-from fleet.layout import resolve_inside, source_unavailable
-from fleet.media_layout import subtitle_language
-from fleet.messages import SourceFingerprint, TranscriptionJob
-from fleet.planned_settings import PlannedSettingsReader
-from fleet.readiness import dest_problem
-from fleet.records import COMMIT_KEY, CommitRecord, LanguageCandidate
+from fleet.job.messages import SourceFingerprint, TranscriptionJob
+from fleet.language import written_language
+from fleet.roots.confine import resolve_inside
+from fleet.roots.readiness import dest_problem, source_unavailable
 from fleet.settings import FleetSettings
+from fleet.state.done import done_check, probe_outputs
+from fleet.state.planned_settings import PlannedSettingsReader
+from fleet.state.records import COMMIT_KEY, CommitRecord, LanguageCandidate
 from worker.audio.samples import Audio, DecodeError, spool_audio
 from worker.audio.streams import AudioStream, StreamChoice, choose_stream, probe_audio_streams, streams_worth_probing
 from worker.job.failures import PermanentFailure, TransientFailure, clear_failure_record
@@ -202,7 +202,7 @@ def _beside_video(job: TranscriptionJob, ctx: JobContext, spoken: str) -> Beside
     formats = [fmt for fmt in media.beside(job.path) if fmt in job.formats] if media else []
     if not formats:
         return None
-    language = subtitle_language(job.settings.task, spoken)
+    language = written_language(job.settings.task, spoken)
     paths = {}
     for fmt in formats:
         path = resolve_inside(ctx.settings.source_dir, media.subtitle_rel(job.path, language, fmt))

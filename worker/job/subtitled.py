@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.atomic import write_atomic
-from fleet.layout import resolve_inside, subtitled_record_path
-from fleet.media_layout import subtitle_language
-from fleet.messages import SourceFingerprint, TranscriptionJob
-from fleet.records import SubtitledRecord
+from fleet.job.messages import SourceFingerprint, TranscriptionJob
+from fleet.language import written_language
+from fleet.media.subtitles import existing_subtitle
+from fleet.roots.confine import resolve_inside
 from fleet.settings import FleetSettings
-from fleet.subtitles import existing_subtitle
+from fleet.state.atomic import write_atomic
+from fleet.state.paths import subtitled_record_path
+from fleet.state.records import SubtitledRecord
 
 
 class AlreadySubtitled(Exception):
@@ -33,7 +34,7 @@ def subtitled_check(job: TranscriptionJob, settings: FleetSettings, video: Path)
         return None  # transcribed before (other settings): kept up to date, whatever else subtitles the video
 
     def check(language: str) -> None:
-        target = subtitle_language(job.settings.task, language)
+        target = written_language(job.settings.task, language)
         reason = existing_subtitle(video, target, settings.decode_timeout_s)
         if reason:
             raise AlreadySubtitled(reason, target)

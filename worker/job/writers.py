@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fleet.atomic import remove_temps_of, write_atomic
-from fleet.layout import is_within, output_files
-from fleet.records import COMMIT_KEY, CommitRecord
+from fleet.media.output_names import output_files
+from fleet.roots.confine import is_within
+from fleet.state.atomic import remove_temps_of, write_atomic
+from fleet.state.records import COMMIT_KEY, CommitRecord
 from worker.job import speaker_writers
 
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.worker_record import WorkerRecord, worker_record_path, write_worker_record
+from fleet.state.worker_record import WorkerRecord, worker_record_path, write_worker_record
 
 BEAT_S = 5.0  # a small JSON file every few seconds: cheap, and fresh enough for a person watching
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from fleet.atomic import write_atomic
-from fleet.layout import delivery_journal_path
+from fleet.state.atomic import write_atomic
+from fleet.state.paths import delivery_journal_path
 from worker.queue_loop.settle import Death
 
 TIME_LIMIT = "time limit"  # `ended` of a delivery abandoned by its own worker: the file hung it

@@ -10,26 +10,25 @@ from collections.abc import Callable
 import structlog
 from pydantic import ValidationError
 
-from fleet import exits
-from fleet.backoff import retry_delay_s
-from fleet.messages import TranscriptionJob, job_group_id
-from fleet.notify import Notifier
-from fleet.queue import QUEUE_GONE_CODES, JobQueue, QueueError, ReceivedMessage
-from fleet.readiness import RootsWatch
+from fleet.job.messages import TranscriptionJob, job_group_id
+from fleet.process import exits
+from fleet.process.notify import Notifier
+from fleet.roots.readiness import RootsWatch
 from fleet.settings import FleetSettings
+from fleet.transport.backoff import retry_delay_s
+from fleet.transport.queue import JobQueue, QueueError, ReceivedMessage
 from worker.job.failures import write_failure_record
 from worker.job.lease import Lease
 from worker.job.result import JobResult, Outcome
 from worker.job.run import JobContext, run_job
 from worker.queue_loop.beacon import Beacon, WorkerState, lost_after_s
 from worker.queue_loop.deliveries import TIME_LIMIT, DeliveryJournal
+from worker.queue_loop.heartbeat import Heartbeat
 from worker.queue_loop.settle import Action, SettleLimits, decide, judge_redelivery
 from worker.queue_loop.shutdown import Shutdown, exit_now
 
 log = structlog.get_logger()
 WAIT_SLICE_S = 0.25  # how often the loop looks at the job, the heartbeat and the stop flag
-# Receipt handles that SQS no longer honours: someone else received the message since.
-LOST_LEASE_CODES = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue"})
 INVALID_GROUP = "invalid-messages"
 DRAIN_POLL_S = 0.5
 # A lost queue (LocalStack restarting) is asked again after 2, 4, 8 ... seconds, at most a minute apart.
@@ -49,12 +48,14 @@ class Worker:
         rss_mb: Callable[[], float],
         beacon: Beacon | None = None,
         heartbeat_queue: JobQueue | None = None,
+        run_job: Callable[..., JobResult] = run_job,
     ) -> None:
         self.settings = settings
         self.queue = queue
-        # Short timeouts, few attempts (JobQueue.connect(for_heartbeats=True)); the same client in unit tests.
+        # Short timeouts, few attempts (SqsQueue.connect(for_heartbeats=True)); the same client in unit tests.
         self.heartbeat_queue = heartbeat_queue or queue
         self.ctx = ctx
+        self.run_job = run_job  # the job in the job thread; tests of the loop give it a stand-in
         self.shutdown = shutdown
         self.rss_mb = rss_mb
         self.beacon = beacon or Beacon(
@@ -156,20 +157,20 @@ class Worker:
 
     def _run_with_heartbeat(self, message: ReceivedMessage, job: TranscriptionJob) -> tuple[JobResult, Lease]:
         """Run the job in its own thread; extend the message's visibility until it ends (rq style)."""
-        lease = Lease(self.settings.visibility_timeout_s)
-        queue_identity = self._queue_identity()
+        started = time.monotonic()
+        heartbeat = Heartbeat(self.heartbeat_queue, message, self.settings.visibility_timeout_s,
+                              self.settings.heartbeat_interval_s, self._queue_identity(), started)  # fmt: skip
+        lease = heartbeat.lease
         outcome: list[JobResult] = []
         context = contextvars.copy_context()  # carries the bound message id and file into the thread
         thread = threading.Thread(
-            target=lambda: outcome.append(context.run(run_job, job, self.ctx, lease, self.state.on_stage, self.state.on_decoded)),
+            target=lambda: outcome.append(context.run(self.run_job, job, self.ctx, lease, self.state.on_stage,
+                                                      self.state.on_decoded)),  # fmt: skip
             name="job",
             daemon=True,
         )
         thread.start()
-        interval = self.settings.heartbeat_interval_s
-        next_beat = time.monotonic() + interval
         grace_deadline: float | None = None
-        started = time.monotonic()
         while thread.is_alive():
             thread.join(WAIT_SLICE_S)
             self.beacon.beat()
@@ -177,15 +178,10 @@ class Worker:
             limit_s = self._time_limit_s()
             if thread.is_alive() and limit_s is not None and now - started > limit_s:
                 self._abandon_and_exit(message, lease, limit_s)
-            if thread.is_alive() and now >= next_beat:
+            if thread.is_alive() and heartbeat.due(now):
                 if self.journal is not None:
                     self.journal.seen(self.state.stage, self.rss_mb())
-                if lease.held() and not (lease.orphaned or lease.lost):
-                    self._extend(message, lease, queue_identity, now)
-                elif not (lease.orphaned or lease.lost) and self._queue_recreated(queue_identity):
-                    # expired: only ask whether the queue is gone
-                    self._orphan(lease, "the queue was recreated while this worker could not reach it")
-                next_beat = now + interval
+                heartbeat.beat(now)
             if self.shutdown.requested.is_set() and thread.is_alive():
                 self.state.state = "stopping"
                 grace_deadline = grace_deadline or now + self.settings.grace_period_s
@@ -193,44 +189,11 @@ class Worker:
                     self._release_and_exit(message, job, lease)
         return (outcome[0] if outcome else JobResult(Outcome.RETRY, "job thread ended without a result")), lease
 
-    def _extend(self, message: ReceivedMessage, lease: Lease, queue_identity: str | None, now: float) -> None:
-        """One heartbeat: extended, lost (another worker may own the message), or orphaned (its queue is gone)."""
-        was_held = lease.held()
-        try:
-            self.heartbeat_queue.change_visibility(message.receipt_handle, self.settings.visibility_timeout_s)
-            lease.extended(now)
-            return
-        except QueueError as exc:
-            error = exc
-        if error.code in QUEUE_GONE_CODES or (error.code in LOST_LEASE_CODES and self._queue_recreated(queue_identity)):
-            self._orphan(lease, str(error))
-        elif error.code in LOST_LEASE_CODES:
-            lease.lose()
-            log.error("lease lost: the message may be with another worker; its outputs will not be written", error=str(error))
-        elif was_held and not lease.held():
-            log.error("lease expired without a heartbeat: the message may be with another worker; its outputs will not "
-                      "be written", error=str(error))  # fmt: skip
-        else:
-            log.warning("heartbeat failed, retrying", error=str(error))
-
-    def _orphan(self, lease: Lease, why: str) -> None:
-        lease.orphan()
-        log.warning("the queue that held this message is gone: its outputs are still written, nothing to acknowledge",
-                    error=why)  # fmt: skip
-
     def _queue_identity(self) -> str | None:
         try:
             return self.queue.info.identity
         except QueueError:
             return None
-
-    def _queue_recreated(self, identity_at_receive: str | None) -> bool:
-        """Whether the queue was deleted and created again since the message was received (LocalStack restarted)."""
-        try:
-            now = self.heartbeat_queue.lookup()
-        except QueueError:
-            return False
-        return identity_at_receive is not None and (now is None or now.identity != identity_at_receive)
 
     def _release_and_exit(self, message: ReceivedMessage, job: TranscriptionJob, lease: Lease) -> None:
         """Grace period over: hand the message back at once, as a fresh copy that spends no retry, and leave."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fleet.backoff import retry_delay_s
+from fleet.transport.backoff import retry_delay_s
 from worker.job.result import Outcome
 
 # A crash (an unexpected exception) is a bug that repeats: one more try, not every attempt the queue allows.

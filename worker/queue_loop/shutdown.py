@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import structlog
 
-from fleet import exits
+from fleet.process import exits
 
 log = structlog.get_logger()
 

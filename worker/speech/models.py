@@ -13,7 +13,8 @@ from typing import Any
 
 import structlog
 
-from fleet.atomic import fsync_dir
+from fleet.process.errors import first_line
+from fleet.state.atomic import fsync_dir
 from worker.speech.results import Aligner, NoAligner
 
 log = structlog.get_logger()
@@ -184,7 +185,7 @@ class AlignModels:
             self._missing_since.pop(key, None)
             log.info("alignment model loaded", language=language, model=model_name or "whisperX default")
         except Exception as exc:  # noqa: BLE001 - whisperX raises ValueError, OSError, URLError ...
-            loaded = NoAligner(f"no alignment model for {language!r}: {str(exc).splitlines()[0][:200]}")
+            loaded = NoAligner(f"no alignment model for {language!r}: {first_line(exc)}")
             log.warning("no wav2vec2 alignment model: word timings come from whisper itself", language=language,
                         reason=loaded.reason)  # fmt: skip
             self._missing_since[key] = time.monotonic()

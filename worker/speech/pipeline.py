@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 import numpy as np
 import structlog
 
-from fleet.job_identity import TranscriptionSettings
+from fleet.job.identity import TranscriptionSettings
+from fleet.process.errors import first_line
 from fleet.settings import FleetSettings
 from worker.audio.samples import Audio, as_audio
 from worker.speech.models import AlignModels, ModelError, resolve_asr_model
@@ -280,7 +281,7 @@ class Pipeline:
             aligned_segments, note = self._stage_on_cpu_after_oom(
                 "align", lambda device: self._align_on(device, result["segments"], audio, language, transcription, progress))
         except LookupError as exc:  # NLTK sentence data missing
-            return self._whisper_word_timings(result, audio, language, transcription.task, str(exc).strip().splitlines()[0][:200])
+            return self._whisper_word_timings(result, audio, language, transcription.task, first_line(exc))
         result["segments"] = aligned_segments
         result["word_segments"] = words_of(aligned_segments)
         outcome = f"aligned ({transcription.align_model or 'whisperX default for ' + language})"
@@ -322,7 +323,7 @@ class Pipeline:
         try:
             result["word_segments"] = add_whisper_word_timings(self.asr.model, result["segments"], audio, language, task)
         except Exception as exc:  # noqa: BLE001 - timing words must never cost the transcript itself
-            failure = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            failure = first_line(exc)
             return self._whisper_words_failed(result, language, reason, failure)
         return self._whisper_words_done(result, language, reason)
 

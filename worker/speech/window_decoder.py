@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from fleet.job_identity import DecodingOptions
+from fleet.job.identity import DecodingOptions
+from fleet.process.errors import first_line
 from worker.audio.samples import Audio, as_audio
 from worker.speech.encoder import encode_windows
-from worker.speech.repetition import Confidence, cut_loops, loop_reason
+from worker.speech.repetition import MAX_TOKENS_PER_S, Confidence, cut_loops, loop_reason
 from worker.speech.results import WORDS_DONE, WORDS_OFF, Decoded, LanguageGuess, WordTiming, WordTimings
 from worker.speech.word_timing import timed_words
 
@@ -43,9 +44,6 @@ DECODED_CANDIDATE_S = 30.0
 UNSURE = "unsure"
 # whisper's own: a fallback decoded this hot no longer conditions the next window on its text.
 PROMPT_RESET_ON_TEMPERATURE = 0.5
-# A re-decoded window may hold this many tokens per second of audio: twice the fastest speech (about 6 tokens/s
-# in English, more in languages whisper splits into more tokens); a sample that loops stops there.
-RETRY_TOKENS_PER_S = 12
 # The VAD hears a file this many seconds at a time (38 MB of float32), so its memory does not grow with the
 # file; a speech region reaching into a piece's last VAD_PIECE_MARGIN_S is heard again by the next piece
 # (longer than the longest region, 30 s, and its padding).
@@ -335,7 +333,7 @@ class WindowDecoder:
             # Not conditioned on earlier text (in that mode `previous` has moved past these windows by now, and
             # whisper drops the prompt for hot fallbacks anyway).
             retries = self._generate(subset, tokenizer, options, temperature, [],
-                                     max_new_tokens=int(RETRY_TOKENS_PER_S * longest_s) + 16)  # fmt: skip
+                                     max_new_tokens=int(MAX_TOKENS_PER_S * longest_s) + 16)  # fmt: skip
             for row, samples in zip(rows, retries, strict=True):
                 loop_free = [s for s in samples if _loop_reason(s, windows_s[row], options) is None]
                 if loop_free:
@@ -448,7 +446,7 @@ class WindowDecoder:
             frames = [min(batch[i].audio.shape[0], N_SAMPLES) // HOP_LENGTH for i in rows]  # the unpadded part
             alignments = self.model.find_alignment(tokenizer, [tokens[i] for i in rows], encoder_rows, frames)
         except Exception as exc:  # noqa: BLE001 - timing words must never cost the transcript itself
-            return WordTimings.failed(str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
+            return WordTimings.failed(first_line(exc))
         for row, alignment in zip(rows, alignments, strict=True):
             segments[row]["words"] = timed_words(alignment, segments[row]["start"], segments[row]["end"])
         return WORDS_DONE

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fleet.atomic import write_atomic
-from fleet.layout import last_plan_path
+from fleet.state.atomic import write_atomic
+from fleet.state.paths import last_plan_path
 
 
 class PlanCounts(BaseModel):

@@ -14,10 +14,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.atomic import TEMP_PREFIX
-
 NAME_MAX = 255
-# `.fleet-tmp-<name>.XXXXXXXX` around the longest output file name `<stem>.json`.
+# Every output is written under a temp name beside it first (fleet.state.atomic): `.fleet-tmp-<name>.XXXXXXXX`.
+TEMP_PREFIX = ".fleet-tmp-"
+# The temp name's parts around the longest output file name `<stem>.json`.
 _TEMP_OVERHEAD = len(TEMP_PREFIX) + 1 + 8
 STEM_MAX = NAME_MAX - _TEMP_OVERHEAD - len(".json")
 _WINDOWS_REFUSED = set('\\:*?"<>|') | {chr(c) for c in range(32)}
@@ -76,3 +76,17 @@ def filesystem_type(path: Path) -> str | None:
     except (OSError, ValueError, IndexError):
         return None
     return best_type
+
+
+def stem_base(rel_path: str) -> str:
+    """`talks/take.mp3` -> `talks/take`: the output base a media player expects."""
+    # String operations with PurePosixPath.suffix semantics: this runs once per source per plan.
+    folder, sep, name = rel_path.rpartition("/")
+    dot = name.rfind(".")
+    return f"{folder}{sep}{name[:dot]}" if 0 < dot < len(name) - 1 else rel_path
+
+
+def output_files(base: str, formats: tuple[str, ...]) -> list[str]:
+    """Relative output paths for an output base, in the order they are written (json last)."""
+    ordered = [f for f in formats if f != "json"] + (["json"] if "json" in formats else [])
+    return [f"{base}.{fmt}" for fmt in ordered]

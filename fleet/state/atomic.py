@@ -6,7 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
-TEMP_PREFIX = ".fleet-tmp-"
+from fleet.media.output_names import TEMP_PREFIX
+
 # mkstemp creates 0600 files; finished files get the usual umask-based mode instead. Read once at
 # import, while the process is still single-threaded (os.umask can only be read by setting it).
 _UMASK = os.umask(0o022)

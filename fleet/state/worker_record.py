@@ -10,8 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleet import __version__
-from fleet.atomic import write_atomic
-from fleet.layout import workers_dir
+from fleet.state.atomic import write_atomic
+from fleet.state.paths import workers_dir
 
 
 class WorkerRecord(BaseModel):

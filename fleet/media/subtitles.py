@@ -11,7 +11,8 @@ import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from fleet.media_layout import SUBTITLE_FLAGS, same_subtitle_language, sidecar_token_language
+from fleet.language import same_language
+from fleet.media.layout import SUBTITLE_FLAGS, sidecar_token_language
 
 SUBTITLE_EXTENSIONS = frozenset({"srt", "ass", "ssa", "vtt", "sub"})
 _NOT_FULL = frozenset({"forced", "foreign"})
@@ -42,7 +43,7 @@ def matching_sidecar(video_name: str, names: Iterable[str], language: str) -> st
     stem = video_name.rpartition(".")[0] or video_name
     for name in sorted(names):
         found = sidecar_language(stem, name)
-        if found is not None and same_subtitle_language(found, language):
+        if found is not None and same_language(found, language):
             return name
     return None
 
@@ -68,7 +69,7 @@ def probe_embedded_languages(path: Path, timeout_s: float = PROBE_TIMEOUT_S) -> 
 
 def embedded_match(languages: Iterable[str], language: str) -> str | None:
     """The tag of the first embedded stream in `language`, if any."""
-    return next((tag for tag in languages if tag != "und" and same_subtitle_language(tag, language)), None)
+    return next((tag for tag in languages if tag != "und" and same_language(tag, language)), None)
 
 
 def subtitled_reason(video_name: str, folder_names: Iterable[str], language: str,

@@ -1,110 +1,41 @@
-"""The queue adapter: the only module that talks to SQS (boto3), with errors turned into one line."""
+"""The job queue on SQS (any endpoint: LocalStack, AWS): the only module that imports boto3; errors as one line."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from fleet.queue_spec import QueueEndpoint, QueueSpec
+from fleet.transport.queue import (
+    DEAD_LETTER_ATTRIBUTES,
+    NO_REASON,
+    QUEUE_GONE_CODES,
+    DeadLetter,
+    OutgoingMessage,
+    QueueCounts,
+    QueueError,
+    QueueInfo,
+    QueueUnavailable,
+    ReceivedMessage,
+)
+from fleet.transport.spec import QueueEndpoint, QueueSpec
 
 T = TypeVar("T")
-SEND_BATCH_MAX = 10  # SQS SendMessageBatch limit
 # Attributes SQS refuses to change on an existing queue.
 _IMMUTABLE_ATTRIBUTES = {"FifoQueue"}
 
 
-class QueueError(Exception):
-    """A queue operation failed; str() is one line fit for the user, `code` the server's error code if it gave one."""
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-# The queue itself no longer exists (LocalStack restarted, someone deleted it).
-QUEUE_GONE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 # A heartbeat answer like this means: do not extend, the lease is short and another worker may be next.
 HEARTBEAT_TIMEOUT_S = 3.0
 HEARTBEAT_ATTEMPTS = 2
 
 
-class QueueUnavailable(QueueError):
-    """The endpoint did not answer, even after retries with backoff."""
-
-
-@dataclass(frozen=True)
-class QueueInfo:
-    """A queue as it exists now; `identity` changes when the queue is deleted and recreated."""
-
-    url: str
-    arn: str
-    created_timestamp: str  # as the server says it: seconds, an integer on AWS, a float on moto
-    dlq_url: str
-
-    @property
-    def identity(self) -> str:
-        return f"{self.arn}@{self.created_timestamp}"
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """One message for SendMessageBatch."""
-
-    dedup_id: str
-    group_id: str
-    body: str
-
-
-@dataclass(frozen=True)
-class ReceivedMessage:
-    """One received message and what is needed to extend, release or delete it."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    receive_count: int
-    first_received_at: float | None = None  # epoch seconds of the first delivery, where the server says
-
-
-# What a dead letter carries beside its body: why it failed, and (once `fleet dlq` moved it) when and by which pass.
-DEAD_LETTER_ATTRIBUTES = ("failure_reason", "dead_lettered_at", "fleet_listing")
-NO_REASON = "no reason recorded (SQS redrive after too many receives: crash, out of memory, kill)"
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A message in the dead-letter queue, received for listing or redriving."""
-
-    message: ReceivedMessage
-    group_id: str
-    reason: str
-    dead_lettered_at: float
-    listing: str = ""  # the `fleet dlq` pass that moved it to the back of the dead-letter queue, if one did
-
-
-@dataclass(frozen=True)
-class QueueCounts:
-    """Approximate counts from queue attributes (never from a receive)."""
-
-    visible: int
-    in_flight: int
-    delayed: int
-    dead_letter: int
-
-    @property
-    def pending(self) -> int:
-        """Messages the job queue still holds: waiting, in progress or delayed."""
-        return self.visible + self.in_flight + self.delayed
-
-
-class JobQueue:
-    """The job queue and its dead-letter queue, described by a QueueSpec."""
+class SqsQueue:
+    """The job queue and its dead-letter queue on an SQS endpoint, described by a QueueSpec (a `JobQueue`)."""
 
     def __init__(self, client: Any, spec: QueueSpec, endpoint: str, max_attempts: int) -> None:
         self._client = client
@@ -114,7 +45,7 @@ class JobQueue:
         self._info: QueueInfo | None = None
 
     @classmethod
-    def connect(cls, endpoint: QueueEndpoint, spec: QueueSpec, *, for_heartbeats: bool = False) -> JobQueue:
+    def connect(cls, endpoint: QueueEndpoint, spec: QueueSpec, *, for_heartbeats: bool = False) -> SqsQueue:
         """A client with botocore's standard retry mode (exponential backoff with jitter).
 
         `for_heartbeats`: short timeouts and few attempts. A heartbeat must answer well within the
@@ -156,7 +87,7 @@ class JobQueue:
         try:
             return self._client.get_queue_url(QueueName=name)["QueueUrl"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            if exc.response.get("Error", {}).get("Code") in QUEUE_GONE_CODES:
                 return None
             raise
 

@@ -9,9 +9,9 @@ from typing import NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fleet.job_identity import TranscriptionSettings
-from fleet.layout import failed_dir, subtitled_dir
-from fleet.messages import RelativePath, SourceFingerprint
+from fleet.job.identity import TranscriptionSettings
+from fleet.job.messages import RelativePath, SourceFingerprint
+from fleet.state.paths import failed_dir, subtitled_dir
 
 COMMIT_KEY = "fleet"
 # The commit record is the first key of the JSON transcript, so the done-check reads a few KiB,

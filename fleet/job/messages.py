@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from fleet.job_identity import OUTPUT_FORMATS, OutputFormat, TranscriptionSettings
+from fleet.job.identity import OUTPUT_FORMATS, OutputFormat, TranscriptionSettings
 
 MAX_PATH_BYTES = 4096
 _CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.job_identity import TranscriptionSettings
-from fleet.records import RecordSummary, read_commit_record
+from fleet.job.identity import TranscriptionSettings
+from fleet.state.records import RecordSummary, read_commit_record
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from fleet.languages import language_code_or_none
+from fleet.language import language_code_or_none
+from fleet.media.extensions import VIDEO_EXTENSIONS, extension
 
 LanguageCodes = Literal["639-1", "639-2b", "639-2t"]
 SUBTITLE_FORMATS = ("srt", "vtt")
-VIDEO_EXTENSIONS = frozenset("mp4 m4v mkv mov webm avi wmv flv mpg mpeg ts mts m2ts 3gp 3g2 ogv vob asf divx rmvb".split())
 # Name parts media servers and Bazarr read as subtitle flags, not languages: a tag may not be one of them.
 SUBTITLE_FLAGS = frozenset({"forced", "foreign", "sdh", "cc", "hi", "default", "full"})
 _TAG = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -67,12 +67,7 @@ class MediaLayout(BaseModel):
 
 def is_video_name(rel: str) -> bool:
     """Whether a source is a video by its extension (what media servers list as films and episodes)."""
-    return rel.rpartition(".")[2].lower() in VIDEO_EXTENSIONS
-
-
-def subtitle_language(task: str, spoken: str) -> str:
-    """The language a subtitle is in: English for a translation, else the spoken one."""
-    return "en" if task == "translate" else spoken
+    return extension(rel.rpartition("/")[2]) in VIDEO_EXTENSIONS
 
 
 def language_in_style(language: str, codes: LanguageCodes) -> str:
@@ -102,13 +97,3 @@ def sidecar_token_language(token: str) -> str | None:
     except (ValueError, LookupError):
         return None
     return parsed.language if parsed.language and parsed.is_valid() and lowered != "und" else None
-
-
-def same_subtitle_language(a: str, b: str) -> bool:
-    """Whether two language codes in any style (`de`, `ger`, `deu`; whisper's `jw`) name one language."""
-    import langcodes
-
-    try:
-        return langcodes.Language.get(a).language == langcodes.Language.get(b).language
-    except (ValueError, LookupError):
-        return False

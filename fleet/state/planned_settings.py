@@ -13,9 +13,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from fleet.atomic import write_atomic
-from fleet.layout import director_dir
-from fleet.messages import TranscriptionJob
+from fleet.job.messages import TranscriptionJob
+from fleet.state.atomic import write_atomic
+from fleet.state.paths import planned_settings_path
 
 
 class PlannedSettings(BaseModel):
@@ -36,10 +36,6 @@ class PlannedSettings(BaseModel):
         if planned is None or planned == job.settings.key():
             return None
         return f"settings changed since it was queued (queued with {job.settings.key()}, planned now with {planned})"
-
-
-def planned_settings_path(dest: Path) -> Path:
-    return director_dir(dest) / "planned-settings.json"
 
 
 def write_planned_settings(dest: Path, planned: PlannedSettings) -> None:

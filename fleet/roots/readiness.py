@@ -11,9 +11,43 @@ import os
 import tempfile
 from pathlib import Path
 
-from fleet.layout import fleet_dir, source_unavailable
+from fleet.state.paths import fleet_dir
 
 PROBE_PREFIX = ".fleet-probe-"
+
+
+class SourceError(Exception):
+    """The source root cannot be used at all; str() is one line fit for the user."""
+
+
+def check_source_root(root: Path) -> Path:
+    """The real source root, or SourceError if it is missing, not a folder, or unreadable."""
+    if not root.exists():
+        raise SourceError(f"source folder {root} does not exist")
+    if not root.is_dir():
+        raise SourceError(f"source folder {root} is not a folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise SourceError(f"source folder {root} is not readable")
+    return Path(os.path.realpath(root))
+
+
+def source_unavailable(root: Path, rel_path: str) -> str | None:
+    """Why a missing source file may be the disk, not the file: root gone or emptied, its top folder gone.
+
+    An unplugged USB disk or an NFS share not mounted yet looks, file by file, exactly like deleted
+    recordings. Only a file whose root and top folder are both there can be called gone.
+    """
+    try:
+        check_source_root(root)
+        with os.scandir(root) as entries:
+            if next(entries, None) is None:
+                return f"source folder {root} is empty (a disk not mounted?)"
+    except (SourceError, OSError) as exc:
+        return str(exc) if isinstance(exc, SourceError) else f"source folder {root} cannot be read: {exc.strerror}"
+    top, sep, _ = rel_path.partition("/")
+    if sep and not os.path.isdir(root / top):
+        return f"folder {top} is missing from the source folder (a disk not mounted?)"
+    return None
 
 
 def source_problem(source: Path) -> str | None:

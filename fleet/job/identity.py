@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fleet.languages import language_code_or_none
-from fleet.media_layout import MediaLayout
+from fleet.language import language_code_or_none, written_language
+from fleet.media.layout import MediaLayout
 
 PROMPT_MAX_CHARS = 2000
 
@@ -118,9 +118,8 @@ class TranscriptionSettings(BaseModel):
     def subtitle_language_known(self) -> str | None:
         """The subtitle's language where it is known before transcribing: English for a translation, else the
         language given, else the audio track's language asked for; None: detected per file."""
-        if self.task == "translate":
-            return "en"
-        return self.language or self.audio_language
+        spoken = self.language or self.audio_language
+        return written_language(self.task, spoken) if spoken or self.task == "translate" else None
 
     @model_validator(mode="before")
     @classmethod

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from fleet.process.errors import first_line
+
 log = structlog.get_logger()
 ATTEMPTS = 3
 FIRST_BACKOFF_S = 1.0
@@ -88,7 +90,7 @@ class Notifier:
                 except Exception as exc:  # noqa: BLE001 - any failure of a notification must stay a log line
                     if attempt == ATTEMPTS:
                         log.warning("notification not delivered", kind=notification.kind, attempts=attempt,
-                                    error=str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)  # fmt: skip
+                                    error=first_line(exc))  # fmt: skip
                     else:
                         time.sleep(self.backoff_s * 4 ** (attempt - 1))
 

@@ -1,4 +1,4 @@
-"""The languages whisper knows, by code and by name: a folder file or WHISPER_LANGUAGE may say "German" or "de".
+"""Languages: whisper's codes and names (a folder file or WHISPER_LANGUAGE may say "German" or "de"), equality, translation.
 
 A copy of whisper's own table (whisperx.utils.LANGUAGES and TO_LANGUAGE_CODE), kept here because the core and
 the director may not import whisperX; tests/unit/test_languages.py checks it still equals the original.
@@ -139,3 +139,20 @@ def language_code(value: str) -> str:
     if wanted in _BY_NAME:
         return _BY_NAME[wanted]
     raise ValueError(f"unknown language {value!r}: use a code like 'de' or a name like 'German'")
+
+
+def same_language(a: str | None, b: str | None) -> bool:
+    """Whether two codes in any style (`de`, `ger`, `deu`; whisper's `jw`; a stream's tag) name one language."""
+    if not a or not b:
+        return False
+    import langcodes  # imported when first asked: the director's plan of a mirror library never asks
+
+    try:
+        return langcodes.Language.get(a).language == langcodes.Language.get(b).language
+    except (ValueError, LookupError):  # a tag langcodes cannot parse ("und", typos) matches nothing
+        return False
+
+
+def written_language(task: str, spoken: str) -> str:
+    """The language a transcript is written in: English for a translation, else the spoken one."""
+    return "en" if task == "translate" else spoken

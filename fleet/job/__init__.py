@@ -1,0 +1,1 @@
+"""The job contract: the message a director sends a worker and the identity hashed into it."""

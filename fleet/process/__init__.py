@@ -1,0 +1,1 @@
+"""Process plumbing every command shares: logging, exit codes, notifications."""

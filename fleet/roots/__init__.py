@@ -1,0 +1,1 @@
+"""The source and destination roots: whether they can be used now, and paths confined to them."""
