@@ -60,18 +60,19 @@ def clips(folder: Path) -> list[tuple[str, np.ndarray, str]]:
 @contextmanager
 def rules_of_issue_20():
     """Unsure detections taken as they are, every repeated phrase a loop: the decoder as it was."""
-    from worker.speech import window_decoder
+    from worker.speech import decoding, window_decoder
+    from worker.speech.results import LanguageSource, SourceKind
 
-    decoder = window_decoder.WindowDecoder
-    saved = decoder._decode_candidates, window_decoder._loop_reason
-    decoder._decode_candidates = lambda self, encoded, batch, guess, options: (guess.language, "detected")
-    window_decoder._loop_reason = lambda text, seconds, options: window_decoder.loop_reason(
+    saved = window_decoder.decode_candidates, decoding.window_loop_reason
+    window_decoder.decode_candidates = lambda decoder, encoded, batch, guess, options: (
+        guess.language, LanguageSource(SourceKind.DETECTED))
+    decoding.window_loop_reason = lambda text, seconds, options: decoding.loop_reason(
         text.text, options.compression_ratio_threshold
     )
     try:
         yield
     finally:
-        decoder._decode_candidates, window_decoder._loop_reason = saved
+        window_decoder.decode_candidates, decoding.window_loop_reason = saved
 
 
 def main() -> None:

@@ -66,7 +66,7 @@ def whole_file_in_memory() -> None:
 
     from worker.audio.samples import SAMPLE_RATE, ArrayAudio
     from worker.job import run as job_run
-    from worker.speech import pipeline, window_decoder
+    from worker.speech import alignment, vad
 
     def decode(source, fingerprint, timeout_s, stream):
         command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-threads", "0", "-i", str(source), "-map", "0:a:0",
@@ -75,8 +75,8 @@ def whole_file_in_memory() -> None:
         return ArrayAudio(np.frombuffer(output, np.int16).astype(np.float32) / 32768.0)
 
     job_run._decode = decode
-    window_decoder.VAD_PIECE_S = float("inf")
-    pipeline.ALIGN_PIECE_S = float("inf")
+    vad.VAD_PIECE_S = float("inf")
+    alignment.ALIGN_PIECE_S = float("inf")
 
 
 def child(mode: str, path: Path, dest: Path) -> None:

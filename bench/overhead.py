@@ -50,7 +50,6 @@ def noop_overhead(endpoint: str, messages: int, root: Path) -> list[float]:
     run_director(settings, out=io.StringIO())
     queue = SqsQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.lookup()
-    loop.run_job = lambda job, ctx, lease, on_stage, on_decoded: JobResult(Outcome.TRANSCRIBED)  # the no-op pipeline
     finished: list[float] = []
 
     class TimedWorker(loop.Worker):
@@ -59,7 +58,8 @@ def noop_overhead(endpoint: str, messages: int, root: Path) -> list[float]:
             finished.append(time.perf_counter())
 
     ctx = SimpleNamespace(pipeline=SimpleNamespace(fallbacks={}), worker_id="bench", owner=None)  # no model loaded
-    worker = TimedWorker(settings, queue, ctx=ctx, shutdown=Shutdown(), rss_mb=lambda: 0.0)
+    worker = TimedWorker(settings, queue, ctx=ctx, shutdown=Shutdown(), rss_mb=lambda: 0.0,
+                         run_job=lambda job, ctx, lease, on_stage, on_decoded: JobResult(Outcome.TRANSCRIBED))  # no-op job
     worker.run(until_empty=True)
     return [b - a for a, b in zip(finished, finished[1:], strict=False)]
 

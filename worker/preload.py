@@ -10,7 +10,8 @@ import structlog
 
 from fleet.process import exits
 from fleet.settings import FleetSettings
-from worker.speech.models import AlignModels, ModelError, hub_reachable, resolve_asr_model
+from worker.speech.alignment import AlignModels
+from worker.speech.models import ModelError, hub_reachable, resolve_asr_model
 from worker.speech.results import NoAligner
 
 log = structlog.get_logger()

@@ -11,6 +11,7 @@ from fleet.settings import FleetSettings
 from tests.support import speech
 from worker.audio.samples import decode_audio
 from worker.speech.pipeline import Pipeline
+from worker.speech.results import SourceKind
 from worker.speech.repetition import find_loop
 
 pytestmark = pytest.mark.model
@@ -128,7 +129,8 @@ def test_an_unsure_detection_gives_way_to_the_fallback_language(pipeline, tmp_pa
                "temperature_increment_on_fallback": None}  # fmt: skip
     transcript = pipeline.run(audio, job(pipeline, **options), lambda *args: None)
     assert transcript.language == "pt" and transcript.language_probability < 0.99
-    assert transcript.language_source.startswith("fallback: detected ")
+    assert transcript.language_source.kind is SourceKind.FALLBACK
+    assert str(transcript.language_source).startswith("fallback: detected ")  # the JSON's text
     assert len(transcript.language_candidates) == 5  # what was detected, for the record
     words = set(text_of(transcript).lower().replace(",", " ").split())
     assert len(words & {"uma", "pequena", "tranquila", "manhãs", "rio", "barcos"}) >= 2, words  # Portuguese, not Latin
@@ -151,13 +153,14 @@ def test_an_unsure_vote_is_settled_by_decoding_the_likeliest_languages(pipeline)
     transcript = pipeline.run(hello, job(pipeline), lambda *args: None)
     # Then the vote was unsure, the text decided, and the JSON says how each candidate scored
     assert transcript.language_candidates[0][0] == "ko" and transcript.language_candidates[0][1] < 0.8
-    assert transcript.language == "en" and transcript.language_source.startswith("decoded: en -"), transcript.language_source
-    scores = dict(part.rsplit(" ", 1) for part in transcript.language_source.removeprefix("decoded: ").split(" vs "))
+    source = transcript.language_source
+    assert transcript.language == "en" and source.kind is SourceKind.DECODED and source.detail.startswith("en -"), source
+    scores = dict(part.rsplit(" ", 1) for part in source.detail.split(" vs "))
     assert "ko" in scores and float(scores["en"]) > float(scores["ko"])
     assert "hello" in text_of(transcript).lower()
     # A sure vote is taken as it is, with no decoding in other languages
     jfk = pipeline.run(decode_audio(REAL_SPEECH / "jfk.flac", 600), job(pipeline), lambda *args: None)
-    assert jfk.language == "en" and jfk.language_source == "detected"
+    assert jfk.language == "en" and str(jfk.language_source) == "detected"
 
 
 def test_confident_repetition_stays_as_spoken(pipeline, tmp_path):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from worker.audio.samples import SAMPLE_RATE, ArrayAudio, DecodeError, spool_audio
-from worker.speech import window_decoder
-from worker.speech.pipeline import align_pieces, shift_times
+from worker.speech import vad as vad_stage
+from worker.speech.alignment import align_pieces, shift_times
 
 
 def tone(path, seconds: float) -> None:
@@ -51,10 +51,9 @@ class LoudnessVad:
         return audio
 
 
-def decoder_with(vad) -> window_decoder.WindowDecoder:
-    decoder = window_decoder.WindowDecoder.__new__(window_decoder.WindowDecoder)
-    decoder.asr = SimpleNamespace(vad_model=vad, _vad_params={"vad_onset": 0.5, "vad_offset": 0.363, "chunk_size": 30})
-    return decoder
+def pipeline_with(vad) -> SimpleNamespace:
+    """The parts of whisperX's pipeline the VAD stage reads: its VAD model and parameters."""
+    return SimpleNamespace(vad_model=vad, _vad_params={"vad_onset": 0.5, "vad_offset": 0.363, "chunk_size": 30})
 
 
 def test_the_vad_in_pieces_finds_the_windows_one_pass_finds(monkeypatch):
@@ -67,19 +66,19 @@ def test_the_vad_in_pieces_finds_the_windows_one_pass_finds(monkeypatch):
     for first, last in regions:
         samples[int(first * SAMPLE_RATE) : int(last * SAMPLE_RATE)] = 0.5
     audio = ArrayAudio(samples)
-    decoder = decoder_with(vad)
-    whole = decoder.speech_spans(audio)
+    asr = pipeline_with(vad)
+    whole = vad_stage.speech_spans(asr, audio)
     # When the VAD hears it 80 s at a time
-    monkeypatch.setattr(window_decoder, "VAD_PIECE_S", 80.0)
-    monkeypatch.setattr(window_decoder, "VAD_PIECE_MARGIN_S", 40.0)
-    pieces = decoder.speech_spans(audio)
+    monkeypatch.setattr(vad_stage, "VAD_PIECE_S", 80.0)
+    monkeypatch.setattr(vad_stage, "VAD_PIECE_MARGIN_S", 40.0)
+    pieces = vad_stage.speech_spans(asr, audio)
     # Then the windows are the same, none cut at a piece boundary
     assert len(pieces) == len(whole) >= 4 and np.allclose(pieces, whole)
     assert all(last - first <= 30 for first, last in pieces)
     # And with a margin too short for the longest region, it still ends, and no speech is left out
-    monkeypatch.setattr(window_decoder, "VAD_PIECE_S", 45.0)
-    monkeypatch.setattr(window_decoder, "VAD_PIECE_MARGIN_S", 35.0)
-    tight = decoder.speech_spans(audio)
+    monkeypatch.setattr(vad_stage, "VAD_PIECE_S", 45.0)
+    monkeypatch.setattr(vad_stage, "VAD_PIECE_MARGIN_S", 35.0)
+    tight = vad_stage.speech_spans(asr, audio)
     heard = np.zeros(samples.shape[0], dtype=bool)
     for first, last in tight:
         heard[int(first * SAMPLE_RATE) : int(last * SAMPLE_RATE)] = True

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from worker.speech import models
-from worker.speech.models import HUB_RECHECK_S, AlignModels, host_reachable
+from worker.speech import alignment, models
+from worker.speech.alignment import AlignModels
+from worker.speech.models import HUB_RECHECK_S, host_reachable
 from worker.speech.results import NoAligner
 
 
@@ -36,9 +37,9 @@ def test_an_unreachable_host_is_asked_once_then_again_after_the_recheck_time(clo
 
 def test_a_torchaudio_alignment_model_that_cannot_be_fetched_is_refused_in_seconds(closed_port_url, monkeypatch, tmp_path):
     # Given no cached wav2vec2 model for English and a download host that does not answer
-    monkeypatch.setattr(models, "TORCHAUDIO_MODELS_URL", closed_port_url)
-    monkeypatch.setattr(models, "hub_offline", lambda: False)  # not forbidden: the probe must find out
-    monkeypatch.setattr(models, "hub_reachable", lambda: False)
+    monkeypatch.setattr(alignment, "TORCHAUDIO_MODELS_URL", closed_port_url)
+    monkeypatch.setattr(alignment, "hub_offline", lambda: False)  # not forbidden: the probe must find out
+    monkeypatch.setattr(alignment, "hub_reachable", lambda: False)
     started = time.monotonic()
     # When the worker asks for English word timings
     loaded = AlignModels("cpu", tmp_path, capacity=2).get("en", None)
@@ -59,7 +60,7 @@ def test_the_alignment_cache_is_bounded_by_memory_not_only_by_count(monkeypatch,
     fake = types.SimpleNamespace(load_align_model=lambda language, *a, **k: (torch.nn.Linear(sizes[language] * 2**18, 1,
                                                                                              bias=False), {}))  # fmt: skip
     monkeypatch.setitem(sys.modules, "whisperx", fake)
-    monkeypatch.setattr(models, "hub_reachable", lambda: False)
+    monkeypatch.setattr(alignment, "hub_reachable", lambda: False)
     monkeypatch.setattr(AlignModels, "_refuse_unreachable_torchaudio", lambda *args: None)
     cache = AlignModels("cpu", tmp_path, capacity=3, budget_mb=100)
     cache.get("en", None)
@@ -83,7 +84,7 @@ def test_an_alignment_model_bigger_than_the_budget_is_not_downloaded(monkeypatch
     loads = []
     fake = types.SimpleNamespace(load_align_model=lambda *args, **kwargs: loads.append(args) or ("model", {}))
     monkeypatch.setitem(sys.modules, "whisperx", fake)
-    monkeypatch.setattr(models, "hub_reachable", lambda: True)
+    monkeypatch.setattr(alignment, "hub_reachable", lambda: True)
     monkeypatch.setattr(AlignModels, "_refuse_unreachable_torchaudio", lambda *args: None)
     files = [types.SimpleNamespace(rfilename="pytorch_model.bin", size=1200 * 2**20),
              types.SimpleNamespace(rfilename="config.json", size=2000)]  # fmt: skip
@@ -95,3 +96,21 @@ def test_an_alignment_model_bigger_than_the_budget_is_not_downloaded(monkeypatch
     # And a model within the budget is loaded as before
     files[0].size = 300 * 2**20
     assert AlignModels("cpu", tmp_path, capacity=3, budget_mb=1000).get("nn", None).model == "model" and len(loads) == 1
+
+
+def test_the_whisper_model_is_loaded_for_no_language_so_each_job_decodes_in_its_own(monkeypatch):
+    import sys
+    import types
+
+    from fleet.settings import FleetSettings
+    from worker.speech import asr
+
+    # Given a worker whose default language is German, translating
+    calls: list[dict] = []
+    monkeypatch.setitem(sys.modules, "whisperx", types.SimpleNamespace(load_model=lambda *a, **k: calls.append(k) or "asr"))
+    monkeypatch.setattr(asr, "load_vad", lambda *args: "vad")
+    settings = FleetSettings(whisper_language="de", whisper_task="translate")
+    # When its model is loaded
+    assert asr.load_asr(settings, "/models/base", "cpu", 0, 1, {}) == "asr"
+    # Then neither is fixed in the model: a folder in French, transcribed, gets a tokenizer of its own per job
+    assert "language" not in calls[0] and "task" not in calls[0] and calls[0]["vad_model"] == "vad"

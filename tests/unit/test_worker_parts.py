@@ -20,8 +20,11 @@ from worker.job.result import JobResult, Outcome
 from worker.job.writers import LeaseLost, OutputPathError, commit_json, render, write_outputs
 from worker.queue_loop.loop import Worker
 from worker.queue_loop.shutdown import Shutdown
-from worker.speech.pipeline import Pipeline, is_out_of_memory
-from worker.speech.window_decoder import vote_language
+from worker.speech.alignment import Alignment
+from worker.speech.device import is_out_of_memory
+from worker.speech.diarization import Diarization
+from worker.speech.language import vote_language
+from worker.speech.pipeline import Pipeline
 from worker.threads import threads_per_worker
 
 RESULT = {"segments": [{"text": " Hello there.", "start": 0.5, "end": 1.75}], "language": "en"}
@@ -93,7 +96,10 @@ def bare_pipeline(asr=None, decoder=None) -> Pipeline:
     pipeline.settings, pipeline.device, pipeline.batch_size, pipeline.asr = FleetSettings(), "cuda", 8, asr
     pipeline.decoder = decoder
     pipeline.fallbacks = {}
-    pipeline.device_index, pipeline._cpu_alignment_cache, pipeline._diarizer_on_cpu = 0, None, None
+    pipeline.device_index = 0
+    pipeline.alignment = Alignment(pipeline.settings, "cuda", pipeline.torch_device, pipeline._record_fallback)
+    pipeline.diarization = Diarization(pipeline.settings, 1, pipeline.torch_device, pipeline._record_fallback,
+                                       pipeline.alignment.drop_gpu_models)  # fmt: skip
     return pipeline
 
 
@@ -111,23 +117,23 @@ def test_alignment_out_of_gpu_memory_runs_on_the_cpu_for_that_file_and_frees_the
     from worker.audio.samples import ArrayAudio
 
     pipeline = bare_pipeline()
-    pipeline.aligners = gpu_cache = Aligners("cuda:0")
-    pipeline._aligners = lambda device: Aligners(pipeline.torch_device(device))
+    pipeline.alignment.aligners = gpu_cache = Aligners("cuda:0")
+    pipeline.alignment._cache = lambda device: Aligners(pipeline.torch_device(device))
     freed = []
-    monkeypatch.setattr("worker.speech.pipeline.free_cuda_cache", lambda: freed.append(True))
+    monkeypatch.setattr("worker.speech.device.free_cuda_cache", lambda: freed.append(True))
 
     def align(segments, model, metadata, audio, device, progress_callback=None):
         if device != "cpu":
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return {"segments": [{**s, "words": [{"word": "hi", "start": s["start"], "end": s["end"]}]} for s in segments]}
 
-    pipeline._whisperx = SimpleNamespace(align=align)
+    pipeline.alignment.align_fn = align
     result = {"segments": [{"start": 700.0, "end": 701.0, "text": " hi"}], "language": "en"}
     audio = ArrayAudio(np.zeros(16000 * 702, dtype=np.float32))
-    alignment = pipeline._align(result, audio, "en", TranscriptionSettings(), None)
+    alignment = pipeline.alignment.align(result, audio, "en", TranscriptionSettings(), whisper_model=None)
     # The file is aligned on the CPU and says so; the GPU's alignment models were dropped with their memory
     assert alignment.endswith("on the CPU after CUDA out of memory") and freed == [True]
-    assert pipeline.aligners is not gpu_cache and pipeline.device == "cuda"  # the next file tries the GPU again
+    assert pipeline.alignment.aligners is not gpu_cache and pipeline.device == "cuda"  # the next file tries the GPU again
     assert result["word_segments"] == [{"word": "hi", "start": 700.0, "end": 701.0}]  # in file time
     assert pipeline.fallbacks == {"align device": "CPU after CUDA out of memory (last file)"}
     assert pipeline.device_in_use() == "cuda:0"
@@ -138,22 +144,25 @@ def test_diarization_out_of_gpu_memory_runs_on_the_cpu(monkeypatch):
     from worker.speech.speakers import SpeakerTurns
 
     pipeline = bare_pipeline()
-    pipeline.aligners = Aligners("cuda:0")
-    pipeline._aligners = lambda device: Aligners(device)
-    monkeypatch.setattr("worker.speech.pipeline.free_cuda_cache", lambda: None)
+    pipeline.alignment.aligners = gpu_cache = Aligners("cuda:0")
+    pipeline.alignment._cache = lambda device: Aligners(device)
+    monkeypatch.setattr("worker.speech.device.free_cuda_cache", lambda: None)
 
     def gpu_label(samples, low, high):
         raise RuntimeError("CUDA error: out of memory")
 
-    pipeline.diarizer = SimpleNamespace(name="gpu", label=gpu_label)
+    pipeline.diarization.diarizer = SimpleNamespace(name="gpu", label=gpu_label)
     turns = SpeakerTurns([(0.0, 1.0, "SPEAKER_00")], "stand-in 1.0")
-    pipeline._diarizer_on_cpu = SimpleNamespace(name="cpu", label=lambda samples, low, high: turns)
+    pipeline.diarization._on_cpu = SimpleNamespace(name="cpu", label=lambda samples, low, high: turns)
     result: dict = {"segments": [{"start": 0.2, "end": 0.8, "text": " hi", "words": [{"word": "hi", "start": 0.2, "end": 0.8}]}],
                     "language": "en"}
-    speakers = pipeline._diarize(result, ArrayAudio(np.zeros(160, dtype=np.float32)), TranscriptionSettings())
+    speakers = pipeline.diarization.label(result, ArrayAudio(np.zeros(160, dtype=np.float32)), TranscriptionSettings(), "cuda")
     assert speakers == {"backend": "stand-in 1.0", "count": 1, "speakers": ["SPEAKER_00"],
                         "device": "on the CPU after CUDA out of memory"}
     assert result["segments"][0]["speaker"] == "SPEAKER_00" and result["word_segments"][0]["speaker"] == "SPEAKER_00"
+    # The GPU's alignment models were dropped to make room, and the worker record says what happened
+    assert pipeline.alignment.aligners is not gpu_cache
+    assert pipeline.fallbacks == {"diarize device": "CPU after CUDA out of memory (last file)"}
 
 
 def transcribe(pipeline: Pipeline):
@@ -194,10 +203,11 @@ def test_a_failing_word_timing_fallback_keeps_the_transcript_and_says_why(monkey
     def broken_timings(*args):
         raise RuntimeError("ctranslate2 align failed")
 
-    monkeypatch.setattr("worker.speech.pipeline.add_whisper_word_timings", broken_timings)
+    monkeypatch.setattr("worker.speech.alignment.add_whisper_word_timings", broken_timings)
     pipeline = bare_pipeline(asr=SimpleNamespace(model="the faster-whisper model"))
     result = {"segments": [{"start": 0.0, "end": 1.0, "text": " hello", "words": [{"word": "half"}]}], "language": "en"}
-    alignment = pipeline._whisper_word_timings(result, None, "en", "transcribe", "no alignment model for 'en'")
+    alignment = pipeline.alignment.whisper_word_timings(result, None, "en", "transcribe", "no alignment model for 'en'",
+                                                        whisper_model="the faster-whisper model")
     assert alignment == "unaligned: no alignment model for 'en'; whisper word timings failed: ctranslate2 align failed"
     assert result["segments"] == [{"start": 0.0, "end": 1.0, "text": " hello"}]  # no half-timed words left behind
     assert pipeline.fallbacks == {"word timings (en)": alignment}  # what the worker record shows

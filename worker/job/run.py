@@ -105,7 +105,7 @@ def run_job(
             language=transcript.language,
             language_probability=transcript.language_probability,
             language_candidates=[LanguageCandidate(language=code, probability=p) for code, p in transcript.language_candidates],
-            language_source=transcript.language_source,
+            language_source=str(transcript.language_source),
             loops=transcript.loops,
             audio_stream=choice.record(),
             alignment=transcript.alignment,

@@ -1,10 +1,13 @@
-"""Whisper's encoder input and output for windows of audio: what detection, decoding and word timing all need."""
+"""Windows of speech and whisper's encoder output for them: what detection, decoding and word timing all take."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from worker.audio.samples import Audio
 
 
 def window_features(whisper_model: Any, window: np.ndarray) -> np.ndarray:
@@ -19,3 +22,30 @@ def window_features(whisper_model: Any, window: np.ndarray) -> np.ndarray:
 def encode_windows(whisper_model: Any, windows: list[np.ndarray]) -> Any:
     """All windows through the encoder as one batch (a CTranslate2 StorageView, one row per window)."""
     return whisper_model.encode(np.stack([window_features(whisper_model, window) for window in windows]))
+
+
+@dataclass(frozen=True)
+class Window:
+    """One stretch of speech (VAD chunks merged to at most 30 s) and its samples."""
+
+    start: float
+    end: float
+    audio: np.ndarray
+
+
+def with_samples(audio: Audio, spans: list[tuple[float, float]]) -> list[Window]:
+    """The windows at `spans`, each with its samples read from `audio`."""
+    return [Window(start, end, audio.read(start, end)) for start, end in spans]
+
+
+def take(encoder_output: Any, rows: list[int]) -> tuple[Any, Any]:
+    """The encoder output of some rows of a batch, and the array that holds its memory (keep both alive)."""
+    import ctranslate2
+
+    if encoder_output.device == "cuda":
+        import torch
+
+        array = torch.as_tensor(encoder_output, device="cuda")[rows].contiguous()
+    else:
+        array = np.ascontiguousarray(np.asarray(encoder_output)[rows])
+    return ctranslate2.StorageView.from_array(array), array

