@@ -11,8 +11,8 @@ from fleet.settings import FleetSettings
 from tests.support import speech
 from worker.audio.samples import decode_audio
 from worker.speech.pipeline import Pipeline
-from worker.speech.results import SourceKind
 from worker.speech.repetition import find_loop
+from worker.speech.results import SourceKind
 
 pytestmark = pytest.mark.model
 REAL_SPEECH = Path(__file__).resolve().parent.parent / "data" / "real-speech"

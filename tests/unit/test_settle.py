@@ -5,29 +5,29 @@ from __future__ import annotations
 import pytest
 
 from worker.job.result import Outcome
-from worker.queue_loop.settle import Action, Death, Decision, SettleLimits, decide, judge_redelivery
+from worker.queue_loop.settle import Death, SettleAction, SettleLimits, Settlement, decide, judge_redelivery
 
 LIMITS = SettleLimits(max_receive_count=100, retry_backoff_s=30, retry_budget_s=86400)
 DAY = 86400
 
 TABLE = [
     # outcome, attempts so far, expected decision (the first delivery was an hour ago)
-    (Outcome.TRANSCRIBED, 1, Decision(Action.ACKNOWLEDGE)),
-    (Outcome.RENDERED, 3, Decision(Action.ACKNOWLEDGE)),
-    (Outcome.ALREADY_DONE, 1, Decision(Action.ACKNOWLEDGE)),
-    (Outcome.SOURCE_GONE, 5, Decision(Action.ACKNOWLEDGE)),
-    (Outcome.SUPERSEDED, 1, Decision(Action.ACKNOWLEDGE)),  # queued with settings no longer planned: not run
-    (Outcome.SUBTITLED, 1, Decision(Action.ACKNOWLEDGE)),  # the video has a subtitle in its language: not transcribed
-    (Outcome.LEASE_LOST, 1, Decision(Action.LEAVE)),
-    (Outcome.FAILED, 1, Decision(Action.DEAD_LETTER, failure_reason="corrupt")),
+    (Outcome.TRANSCRIBED, 1, Settlement(SettleAction.ACKNOWLEDGE)),
+    (Outcome.RENDERED, 3, Settlement(SettleAction.ACKNOWLEDGE)),
+    (Outcome.ALREADY_DONE, 1, Settlement(SettleAction.ACKNOWLEDGE)),
+    (Outcome.SOURCE_GONE, 5, Settlement(SettleAction.ACKNOWLEDGE)),
+    (Outcome.SUPERSEDED, 1, Settlement(SettleAction.ACKNOWLEDGE)),  # queued with settings no longer planned: not run
+    (Outcome.SUBTITLED, 1, Settlement(SettleAction.ACKNOWLEDGE)),  # the video has a subtitle in its language: not transcribed
+    (Outcome.LEASE_LOST, 1, Settlement(SettleAction.LEAVE)),
+    (Outcome.FAILED, 1, Settlement(SettleAction.DEAD_LETTER, failure_reason="corrupt")),
     # transient: 30, 60, 120, 240 s apart, growing to an hour, for as many attempts as the time budget holds
-    (Outcome.RETRY, 1, Decision(Action.RETRY, 30)),
-    (Outcome.RETRY, 2, Decision(Action.RETRY, 60)),
-    (Outcome.RETRY, 4, Decision(Action.RETRY, 240)),
-    (Outcome.RETRY, 30, Decision(Action.RETRY, 3600)),
+    (Outcome.RETRY, 1, Settlement(SettleAction.RETRY, 30)),
+    (Outcome.RETRY, 2, Settlement(SettleAction.RETRY, 60)),
+    (Outcome.RETRY, 4, Settlement(SettleAction.RETRY, 240)),
+    (Outcome.RETRY, 30, Settlement(SettleAction.RETRY, 3600)),
     # a crash is a bug that repeats: one more try, not five full-cost attempts
-    (Outcome.CRASHED, 1, Decision(Action.RETRY, 30)),
-    (Outcome.CRASHED, 2, Decision(Action.DEAD_LETTER, failure_reason="gave up after 2 attempts: corrupt")),
+    (Outcome.CRASHED, 1, Settlement(SettleAction.RETRY, 30)),
+    (Outcome.CRASHED, 2, Settlement(SettleAction.DEAD_LETTER, failure_reason="gave up after 2 attempts: corrupt")),
 ]
 
 
@@ -43,28 +43,30 @@ def test_the_table_covers_every_outcome():
 def test_an_orphaned_lease_is_never_settled_whatever_the_outcome():
     # Given a delivery whose queue was recreated while it ran: nobody else can own it, nothing to acknowledge
     for outcome in Outcome:
-        assert decide(outcome, 1, 0.0, LIMITS, lease_orphaned=True).action is Action.LEAVE
+        assert decide(outcome, 1, 0.0, LIMITS, lease_orphaned=True).action is SettleAction.LEAVE
 
 
 def test_a_queue_that_allows_one_receive_dead_letters_a_crash_at_once():
     one = SettleLimits(max_receive_count=1, retry_backoff_s=30, retry_budget_s=DAY)
-    expected = Decision(Action.DEAD_LETTER, failure_reason="gave up after 1 attempts: bug")
+    expected = Settlement(SettleAction.DEAD_LETTER, failure_reason="gave up after 1 attempts: bug")
     assert decide(Outcome.CRASHED, 1, 0.0, one, "bug") == expected
-    assert decide(Outcome.RETRY, 1, 0.0, SettleLimits(5, retry_backoff_s=0, retry_budget_s=DAY)) == Decision(Action.RETRY, 0)
+    no_backoff = SettleLimits(5, retry_backoff_s=0, retry_budget_s=DAY)
+    assert decide(Outcome.RETRY, 1, 0.0, no_backoff) == Settlement(SettleAction.RETRY, 0)
 
 
 def test_a_transient_failure_ends_when_its_time_budget_is_spent_not_its_count():
     # Given a file that failed transiently on its 6th delivery (the old count limit was 5)
-    assert decide(Outcome.RETRY, 6, 7 * 60.0, LIMITS, "source not readable").action is Action.RETRY
+    assert decide(Outcome.RETRY, 6, 7 * 60.0, LIMITS, "source not readable").action is SettleAction.RETRY
     # When its first delivery is a day old, it is dead-lettered, with how long it was tried
     spent = decide(Outcome.RETRY, 31, DAY + 1.0, LIMITS, "source not readable")
-    assert spent == Decision(Action.DEAD_LETTER, failure_reason="gave up after 31 attempts over 24.0 h: source not readable")
+    reason = "gave up after 31 attempts over 24.0 h: source not readable"
+    assert spent == Settlement(SettleAction.DEAD_LETTER, failure_reason=reason)
 
 
 def test_a_transient_failure_is_never_retried_into_sqs_silent_redrive():
     # SQS dead-letters without a record past maxReceiveCount: the policy gives up one receive before
-    assert decide(Outcome.RETRY, 99, 60.0, LIMITS).action is Action.RETRY
-    assert decide(Outcome.RETRY, 100, 60.0, LIMITS).action is Action.DEAD_LETTER
+    assert decide(Outcome.RETRY, 99, 60.0, LIMITS).action is SettleAction.RETRY
+    assert decide(Outcome.RETRY, 100, 60.0, LIMITS).action is SettleAction.DEAD_LETTER
 
 
 KILLED = Death("w1", "transcribe", rss_mb=900, memory_limit_mb=3000)
@@ -85,7 +87,7 @@ HUNG = Death("w1", "decode", None, None, hung=True)
 )
 def test_a_redelivered_file_is_dead_lettered_on_evidence_against_it(deaths, age_s, dead_letter):
     decision = judge_redelivery(deaths, age_s, LIMITS)
-    assert (decision is not None and decision.action is Action.DEAD_LETTER) is dead_letter
+    assert (decision is not None and decision.action is SettleAction.DEAD_LETTER) is dead_letter
 
 
 def test_deaths_say_what_is_known_of_them():

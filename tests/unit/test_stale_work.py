@@ -11,7 +11,7 @@ from fleet.job.messages import SourceFingerprint, TranscriptionJob
 from fleet.settings import FleetSettings
 from fleet.state.planned_settings import PlannedSettings, PlannedSettingsReader, write_planned_settings
 from worker.job.result import Outcome
-from worker.queue_loop.settle import Action, SettleLimits, decide
+from worker.queue_loop.settle import SettleAction, SettleLimits, decide
 
 TODAY = TranscriptionSettings(decoding=DecodingOptions(initial_prompt="A story about a fox."))
 YESTERDAY = TranscriptionSettings()
@@ -51,7 +51,8 @@ def test_a_worker_acknowledges_a_stale_message_without_touching_the_file(tmp_pat
                      planned=PlannedSettingsReader(dest))  # fmt: skip
     result = run_job(job("a.mp3", YESTERDAY, time.time() - 60), ctx, Lease(), lambda *args: None)
     assert result.outcome is Outcome.SUPERSEDED and "planned now with" in result.reason
-    assert decide(result.outcome, 1, 0.0, SettleLimits(max_receive_count=100, retry_backoff_s=30)).action is Action.ACKNOWLEDGE
+    limits = SettleLimits(max_receive_count=100, retry_backoff_s=30)
+    assert decide(result.outcome, 1, 0.0, limits).action is SettleAction.ACKNOWLEDGE
 
 
 def test_a_missing_or_broken_map_makes_nothing_stale(tmp_path):

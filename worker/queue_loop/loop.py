@@ -17,14 +17,13 @@ from fleet.roots.readiness import RootsWatch
 from fleet.settings import FleetSettings
 from fleet.transport.backoff import retry_delay_s
 from fleet.transport.queue import JobQueue, QueueError, ReceivedMessage
-from worker.job.failures import write_failure_record
 from worker.job.lease import Lease
 from worker.job.result import JobResult, Outcome
 from worker.job.run import JobContext, run_job
 from worker.queue_loop.beacon import Beacon, WorkerState, lost_after_s
 from worker.queue_loop.deliveries import TIME_LIMIT, DeliveryJournal
 from worker.queue_loop.heartbeat import Heartbeat
-from worker.queue_loop.settle import Action, SettleLimits, decide, judge_redelivery
+from worker.queue_loop.settler import Settler
 from worker.queue_loop.shutdown import Shutdown, exit_now
 
 log = structlog.get_logger()
@@ -65,6 +64,7 @@ class Worker:
         self.roots = RootsWatch(settings.source_dir, settings.dest_dir, settings.min_free_mb, settings.layout == "media")
         self.journal: DeliveryJournal | None = None  # the running file's, while one runs
         self.notifier = Notifier(settings.notify_urls, settings.webhook_url)  # closed by run_worker
+        self.settler = Settler(queue, settings, self.notifier, ctx.owner if ctx else None)
 
     def run(self, until_empty: bool = False, max_files: int = 0) -> int:
         """Take messages until stopped, recycled, or (with until_empty) the queue is drained."""
@@ -113,22 +113,24 @@ class Worker:
         except ValidationError as exc:
             reason = f"invalid message: {exc.errors()[0]['msg']} at {'.'.join(map(str, exc.errors()[0]['loc'])) or 'body'}"
             log.error("message rejected", reason=reason)
-            self._ack(lambda: self.queue.dead_letter(message, INVALID_GROUP, reason))
+            self.settler.ack(lambda: self.queue.dead_letter(message, INVALID_GROUP, reason))
             return
         structlog.contextvars.bind_contextvars(file=job.path)
         self.journal = journal = DeliveryJournal(self.settings.dest_dir, job.path, self.ctx.owner)
-        if self._died_of_it_before(message, job, journal):
+        if self.settler.died_of_it_before(message, job, journal):
+            self.journal = None
             return
         log.info("file started", receive_count=message.receive_count, output=job.output_base)
         journal.begin(self.settings.worker_id, message.receive_count, self.state.memory_limit_mb)
         self.state.start_job(job.path, message.receive_count)
         self.beacon.beat(force=True)
         if message.receive_count >= self.queue.spec.max_receive_count > 1:
-            self._mark_last_attempt(job, message.receive_count)
+            self.settler.mark_last_attempt(job, message.receive_count)
         started = time.monotonic()
         result, lease = self._run_with_heartbeat(message, job)
         elapsed = time.monotonic() - started
-        self._settle(message, job, result, lease.orphaned)
+        self.settler.settle(message, job, result, journal, lease.orphaned)
+        self.journal = None
         self.state.end_job(result.outcome.value, result.outcome is Outcome.TRANSCRIBED, result.outcome is Outcome.FAILED,
                            result.audio_s)  # fmt: skip
         self.state.fallbacks = self.ctx.pipeline.fallbacks
@@ -150,9 +152,9 @@ class Worker:
         try:
             group_id = job_group_id(TranscriptionJob.model_validate_json(message.body).path)
         except ValidationError:
-            self._ack(lambda: self.queue.change_visibility(message.receipt_handle, 0))  # the next worker rejects it
+            self.settler.ack(lambda: self.queue.change_visibility(message.receipt_handle, 0))  # the next worker rejects it
             return
-        self._ack(lambda: self.queue.hand_back(message, group_id))
+        self.settler.ack(lambda: self.queue.hand_back(message, group_id))
         log.info("stop requested: the message just received was handed back", message_id=message.message_id)
 
     def _run_with_heartbeat(self, message: ReceivedMessage, job: TranscriptionJob) -> tuple[JobResult, Lease]:
@@ -233,58 +235,9 @@ class Worker:
         self.beacon.beat(force=True)
         exit_now(exits.JOB_TIME_LIMIT)
 
-    def _settle(self, message: ReceivedMessage, job: TranscriptionJob, result: JobResult, lease_orphaned: bool = False) -> None:
-        """Carry out the settle policy's decision; never delete before the outputs are on disk."""
-        decision = decide(result.outcome, message.receive_count, self._first_attempt_age_s(message), self._settle_limits(),
-                          result.reason, lease_orphaned)  # fmt: skip
-        if decision.action is Action.LEAVE:
-            self._end_delivery("orphaned" if lease_orphaned else "lease lost")
-            if lease_orphaned:
-                log.info("the queue that held this message is gone: nothing to acknowledge", outcome=result.outcome.value)
-        elif decision.action is Action.ACKNOWLEDGE:
-            self._ack(lambda: self.queue.delete(message.receipt_handle))
-            self._close_journal()
-        elif decision.action is Action.RETRY:
-            self._end_delivery("retry")
-            log.warning("will retry", reason=result.reason, retry_in_s=decision.delay_s, attempt=message.receive_count)
-            self._ack(lambda: self.queue.change_visibility(message.receipt_handle, decision.delay_s))
-        else:
-            self._dead_letter(message, job, result, decision.failure_reason or result.reason)
-
-    def _dead_letter(self, message: ReceivedMessage, job: TranscriptionJob, result: JobResult, reason: str) -> None:
-        """Record why, then move the message to the dead-letter queue: the file is settled, for now for good."""
-        self._record_failure(job, result, reason)
-        self._ack(lambda: self.queue.dead_letter(message, job_group_id(job.path), reason))
-        self._close_journal()
-        self.notifier.message("whisper-fleet: a file failed", f"{job.path}: {reason}")
-        self.notifier.event({"event": "dead-lettered", "file": job.path, "reason": reason, "worker": self.settings.worker_id})
-
-    def _died_of_it_before(self, message: ReceivedMessage, job: TranscriptionJob, journal: DeliveryJournal) -> bool:
-        """Earlier deliveries that died: say what is known, and dead-letter the file when the deaths point at it."""
-        deaths = journal.deaths()
-        if not deaths:
-            return False
-        log.warning("earlier deliveries of this file died", deaths=len(deaths), last=deaths[-1].describe())
-        decision = judge_redelivery(deaths, self._first_attempt_age_s(message), self._settle_limits())
-        if decision is None:
-            return False
-        self._dead_letter(message, job, JobResult(Outcome.FAILED), decision.failure_reason or "workers died on it")
-        return True
-
-    def _first_attempt_age_s(self, message: ReceivedMessage) -> float:
-        """Since the first delivery of this file: SQS's clock, or the journal's where a hand-back reset SQS's."""
-        now = time.time()
-        first = [t for t in (message.first_received_at, self.journal and self.journal.first_started_at()) if t]
-        return now - min(first, default=now)
-
     def _end_delivery(self, how: str) -> None:
         if self.journal is not None:
             self.journal.end(how)
-            self.journal = None
-
-    def _close_journal(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
             self.journal = None
 
     def _roots_unusable(self) -> bool:
@@ -301,33 +254,6 @@ class Worker:
         self.beacon.beat(force=problem != was_waiting)
         self.shutdown.requested.wait(self.settings.roots_check_s)
         return True
-
-    def _settle_limits(self) -> SettleLimits:
-        return SettleLimits(self.queue.spec.max_receive_count, self.settings.retry_backoff_s, self.settings.retry_budget_s)
-
-    def _mark_last_attempt(self, job: TranscriptionJob, receive_count: int) -> None:
-        """Leave a failure record before the last attempt: if this one dies too (out of memory, killed),
-        SQS dead-letters the message silently, and without a record the director would call the file
-        'already queued' for weeks. A success removes the record again."""
-        reason = f"the worker stopped without finishing it {receive_count - 1} time(s) (crash, out of memory, kill)"
-        self._record_failure(job, JobResult(Outcome.RETRY), f"last attempt of {receive_count}: {reason}")
-
-    def _record_failure(self, job: TranscriptionJob, result: JobResult, reason: str) -> None:
-        try:
-            path = write_failure_record(
-                self.settings.dest_dir, job, result.fingerprint or job.fingerprint, reason, result.detail,
-                self.ctx.worker_id, self.ctx.owner,
-            )  # fmt: skip
-            log.error("file failed", reason=reason, record=str(path))
-        except OSError as exc:
-            log.error("file failed, and its failure record could not be written", reason=reason, error=str(exc))
-
-    def _ack(self, action: Callable[[], None]) -> None:
-        """Queue calls after a job: a failure here only delays the message, it never loses it."""
-        try:
-            action()
-        except QueueError as exc:
-            log.error("queue call after the job failed; the message reappears after its visibility timeout", error=str(exc))
 
     def _wait_for_queue(self, error: QueueError, attempt: int) -> None:
         """The queue is gone or unreachable (LocalStack restarted): back off, then re-create it."""

@@ -21,7 +21,7 @@ FINISHED = frozenset({Outcome.TRANSCRIBED, Outcome.RENDERED, Outcome.ALREADY_DON
                       Outcome.SUBTITLED})  # fmt: skip
 
 
-class Action(StrEnum):
+class SettleAction(StrEnum):
     """What the loop does with the message."""
 
     ACKNOWLEDGE = "acknowledge"  # delete it: its outputs are on disk, or there is nothing to do
@@ -71,39 +71,39 @@ class Death:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Settlement:
     """What to do, after how long, and the reason the failure record and the dead-letter message carry."""
 
-    action: Action
+    action: SettleAction
     delay_s: int = 0
     failure_reason: str | None = None
 
 
 def decide(outcome: Outcome, attempts: int, first_attempt_age_s: float, limits: SettleLimits, reason: str = "",
-           lease_orphaned: bool = False) -> Decision:  # fmt: skip
+           lease_orphaned: bool = False) -> Settlement:  # fmt: skip
     """The decision for a delivery that ended with `outcome` on its `attempts`-th receive.
 
     A transient failure is retried for a time budget after the first delivery (`first_attempt_age_s`), not a
     count: the backoff grows to an hour, so a day is some thirty deliveries. A crash is a bug: count-based.
     """
     if outcome is Outcome.LEASE_LOST or lease_orphaned:
-        return Decision(Action.LEAVE)
+        return Settlement(SettleAction.LEAVE)
     if outcome in FINISHED:
-        return Decision(Action.ACKNOWLEDGE)
+        return Settlement(SettleAction.ACKNOWLEDGE)
     if outcome is Outcome.RETRY:
         if first_attempt_age_s < limits.retry_budget_s and attempts < limits.max_receive_count:
-            return Decision(Action.RETRY, retry_delay_s(attempts, limits.retry_backoff_s))
-        return Decision(Action.DEAD_LETTER, failure_reason=f"gave up after {attempts} attempts over "
+            return Settlement(SettleAction.RETRY, retry_delay_s(attempts, limits.retry_backoff_s))
+        return Settlement(SettleAction.DEAD_LETTER, failure_reason=f"gave up after {attempts} attempts over "
                                                            f"{duration(first_attempt_age_s)}: {reason}")  # fmt: skip
     if outcome is Outcome.CRASHED:
         allowed = min(limits.crash_attempts, limits.max_receive_count)
         if attempts < allowed:
-            return Decision(Action.RETRY, retry_delay_s(attempts, limits.retry_backoff_s))
-        return Decision(Action.DEAD_LETTER, failure_reason=f"gave up after {attempts} attempts: {reason}")
-    return Decision(Action.DEAD_LETTER, failure_reason=reason)
+            return Settlement(SettleAction.RETRY, retry_delay_s(attempts, limits.retry_backoff_s))
+        return Settlement(SettleAction.DEAD_LETTER, failure_reason=f"gave up after {attempts} attempts: {reason}")
+    return Settlement(SettleAction.DEAD_LETTER, failure_reason=reason)
 
 
-def judge_redelivery(deaths: list[Death], first_attempt_age_s: float, limits: SettleLimits) -> Decision | None:
+def judge_redelivery(deaths: list[Death], first_attempt_age_s: float, limits: SettleLimits) -> Settlement | None:
     """Before a file runs again: dead-letter it when earlier deliveries died of it, else None (run it).
 
     Deaths that point at the file (out of memory, hung) count like crashes; deaths without a trace are
@@ -113,10 +113,12 @@ def judge_redelivery(deaths: list[Death], first_attempt_age_s: float, limits: Se
         return None
     evidence = [death for death in deaths if death.points_at_file]
     if len(evidence) >= limits.crash_attempts:
-        return Decision(Action.DEAD_LETTER, failure_reason=f"workers died on it {len(evidence)} times: {evidence[-1].describe()}")
+        reason = f"workers died on it {len(evidence)} times: {evidence[-1].describe()}"
+        return Settlement(SettleAction.DEAD_LETTER, failure_reason=reason)
     if first_attempt_age_s >= limits.retry_budget_s:
-        return Decision(Action.DEAD_LETTER, failure_reason=f"gave up after {duration(first_attempt_age_s)}: workers died on it "
-                                                           f"{len(deaths)} times, last: {deaths[-1].describe()}")  # fmt: skip
+        reason = (f"gave up after {duration(first_attempt_age_s)}: workers died on it {len(deaths)} times, "
+                  f"last: {deaths[-1].describe()}")  # fmt: skip
+        return Settlement(SettleAction.DEAD_LETTER, failure_reason=reason)
     return None
 
 
