@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from director.main import finish_round, run_director
+from fleet.job.outcome import Outcome
 from fleet.process import exits
 from fleet.settings import FleetSettings
 from fleet.state.paths import fleet_dir
@@ -29,7 +30,7 @@ EXIT_POLL_S = 0.05  # seconds between looks at whether the workers have exited: 
 QUEUE_START_TIMEOUT_S = 90
 LOCAL_RECEIVE_WAIT_S = 2  # seconds; the long poll of the workers a local run starts
 # Outcomes (the worker record's names) of a file that is finished with; failures are counted from their records.
-SETTLED = ("transcribed", "re-rendered", "already done", "source gone", "subtitled")
+SETTLED = (Outcome.TRANSCRIBED, Outcome.RENDERED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE, Outcome.SUBTITLED)
 
 
 @dataclass
@@ -211,11 +212,11 @@ def _report(records: RunRecords, processes: list[subprocess.Popen], wall_s: floa
     outcomes, failed = records.outcomes(), records.failures()
     audio_s = sum(record.audio_s_done for record in records.workers())
     rtf = f"{audio_s / wall_s:.1f}x realtime" if wall_s and audio_s else "n/a"
-    rendered = f"{outcomes['re-rendered']} re-rendered from their json, " if outcomes["re-rendered"] else ""
-    subtitled = f"{outcomes['subtitled']} subtitled already, " if outcomes["subtitled"] else ""
+    rendered = f"{outcomes[Outcome.RENDERED]} re-rendered from their json, " if outcomes[Outcome.RENDERED] else ""
+    subtitled = f"{outcomes[Outcome.SUBTITLED]} subtitled already, " if outcomes[Outcome.SUBTITLED] else ""
     console.print(
-        f"local run: {outcomes['transcribed']} transcribed, {rendered}{subtitled}{len(failed)} failed, "
-        f"{outcomes['already done']} already done, {outcomes['source gone']} gone; "
+        f"local run: {outcomes[Outcome.TRANSCRIBED]} transcribed, {rendered}{subtitled}{len(failed)} failed, "
+        f"{outcomes[Outcome.ALREADY_DONE]} already done, {outcomes[Outcome.SOURCE_GONE]} gone; "
         f"{_duration(audio_s)} of audio in {_duration(wall_s)} ({rtf})"
     )
     for file, reason in sorted(failed.items()):

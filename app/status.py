@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, computed_field
 from fleet.settings import FleetSettings
 from fleet.state.plan_summary import PlanSummary
 from fleet.state.records import read_failures
-from fleet.state.worker_record import WorkerRecord, read_worker_records
+from fleet.state.worker_record import WorkerActivity, WorkerRecord, read_worker_records
 from fleet.transport.queue import JobQueue, QueueError
 
 WORKER_RECORD_TTL_S = 86_400
@@ -30,7 +30,7 @@ class WorkerStatus(WorkerRecord):
         """The state as a person reads it: LOST, "waiting: source not available ... since 14:02", or the state."""
         if self.lost:
             return "LOST"
-        if self.state == "waiting" and self.waiting:
+        if self.state == WorkerActivity.WAITING and self.waiting:
             return f"waiting: {self.waiting} since {_clock(self.waiting_since)}"
         return self.state
 
@@ -75,7 +75,7 @@ def worker_records(dest: Path, now: float) -> list[WorkerStatus]:
         age_s = round(now - record.last_beat, 1)
         if age_s > WORKER_RECORD_TTL_S:
             continue
-        lost = age_s > record.lost_after_s and record.state != "stopped"
+        lost = age_s > record.lost_after_s and record.state != WorkerActivity.STOPPED
         statuses.append(WorkerStatus(**record.model_dump(), beat_age_s=age_s, lost=lost))
     return statuses
 
@@ -84,7 +84,7 @@ def throughput(workers: list[WorkerStatus], now: float) -> dict[str, float | Non
     """Files and audio hours per hour over the live workers' lifetimes."""
     files_per_s = audio_per_s = 0.0
     for worker in workers:
-        if worker.lost or worker.state == "stopped":
+        if worker.lost or worker.state == WorkerActivity.STOPPED:
             continue
         uptime = max(1.0, now - worker.started_at)
         files_per_s += worker.files_done / uptime

@@ -11,7 +11,7 @@ from enum import StrEnum
 from director.naming import assign_output_bases
 from director.scan import SourceFile
 from fleet.job.identity import TranscriptionSettings
-from fleet.job.messages import SourceFingerprint, TranscriptionJob, job_dedup_id
+from fleet.job.messages import FIRST_ATTEMPT, Attempt, AttemptKind, SourceFingerprint, TranscriptionJob, job_dedup_id
 from fleet.media.layout import is_video_name
 from fleet.media.output_names import PLAIN_NAMES, OutputNames, stem_base
 from fleet.state.done import OutputState, done_check, renders_only, same_job
@@ -43,7 +43,7 @@ class Decision:
     action: Action
     reason: str
     output_base: str = ""
-    attempt: str = ""
+    attempt: Attempt = FIRST_ATTEMPT
     dedup_id: str = ""
     enqueued_at: float = 0.0
     settings: TranscriptionSettings | None = None  # this file's, where a folder's settings file changes them
@@ -74,7 +74,7 @@ class Plan:
             settings=decision.settings or self.settings,
             formats=decision.formats or self.formats,
             enqueued_at=decision.enqueued_at,
-            attempt=decision.attempt,
+            attempt=str(decision.attempt),
             render_only=decision.render_only,
         )
 
@@ -139,8 +139,8 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         folder_keys[posixpath.dirname(source.rel)] = settings_key
         base = naming.bases[source.rel]
         fingerprint = (source.size, source.mtime_ns)
-        needed, redo = done_check(source.rel, fingerprint, settings_key, wanted, inputs.outputs.get(base))
-        if needed is None:
+        check = done_check(source.rel, fingerprint, settings_key, wanted, inputs.outputs.get(base))
+        if check.done:
             decisions.append(Decision(source, Action.DONE, "outputs match source and settings"))
             continue
         state = inputs.outputs.get(base)
@@ -161,11 +161,13 @@ def plan_sources(inputs: PlanInputs) -> Plan:
             decisions.append(Decision(source, Action.FAILED, failure.reason))
             continue
         if redriven:
-            attempt, retry_reason = f"redrive:{inputs.now!r}", "sent back from the dead-letter queue"
+            attempt, retry_reason = Attempt(AttemptKind.REDRIVE, repr(inputs.now)), "sent back from the dead-letter queue"
+        elif failed_now:
+            attempt, retry_reason = Attempt(AttemptKind.RETRY, repr(failure.failed_at)), "retry after failure"
         else:
-            attempt = f"retry:{failure.failed_at!r}" if failed_now else (f"redo:{needed}" if redo else "")
-            retry_reason = "retry after failure" if failed_now else needed
-        dedup_id = job_dedup_id(source.rel, source.size, source.mtime_ns, settings_key, attempt)
+            attempt = Attempt(AttemptKind.REDO, check.needed) if check.redo else FIRST_ATTEMPT
+            retry_reason = check.needed
+        dedup_id = job_dedup_id(source.rel, source.size, source.mtime_ns, settings_key, str(attempt))
         enqueued_at = inputs.ledger.get(dedup_id)
         if enqueued_at is not None and enqueued_at >= oldest_live:
             action, reason = Action.QUEUED, "enqueued earlier, not finished yet"
@@ -175,7 +177,7 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         render = not failed_now and not redriven and renders_only(source.rel, fingerprint, settings, state)
         reason = f"{reason}: re-render from the json" if render and action is Action.ENQUEUE else reason
         # Outputs deleted from a current transcript: only those are written again, the others stay as they are.
-        formats = tuple(f for f in inputs.formats if f == "json" or f not in state.formats) if redo and render else None
+        formats = tuple(f for f in inputs.formats if f == "json" or f not in state.formats) if check.redo and render else None
         decisions.append(Decision(source, action, reason, base, attempt, dedup_id, enqueued_at, own, render, formats))
     return Plan(decisions, inputs.settings, inputs.formats, naming.renamed, folder_keys=folder_keys)
 

@@ -14,14 +14,17 @@ import structlog
 from pydantic import BaseModel, Field, ValidationError
 
 from director.plan import Action, Plan
+from fleet.job.outcome import Outcome
 from fleet.process.notify import Notifier
 from fleet.state.atomic import write_atomic
 from fleet.state.paths import round_path
 
 log = structlog.get_logger()
 LISTED_FAILURES = 10
-FINISHED = {Action.DONE: "transcribed", Action.FAILED: "failed", Action.SUBTITLED: "subtitled",
-            Action.FOREIGN: "skipped", Action.SKIPPED: "skipped"}  # fmt: skip
+# How a round's file ended, in the workers' words where they mean the same; the director's own otherwise.
+SKIPPED, GONE = "skipped", "gone"
+FINISHED = {Action.DONE: Outcome.TRANSCRIBED, Action.FAILED: Outcome.FAILED, Action.SUBTITLED: Outcome.SUBTITLED,
+            Action.FOREIGN: SKIPPED, Action.SKIPPED: SKIPPED}  # fmt: skip
 
 
 class RoundState(BaseModel):
@@ -42,9 +45,9 @@ def follow_round(plan: Plan, sent: set[str], dest: Path, notify_urls: tuple[str,
             state.waiting.setdefault(decision.source.rel, now)
     for rel in list(state.waiting):
         decision = decisions.get(rel)
-        outcome = FINISHED.get(decision.action) if decision else "gone"
+        outcome = FINISHED.get(decision.action) if decision else GONE
         if outcome is not None:
-            state.finished[rel] = (outcome, decision.reason if decision and outcome != "transcribed" else "")
+            state.finished[rel] = (outcome, decision.reason if decision and outcome != Outcome.TRANSCRIBED else "")
             del state.waiting[rel]
     title = None
     if not state.waiting and state.finished:
@@ -63,10 +66,10 @@ def summary_message(finished: dict[str, tuple[str, str]]) -> tuple[str, str]:
     counts: dict[str, int] = {}
     for outcome, _ in finished.values():
         counts[outcome] = counts.get(outcome, 0) + 1
-    transcribed = counts.get("transcribed", 0)
+    transcribed = counts.get(Outcome.TRANSCRIBED, 0)
     parts = [f"{transcribed} new transcript{'s' if transcribed != 1 else ''}"]
-    parts += [f"{counts[kind]} {kind}" for kind in ("failed", "subtitled", "skipped", "gone") if counts.get(kind)]
-    failures = sorted((rel, why) for rel, (outcome, why) in finished.items() if outcome == "failed")
+    parts += [f"{counts[kind]} {kind}" for kind in (Outcome.FAILED, Outcome.SUBTITLED, SKIPPED, GONE) if counts.get(kind)]
+    failures = sorted((rel, why) for rel, (outcome, why) in finished.items() if outcome == Outcome.FAILED)
     lines = [f"failed: {rel}: {why}" for rel, why in failures[:LISTED_FAILURES]]
     if len(failures) > LISTED_FAILURES:
         lines.append(f"... and {len(failures) - LISTED_FAILURES} more failed (fleet status)")

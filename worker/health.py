@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from fleet.state.paths import workers_dir
-from fleet.state.worker_record import WorkerRecord, read_worker_records
+from fleet.state.worker_record import WorkerActivity, WorkerRecord, read_worker_records
 
 
 def _alive(pid: int) -> bool:
@@ -39,7 +39,7 @@ def worker_health(dest: Path, now: float | None = None, host: str | None = None)
     if record is None:
         return False, f"no heartbeat record of a live worker on this host under {workers_dir(dest)}"
     age_s = now - record.last_beat
-    if record.state == "stopped":
+    if record.state == WorkerActivity.STOPPED:
         return False, f"worker {record.worker} has stopped"
     if age_s > record.lost_after_s:
         return False, (f"worker {record.worker} silent for {age_s:.0f} s (limit {record.lost_after_s:.0f} s, "

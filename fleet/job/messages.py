@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -62,6 +64,29 @@ class SourceFingerprint(BaseModel):
     mtime_ns: int
 
 
+class AttemptKind(StrEnum):
+    """Why a job runs again although it ran before: each kind gives the job a fresh deduplication id."""
+
+    FIRST = ""
+    RETRY = "retry"  # after a recorded failure (--retry-failed), marked with when it failed
+    REDO = "redo"  # its outputs were deleted since it finished, marked with what is missing
+    REDRIVE = "redrive"  # sent back from the dead-letter queue, marked with when
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Which run of a job a message is; on the wire as `kind:mark` ("" for a first attempt)."""
+
+    kind: AttemptKind = AttemptKind.FIRST
+    mark: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.mark}" if self.kind else ""
+
+
+FIRST_ATTEMPT = Attempt()
+
+
 class TranscriptionJob(BaseModel):
     """One message on the queue: transcribe `path` (relative to the source root) into `output_base`."""
 
@@ -75,7 +100,7 @@ class TranscriptionJob(BaseModel):
     # The outputs to write; the director's done-check expects exactly these.
     formats: tuple[OutputFormat, ...] = OUTPUT_FORMATS
     enqueued_at: float
-    # Empty for a first attempt. A deliberate second run of a job that already ran (retrying a
+    # str(Attempt): empty for a first attempt. A deliberate second run of a job that already ran (retrying a
     # failure, redoing deleted outputs) needs a fresh id, or SQS would drop it as a duplicate.
     attempt: str = ""
     # The JSON on disk holds this transcript already: rewrite the other formats from it, run no model.

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from fleet.job.identity import TranscriptionSettings
 from fleet.state.records import RecordSummary, read_commit_record
@@ -56,30 +57,42 @@ def same_job(record: RecordSummary, rel: str, fingerprint: tuple[int, int], sett
     return (record.source, record.size, record.mtime_ns, record.settings_key) == (rel, *fingerprint, settings_key)
 
 
+class DoneCheck(NamedTuple):
+    """Whether a source's outputs are complete and current, and if not, why (`needed`)."""
+
+    needed: str | None  # None: done
+    # This exact job ran to completion once (its commit record is current, but outputs were deleted since):
+    # running it again is a redo and needs a fresh job id.
+    redo: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.needed is None
+
+
+DONE = DoneCheck(None)
+
+
 def done_check(
     rel: str, fingerprint: tuple[int, int], settings_key: str, wanted: frozenset[str], state: OutputState | None
-) -> tuple[str | None, bool]:
-    """(None, _) if the outputs are complete and current, else why the source needs transcribing.
-
-    The flag says this exact job already ran to completion once (its commit record is current,
-    but outputs were deleted since): running it again is a redo and needs a fresh job id.
-    """
+) -> DoneCheck:
+    """Done, or why the source needs transcribing (and whether that is a redo of a finished job)."""
     if state is None:
-        return "new", False
+        return DoneCheck("new")
     record = state.record
     current = record is not None and same_job(record, rel, fingerprint, settings_key)
     missing = wanted - state.formats
     if missing:
-        return f"outputs incomplete (missing {', '.join(sorted(missing))})", current
+        return DoneCheck(f"outputs incomplete (missing {', '.join(sorted(missing))})", current)
     if record is None:
-        return "json output has no readable commit record", False
+        return DoneCheck("json output has no readable commit record")
     if record.source != rel:
-        return f"outputs belong to {record.source}", False
+        return DoneCheck(f"outputs belong to {record.source}")
     if (record.size, record.mtime_ns) != fingerprint:
-        return "source changed since it was transcribed", False
+        return DoneCheck("source changed since it was transcribed")
     if record.settings_key != settings_key:
-        return "transcription settings changed", False
-    return None, False
+        return DoneCheck("transcription settings changed")
+    return DONE
 
 
 def renders_only(rel: str, fingerprint: tuple[int, int], settings: TranscriptionSettings, state: OutputState | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -12,6 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from fleet import __version__
 from fleet.state.atomic import write_atomic
 from fleet.state.paths import workers_dir
+
+
+class WorkerActivity(StrEnum):
+    """What a worker is doing, as its record says (a string in the JSON)."""
+
+    STARTING = "starting"  # loading its models
+    IDLE = "idle"  # polling the queue
+    WAITING = "waiting"  # a root cannot be used: receiving nothing until it can
+    WORKING = "working"  # a file in hand
+    STOPPING = "stopping"  # told to stop: finishing the file in hand within the grace period
+    STOPPED = "stopped"
 
 
 class WorkerRecord(BaseModel):
@@ -28,7 +40,7 @@ class WorkerRecord(BaseModel):
     pid: int = Field(default_factory=os.getpid)
     version: str = __version__
     started_at: float = Field(default_factory=time.time)
-    state: str = "starting"  # starting, idle, waiting, working, stopping, stopped
+    state: WorkerActivity = WorkerActivity.STARTING
     # Why it receives nothing while state is "waiting" (a root not mounted, the destination full), and since when.
     waiting: str | None = None
     waiting_since: float | None = None

@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from fleet.job.messages import SourceFingerprint
+from fleet.job.outcome import Outcome
 
-
-class Outcome(StrEnum):
-    """How a job ended, as the loop acts on it."""
-
-    TRANSCRIBED = "transcribed"
-    RENDERED = "re-rendered"  # only the layout, the formats or the speakers changed: rewritten from the JSON on disk
-    ALREADY_DONE = "already done"
-    SUBTITLED = "subtitled"  # the video has a subtitle in its language already (the media layout): not transcribed
-    SOURCE_GONE = "source gone"
-    SUPERSEDED = "superseded"  # queued with settings the director no longer plans for the file: not run
-    LEASE_LOST = "lease lost"
-    FAILED = "failed"
-    RETRY = "retry"
-    CRASHED = "crashed"  # an unexpected exception: a bug, likely to repeat
+__all__ = ["JobResult", "Outcome"]
 
 
 @dataclass

@@ -266,8 +266,8 @@ def _locate_source(job: TranscriptionJob, source_root: Path) -> tuple[Path | Non
 def _already_done(job: TranscriptionJob, dest: Path, fingerprint: SourceFingerprint, source_root: Path) -> bool:
     """The director's done-check, for this one output base (a duplicate delivery is harmless)."""
     state = probe_outputs(dest, [job.output_base], job.formats, source_root).get(job.output_base)
-    verdict, _ = done_check(job.path, (fingerprint.size, fingerprint.mtime_ns), job.settings.key(), frozenset(job.formats), state)
-    return verdict is None
+    fingerprint_pair = (fingerprint.size, fingerprint.mtime_ns)
+    return done_check(job.path, fingerprint_pair, job.settings.key(), frozenset(job.formats), state).done
 
 
 def _decode(source: Path, fingerprint: SourceFingerprint, timeout_s: float, stream: AudioStream | None) -> Audio:

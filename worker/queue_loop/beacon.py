@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.state.worker_record import WorkerRecord, worker_record_path, write_worker_record
+from fleet.state.worker_record import WorkerActivity, WorkerRecord, worker_record_path, write_worker_record
 
 BEAT_S = 5.0  # a small JSON file every few seconds: cheap, and fresh enough for a person watching
 
@@ -20,7 +20,7 @@ class WorkerState(WorkerRecord):
         self.stage_progress = None if progress is None else round(min(100.0, max(0.0, progress)), 1)
 
     def start_job(self, file: str, receive_count: int) -> None:
-        self.state, self.file, self.receive_count = "working", file, receive_count
+        self.state, self.file, self.receive_count = WorkerActivity.WORKING, file, receive_count
         self.stage, self.stage_progress, self.job_started_at = "queued", None, time.time()
         self.job_audio_s = None
 
@@ -29,7 +29,7 @@ class WorkerState(WorkerRecord):
         if problem is None:
             self.waiting = self.waiting_since = None
             return
-        self.state = "waiting"
+        self.state = WorkerActivity.WAITING
         if self.waiting is None:
             self.waiting_since = time.time()
         self.waiting = problem
@@ -43,7 +43,7 @@ class WorkerState(WorkerRecord):
         self.files_failed += int(failed)
         self.audio_s_done += audio_s if transcribed else 0.0
         self.outcomes = {**self.outcomes, outcome: self.outcomes.get(outcome, 0) + 1}
-        self.state, self.file, self.stage, self.stage_progress, self.job_started_at = "idle", None, None, None, None
+        self.state, self.file, self.stage, self.stage_progress, self.job_started_at = WorkerActivity.IDLE, None, None, None, None
 
 
 def lost_after_s(receive_wait_s: float) -> float:

@@ -15,6 +15,7 @@ from fleet.process import exits
 from fleet.process.notify import Notifier
 from fleet.roots.readiness import RootsWatch
 from fleet.settings import FleetSettings
+from fleet.state.worker_record import WorkerActivity
 from fleet.transport.backoff import retry_delay_s
 from fleet.transport.queue import JobQueue, QueueError, ReceivedMessage
 from worker.job.lease import Lease
@@ -78,7 +79,7 @@ class Worker:
                 break
             if self._roots_unusable():
                 continue
-            self.state.state = "idle"
+            self.state.state = WorkerActivity.IDLE
             self.beacon.beat()
             try:
                 # Not interrupted by a stop signal: a message already on its way back would be lost for a
@@ -100,7 +101,7 @@ class Worker:
                     self.shutdown.requested.wait(DRAIN_POLL_S)  # others still hold messages that may come back
                 continue
             self.handle(message)
-        self.state.state = "stopped"
+        self.state.state = WorkerActivity.STOPPED
         self.beacon.beat(force=True)
         return 0
 
@@ -185,7 +186,7 @@ class Worker:
                     self.journal.seen(self.state.stage, self.rss_mb())
                 heartbeat.beat(now)
             if self.shutdown.requested.is_set() and thread.is_alive():
-                self.state.state = "stopping"
+                self.state.state = WorkerActivity.STOPPING
                 grace_deadline = grace_deadline or now + self.settings.grace_period_s
                 if now >= grace_deadline:
                     self._release_and_exit(message, job, lease)
@@ -206,7 +207,7 @@ class Worker:
             log.warning("grace period over: message handed back for another worker", stage=self.state.stage)
         except QueueError as exc:
             log.error("could not hand the message back; it reappears after its visibility timeout", error=str(exc))
-        self.state.state = "stopped"
+        self.state.state = WorkerActivity.STOPPED
         self.beacon.beat(force=True)
         exit_now(0)  # the job thread is busy in native code and cannot be stopped otherwise
 
@@ -231,7 +232,7 @@ class Worker:
             self.queue.change_visibility(message.receipt_handle, 0)
         except QueueError as exc:
             log.error("could not release the message; it reappears after its visibility timeout", error=str(exc))
-        self.state.state = "stopped"
+        self.state.state = WorkerActivity.STOPPED
         self.beacon.beat(force=True)
         exit_now(exits.JOB_TIME_LIMIT)
 
