@@ -61,7 +61,7 @@ class Plan:
     renamed: dict[str, str] = field(default_factory=dict)
     setting_errors: list[str] = field(default_factory=list)  # unusable folder settings files, one line each
     # The settings key each folder is planned with (folder relative to the source, "" for its root): workers
-    # acknowledge a message queued earlier with other settings without running it (fleet/planned_settings.py).
+    # acknowledge a message queued earlier with other settings without running it (fleet/state/planned_settings.py).
     folder_keys: dict[str, str] = field(default_factory=dict)
 
     def job(self, decision: Decision) -> TranscriptionJob:

@@ -1,7 +1,7 @@
 """The process configuration: everything a director or worker process reads from its environment, once, in `main`.
 
-What a job is (the options that change a transcript) lives in `fleet.job_identity`; this module reads those
-options from WHISPER_* variables and builds the job's identity from them.
+What a job is (the options that change a transcript) lives in `fleet.job.identity`; this module reads those
+options from WHISPER_* variables (`fleet.decoding_settings` the decoding ones) and builds the job's identity.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from fleet.decoding_settings import DECODING_PREFIX, decoding_from_environment, empty_is_unset
 from fleet.job.identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSettings, check_speaker_bounds
 from fleet.language import language_code_or_none
 from fleet.media.layout import LanguageCodes, MediaLayout
@@ -22,54 +23,6 @@ from fleet.roots.readiness import roots_overlap
 from fleet.transport.spec import QueueEndpoint, QueueSpec, load_queue_spec
 
 DEFAULT_QUEUE_CONFIG = Path(__file__).resolve().parent.parent / "create_queue.json"
-DECODING_PREFIX = "WHISPER_"
-# Decoding options whose empty value means unset, and thresholds that `none` turns off (whisperX's CLI spelling).
-_EMPTY_IS_UNSET = ("initial_prompt", "hotwords", "fallback_language")
-_NONE_DISABLES = ("temperature_increment_on_fallback", "compression_ratio_threshold", "logprob_threshold",
-                  "no_speech_threshold")  # fmt: skip
-
-
-def _empty_is_unset(value: object) -> object:
-    """Treat `VAR=` in an .env file as unset rather than as an empty string."""
-    return None if value == "" else value
-
-
-class DecodingFromEnvironment(DecodingOptions, BaseSettings):
-    """DecodingOptions read from WHISPER_<NAME>: the fields, defaults and bounds are DecodingOptions' own."""
-
-    model_config = SettingsConfigDict(env_prefix=DECODING_PREFIX, extra="ignore", frozen=True, enable_decoding=False)
-
-    _empty = field_validator(*_EMPTY_IS_UNSET, mode="before")(_empty_is_unset)
-
-    @field_validator(*_NONE_DISABLES, mode="before")
-    @classmethod
-    def _none_disables(cls, value: object, info: ValidationInfo) -> object:
-        """`none` turns a threshold off, as in whisperX's command line; empty keeps the default."""
-        if isinstance(value, str) and value.strip().lower() == "none":
-            return None
-        if value == "":
-            return DecodingOptions.model_fields[info.field_name].default
-        return value
-
-    @field_validator("suppress_tokens", mode="before")
-    @classmethod
-    def _token_list(cls, value: object) -> object:
-        """`-1,50363` from the environment, as whisperX's --suppress_tokens takes it."""
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-
-def decoding_from_environment() -> DecodingOptions:
-    """The WHISPER_* decoding options; an invalid one is a ValueError naming its variable."""
-    try:
-        read = DecodingFromEnvironment()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ValueError(f"{DECODING_PREFIX}{str(first['loc'][0]).upper()}: {first['msg']}") from None
-    return DecodingOptions.model_validate(read.model_dump())
-
-
 def _split_formats(value: object) -> object:
     """Accept `txt,srt` from the environment as well as a list from code."""
     if isinstance(value, str):
@@ -160,7 +113,7 @@ class FleetSettings(BaseSettings):
     whisper_highlight_words: bool = Field(False, validation_alias="WHISPER_HIGHLIGHT_WORDS")
     whisper_audio_language: str | None = Field(None, validation_alias="WHISPER_AUDIO_LANGUAGE")
     hf_token: str | None = Field(None, validation_alias="HF_TOKEN", repr=False)
-    # whisperX's decoding and VAD options, read from WHISPER_<NAME> (DecodingFromEnvironment) unless given.
+    # whisperX's decoding and VAD options, read from WHISPER_<NAME> (fleet.decoding_settings) unless given.
     decoding: DecodingOptions = DecodingOptions()
     output_formats: Annotated[tuple[str, ...], NoDecode] = Field(OUTPUT_FORMATS, validation_alias="FLEET_OUTPUT_FORMATS")
 
@@ -219,7 +172,7 @@ class FleetSettings(BaseSettings):
         "max_receive_count", "whisper_min_speakers", "whisper_max_speakers", "whisper_max_line_width",
         "whisper_max_line_count", "hf_token", "whisper_audio_language", "whisper_diarize_model", "webhook_url",
         "media_tag", mode="before",
-    )(_empty_is_unset)  # fmt: skip
+    )(empty_is_unset)  # fmt: skip
 
     @model_validator(mode="before")
     @classmethod

@@ -57,7 +57,7 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     pin_native_threads(threads)  # before torch is imported by the pipeline
     shutdown = Shutdown()
     shutdown.install()
-    # No check of the roots here: a NAS still booting is waited for by the loop (fleet/readiness.py), and a
+    # No check of the roots here: a NAS still booting is waited for by the loop (fleet/roots/readiness.py), and a
     # destination is never created by a worker (on a share not mounted yet it would land on the local disk).
     removed = remove_stale_temps(settings.dest_dir, STALE_TEMP_S, time.time())
     if removed:

@@ -1,8 +1,7 @@
-"""The job queue on SQS (any endpoint: LocalStack, AWS): the only module that imports boto3; errors as one line."""
+"""The job queue on SQS (any endpoint: LocalStack, AWS): with sqs_setup the only code that imports boto3; errors as one line."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,7 +12,6 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from fleet.transport.queue import (
     DEAD_LETTER_ATTRIBUTES,
     NO_REASON,
-    QUEUE_GONE_CODES,
     DeadLetter,
     OutgoingMessage,
     QueueCounts,
@@ -23,10 +21,9 @@ from fleet.transport.queue import (
     ReceivedMessage,
 )
 from fleet.transport.spec import QueueEndpoint, QueueSpec
+from fleet.transport.sqs_setup import create_queues, find_queues
 
 T = TypeVar("T")
-# Attributes SQS refuses to change on an existing queue.
-_IMMUTABLE_ATTRIBUTES = {"FifoQueue"}
 
 
 # A heartbeat answer like this means: do not extend, the lease is short and another worker may be next.
@@ -83,56 +80,16 @@ class SqsQueue:
                 f"queue endpoint {self.endpoint} unreachable after {self.max_attempts} attempts ({operation}): {exc}"
             ) from exc
 
-    def _url_if_exists(self, name: str) -> str | None:
-        try:
-            return self._client.get_queue_url(QueueName=name)["QueueUrl"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in QUEUE_GONE_CODES:
-                return None
-            raise
-
-    def _create_or_update(self, name: str, attributes: dict[str, str]) -> str:
-        """Create the queue, or bring an existing one's attributes in line with the spec."""
-        url = self._url_if_exists(name)
-        if url is None:
-            try:
-                return self._client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in ("QueueAlreadyExists", "QueueNameExists"):
-                    raise
-                url = self._client.get_queue_url(QueueName=name)["QueueUrl"]  # created meanwhile by another
-        current = self._client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        changed = {k: v for k, v in attributes.items() if k not in _IMMUTABLE_ATTRIBUTES and current.get(k) != v}
-        if changed:
-            self._client.set_queue_attributes(QueueUrl=url, Attributes=changed)
-        return url
-
-    def _describe(self, url: str, dlq_url: str) -> QueueInfo:
-        attrs = self._client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "CreatedTimestamp"])["Attributes"]
-        return QueueInfo(url=url, arn=attrs["QueueArn"], created_timestamp=attrs["CreatedTimestamp"], dlq_url=dlq_url)
-
     def ensure(self) -> QueueInfo:
         """Create both queues if missing (idempotent) and wire the redrive policy."""
 
-        def ensure_both() -> QueueInfo:
-            dlq_url = self._create_or_update(self.spec.dlq_name, self.spec.dlq_attributes)
-            dlq_arn = self._client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.spec.max_receive_count})
-            url = self._create_or_update(self.spec.queue_name, {**self.spec.queue_attributes, "RedrivePolicy": redrive})
-            return self._describe(url, dlq_url)
-
-        self._info = self._call("create queues", ensure_both)
+        self._info = self._call("create queues", create_queues, client=self._client, spec=self.spec)
         return self._info
 
     def lookup(self) -> QueueInfo | None:
         """The queue if it exists, without creating anything."""
 
-        def find() -> QueueInfo | None:
-            url = self._url_if_exists(self.spec.queue_name)
-            dlq_url = self._url_if_exists(self.spec.dlq_name)
-            return None if url is None or dlq_url is None else self._describe(url, dlq_url)
-
-        self._info = self._call("look up queue", find)
+        self._info = self._call("look up queue", find_queues, client=self._client, spec=self.spec)
         return self._info
 
     @property
