@@ -42,3 +42,40 @@ def test_build_sh_help_lists_its_commands():
 def test_code_passes_ruff():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+LAYOUT_PACKAGES = ("app", "director", "worker", "fleet")
+
+
+def readme_layout() -> dict[str, set[str]]:
+    """README's Layout block as folder -> the modules and subfolders it lists (one a line, nested by indent)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = readme.split("\n## Layout\n", 1)[1].split("```\n", 2)[1]
+    listed: dict[str, set[str]] = {}
+    path: list[tuple[int, str]] = []  # (indent, folder) of the folders the current line sits in
+    for line in block.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        indent = len(line) - len(line.lstrip())
+        if not re.fullmatch(r"[a-z_]+/?", name):
+            continue  # a description's continuation line
+        while path and path[-1][0] >= indent:
+            path.pop()
+        parent = "/".join(folder for _, folder in path)
+        if parent:
+            listed.setdefault(parent, set()).add(name.rstrip("/"))
+        if name.endswith("/"):
+            path.append((indent, name.rstrip("/")))
+            listed.setdefault("/".join(folder for _, folder in path), set())
+    return listed
+
+
+def test_readme_layout_names_every_module_and_nothing_else():
+    listed = readme_layout()
+    on_disk: dict[str, set[str]] = {}
+    for package in LAYOUT_PACKAGES:
+        for init in (REPO_ROOT / package).rglob("__init__.py"):
+            folder = init.parent
+            modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+            subfolders = {p.parent.name for p in folder.glob("*/__init__.py")}
+            on_disk[str(folder.relative_to(REPO_ROOT))] = modules | subfolders
+    assert {folder: listed.get(folder, set()) for folder in on_disk} == on_disk
