@@ -186,8 +186,8 @@ compose() {
 }
 
 best_worker_count() {
-  # One single-threaded worker per core was 1.75x faster than one worker using every core
-  # (BENCHMARKS.md); each needs ~1.5 GB, so memory caps the count.
+  # One single-threaded worker per core beat one worker using every core (BENCHMARKS.md); each needs
+  # ~1.5 GB, so memory caps the count.
   local cores memory_workers
   cores=$(nproc)
   memory_workers=$(awk '/MemAvailable/ { print int($2 / 1024 / 1500) }' /proc/meminfo)

@@ -167,7 +167,7 @@ def _run_worker_side(args: argparse.Namespace, settings: FleetSettings) -> int:
         from worker.queue_loop.shutdown import exit_now
 
         # Every output is fsynced and every queue call answered by now; skipping the interpreter's
-        # teardown of torch and CTranslate2 saves ~2 s per worker exit (it matters for short runs).
+        # teardown of torch and CTranslate2 is time a short run waits for (BENCHMARKS.md, start-up and shut-down).
         exit_now(run_worker(settings, until_empty=args.until_empty, max_files=args.max_files))
     except (ModelError, FfmpegMissing) as exc:
         print(f"fleet: {exc}", file=sys.stderr)

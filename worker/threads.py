@@ -1,4 +1,4 @@
-"""Pin every thread pool to this worker's share of the CPUs (unpinned workers ran ~3x slower)."""
+"""Pin every thread pool to this worker's share of the CPUs (unpinned workers oversubscribe the cores: BENCHMARKS.md)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ log = structlog.get_logger()
 
 
 def exit_now(code: int) -> NoReturn:
-    """Flush the logs and leave without the interpreter's teardown (torch's takes ~2 s, or hangs on a busy thread)."""
+    """Flush the logs and leave without the interpreter's teardown (torch's takes seconds, or hangs on a busy thread)."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
