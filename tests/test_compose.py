@@ -159,6 +159,10 @@ def test_the_director_image_install_path_works_and_stays_small(tmp_path):
     version = subprocess.run([str(venv / "bin" / "fleet"), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("whisper-fleet ")
     assert not list((venv / "lib").glob("python3*/site-packages/torch"))
+    # The director's media-layout subtitle check reads sidecar languages in any code style with the core alone
+    check = ("from fleet.media.subtitles import matching_sidecar; "
+             "assert matching_sidecar('Film.mkv', ['Film.ger.srt'], 'de') == 'Film.ger.srt'")
+    subprocess.run([str(venv / "bin" / "python"), "-c", check], check=True, timeout=60)
 
 
 def test_preload_is_root_only_to_hand_over_the_models_volume(compose):
