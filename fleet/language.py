@@ -1,7 +1,7 @@
 """Languages: whisper's codes and names (a folder file or WHISPER_LANGUAGE may say "German" or "de"), equality, translation.
 
 A copy of whisper's own table (whisperx.utils.LANGUAGES and TO_LANGUAGE_CODE), kept here because the core and
-the director may not import whisperX; tests/unit/test_languages.py checks it still equals the original.
+the director may not import whisperX; tests/unit/fleet/test_language.py checks it still equals the original.
 """
 
 from __future__ import annotations
