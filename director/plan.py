@@ -138,7 +138,7 @@ def plan_sources(inputs: PlanInputs) -> Plan:
         settings_key = settings.key()  # computed once per settings object: one per folder at most
         folder_keys[posixpath.dirname(source.rel)] = settings_key
         base = naming.bases[source.rel]
-        fingerprint = (source.size, source.mtime_ns)
+        fingerprint = source.fingerprint
         check = done_check(source.rel, fingerprint, settings_key, wanted, inputs.outputs.get(base))
         if check.done:
             decisions.append(Decision(source, Action.DONE, "outputs match source and settings"))
@@ -192,7 +192,7 @@ def _subtitled(inputs: PlanInputs, source: SourceFile, settings: TranscriptionSe
     if media is None or not media.skip_subtitled or not is_video_name(source.rel):
         return None
     earlier = inputs.subtitled_records.get(source.rel)
-    if earlier is not None and (earlier.fingerprint.size, earlier.fingerprint.mtime_ns) == (source.size, source.mtime_ns):
+    if earlier is not None and earlier.fingerprint.value() == source.fingerprint:
         return earlier.reason
     language = settings.subtitle_language_known()
     return inputs.subtitled(source, language) if language and inputs.subtitled else None

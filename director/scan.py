@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from director.folder_settings import FOLDER_SETTINGS_NAME
-from fleet.job.messages import unsafe_path_reason
+from fleet.job.messages import Fingerprint, unsafe_path_reason
 from fleet.media.extensions import MEDIA_EXTENSIONS
 from fleet.roots.readiness import SourceError, check_source_root
 
@@ -23,6 +23,10 @@ class SourceFile:
     rel: str
     size: int
     mtime_ns: int
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        return Fingerprint(self.size, self.mtime_ns)
 
 
 @dataclass

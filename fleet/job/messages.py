@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -55,13 +56,28 @@ def _check_job_path(value: str) -> str:
 JobPath = Annotated[RelativePath, AfterValidator(_check_job_path)]
 
 
+class Fingerprint(NamedTuple):
+    """One version of a source file, known without reading it: its size and modification time. A plain value:
+    the director compares 100,000s of them; messages and records carry it as SourceFingerprint."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> Fingerprint:
+        return cls(info.st_size, info.st_mtime_ns)
+
+
 class SourceFingerprint(BaseModel):
-    """What identifies one version of a source file without reading it: size and mtime."""
+    """A Fingerprint as messages and records carry it (validated JSON)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     size: int = Field(ge=0)
     mtime_ns: int
+
+    def value(self) -> Fingerprint:
+        return Fingerprint(self.size, self.mtime_ns)
 
 
 class AttemptKind(StrEnum):

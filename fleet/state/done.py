@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from fleet.job.identity import TranscriptionSettings
+from fleet.job.messages import Fingerprint
 from fleet.state.records import RecordSummary, read_commit_record
 
 
@@ -52,9 +53,9 @@ def probe_outputs(
     return states
 
 
-def same_job(record: RecordSummary, rel: str, fingerprint: tuple[int, int], settings_key: str) -> bool:
+def same_job(record: RecordSummary, rel: str, fingerprint: Fingerprint, settings_key: str) -> bool:
     """Whether a record was written for this source version with these settings."""
-    return (record.source, record.size, record.mtime_ns, record.settings_key) == (rel, *fingerprint, settings_key)
+    return (record.source, record.fingerprint, record.settings_key) == (rel, fingerprint, settings_key)
 
 
 class DoneCheck(NamedTuple):
@@ -74,7 +75,7 @@ DONE = DoneCheck(None)
 
 
 def done_check(
-    rel: str, fingerprint: tuple[int, int], settings_key: str, wanted: frozenset[str], state: OutputState | None
+    rel: str, fingerprint: Fingerprint, settings_key: str, wanted: frozenset[str], state: OutputState | None
 ) -> DoneCheck:
     """Done, or why the source needs transcribing (and whether that is a redo of a finished job)."""
     if state is None:
@@ -88,20 +89,20 @@ def done_check(
         return DoneCheck("json output has no readable commit record")
     if record.source != rel:
         return DoneCheck(f"outputs belong to {record.source}")
-    if (record.size, record.mtime_ns) != fingerprint:
+    if record.fingerprint != fingerprint:
         return DoneCheck("source changed since it was transcribed")
     if record.settings_key != settings_key:
         return DoneCheck("transcription settings changed")
     return DONE
 
 
-def renders_only(rel: str, fingerprint: tuple[int, int], settings: TranscriptionSettings, state: OutputState | None) -> bool:
+def renders_only(rel: str, fingerprint: Fingerprint, settings: TranscriptionSettings, state: OutputState | None) -> bool:
     """Whether the JSON on disk already holds this transcript's words (same source version, same transcript
     settings but for layout and speakers), so no speech model runs: the outputs are rendered from it, after
     the speakers are labelled anew where those settings differ."""
     if state is None or state.record is None:
         return False
     record = state.record
-    if (record.source, record.size, record.mtime_ns) != (rel, *fingerprint):
+    if (record.source, record.fingerprint) != (rel, fingerprint):
         return False
     return record.transcript_key == settings.transcript_key() or record.words_key == settings.words_key()

@@ -10,7 +10,7 @@ from typing import NamedTuple, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleet.job.identity import TranscriptionSettings
-from fleet.job.messages import RelativePath, SourceFingerprint
+from fleet.job.messages import Fingerprint, RelativePath, SourceFingerprint
 from fleet.state.paths import failed_dir, subtitled_dir
 
 COMMIT_KEY = "fleet"
@@ -25,8 +25,7 @@ class RecordSummary(NamedTuple):
     """The facts the director's done-check compares; plain values, the director holds 100,000s."""
 
     source: str
-    size: int
-    mtime_ns: int
+    fingerprint: Fingerprint
     settings_key: str
     transcript_key: str | None = None  # None in records written before re-rendering existed
     words_key: str | None = None  # None in records written before speakers could be re-labelled
@@ -49,7 +48,7 @@ class RecordHead(BaseModel):
 
     def summary(self) -> RecordSummary:
         """Plain values for the done-check; only these are validated when the director reads."""
-        return RecordSummary(self.source, self.fingerprint.size, self.fingerprint.mtime_ns, self.settings_key,
+        return RecordSummary(self.source, self.fingerprint.value(), self.settings_key,
                              self.transcript_key, self.words_key, tuple(sorted(self.media.items())))  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from fleet import __version__
-from fleet.job.messages import SourceFingerprint, TranscriptionJob
+from fleet.job.messages import Fingerprint, SourceFingerprint, TranscriptionJob
 from fleet.language import written_language
 from fleet.roots.confine import resolve_inside
 from fleet.roots.readiness import dest_problem, source_unavailable
@@ -266,8 +266,7 @@ def _locate_source(job: TranscriptionJob, source_root: Path) -> tuple[Path | Non
 def _already_done(job: TranscriptionJob, dest: Path, fingerprint: SourceFingerprint, source_root: Path) -> bool:
     """The director's done-check, for this one output base (a duplicate delivery is harmless)."""
     state = probe_outputs(dest, [job.output_base], job.formats, source_root).get(job.output_base)
-    fingerprint_pair = (fingerprint.size, fingerprint.mtime_ns)
-    return done_check(job.path, fingerprint_pair, job.settings.key(), frozenset(job.formats), state).done
+    return done_check(job.path, fingerprint.value(), job.settings.key(), frozenset(job.formats), state).done
 
 
 def _decode(source: Path, fingerprint: SourceFingerprint, timeout_s: float, stream: AudioStream | None) -> Audio:
@@ -295,6 +294,6 @@ def _changed_since(source: Path, fingerprint: SourceFingerprint) -> str | None:
         after = os.stat(source)
     except FileNotFoundError:
         return "source file disappeared while it was read"
-    if (after.st_size, after.st_mtime_ns) != (fingerprint.size, fingerprint.mtime_ns):
+    if Fingerprint.of(after) != fingerprint.value():
         return "source file changed while it was read"
     return None

@@ -22,7 +22,7 @@ def source(rel="a/ep1.mp3", size=100, mtime_ns=5):
 
 
 def done_state(src, settings=SETTINGS, formats=OUTPUT_FORMATS, record_source=None):
-    record = RecordSummary(record_source or src.rel, src.size, src.mtime_ns, settings.key())
+    record = RecordSummary(record_source or src.rel, src.fingerprint, settings.key())
     return OutputState(frozenset(formats), record)
 
 
@@ -189,7 +189,7 @@ def test_a_file_modified_moments_ago_is_left_to_settle_and_taken_once_it_has():
 def test_a_layout_or_format_change_re_renders_and_a_transcript_change_re_transcribes():
     src = source()
     old = TranscriptionSettings()
-    record = RecordSummary(src.rel, src.size, src.mtime_ns, old.key(), old.transcript_key())
+    record = RecordSummary(src.rel, src.fingerprint, old.key(), old.transcript_key())
     state = OutputState(frozenset(("txt", "json")), record)
     layout = TranscriptionSettings(max_line_width=20)
     for settings, formats in ((layout, OUTPUT_FORMATS), (old, OUTPUT_FORMATS), (layout, ("txt", "json"))):
@@ -199,7 +199,7 @@ def test_a_layout_or_format_change_re_renders_and_a_transcript_change_re_transcr
     prompted = TranscriptionSettings(decoding={"initial_prompt": "Kubernetes"})
     assert not only(plan([src], outputs={"a/ep1": state}, settings=prompted)).render_only
     # A record written before transcript keys existed cannot vouch for its transcript: transcribed again
-    legacy = OutputState(frozenset(("txt", "json")), RecordSummary(src.rel, src.size, src.mtime_ns, old.key()))
+    legacy = OutputState(frozenset(("txt", "json")), RecordSummary(src.rel, src.fingerprint, old.key()))
     assert not plan([src], outputs={"a/ep1": legacy}, settings=layout).decisions[0].render_only
 
 
@@ -222,7 +222,7 @@ def test_another_tools_subtitles_alone_do_not_stop_the_fleet():
 def test_a_redo_for_deleted_outputs_writes_only_those():
     src = source()
     state = OutputState(frozenset({"txt", "json", "vtt", "tsv"}),
-                        RecordSummary(src.rel, src.size, src.mtime_ns, SETTINGS.key(), SETTINGS.transcript_key()))  # fmt: skip
+                        RecordSummary(src.rel, src.fingerprint, SETTINGS.key(), SETTINGS.transcript_key()))  # fmt: skip
     result = plan([src], {"a/ep1": state})
     decision = only(result)
     assert decision.render_only and decision.formats == ("srt", "json")

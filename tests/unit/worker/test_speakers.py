@@ -11,6 +11,7 @@ from whisperx.utils import WriteSRT, WriteTSV, WriteVTT
 
 from director.folder_settings import FolderSettingsError, apply_folder_file
 from fleet.job.identity import TranscriptionSettings
+from fleet.job.messages import Fingerprint
 from fleet.state.done import OutputState, renders_only
 from fleet.state.records import RecordSummary
 from worker.job.writers import render
@@ -176,10 +177,10 @@ def test_a_bad_speaker_setting_in_a_folder_file_is_one_line(text, message):
 
 def test_a_speaker_only_change_is_rendered_from_the_json_a_words_change_is_not():
     old = TranscriptionSettings()
-    record = RecordSummary("a.wav", 10, 20, old.key(), old.transcript_key(), old.words_key())
+    record = RecordSummary("a.wav", Fingerprint(10, 20), old.key(), old.transcript_key(), old.words_key())
     state = OutputState(frozenset({"json", "txt"}), record)
-    assert renders_only("a.wav", (10, 20), old.model_copy(update={"diarize": True}), state)
-    assert not renders_only("a.wav", (10, 20), TranscriptionSettings(language="de", diarize=True), state)
-    assert not renders_only("a.wav", (10, 21), old.model_copy(update={"diarize": True}), state)
-    legacy = OutputState(frozenset({"json"}), RecordSummary("a.wav", 10, 20, old.key(), old.transcript_key()))
-    assert not renders_only("a.wav", (10, 20), old.model_copy(update={"diarize": True}), legacy)
+    assert renders_only("a.wav", Fingerprint(10, 20), old.model_copy(update={"diarize": True}), state)
+    assert not renders_only("a.wav", Fingerprint(10, 20), TranscriptionSettings(language="de", diarize=True), state)
+    assert not renders_only("a.wav", Fingerprint(10, 21), old.model_copy(update={"diarize": True}), state)
+    legacy = OutputState(frozenset({"json"}), RecordSummary("a.wav", Fingerprint(10, 20), old.key(), old.transcript_key()))
+    assert not renders_only("a.wav", Fingerprint(10, 20), old.model_copy(update={"diarize": True}), legacy)
