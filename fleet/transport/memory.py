@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from fleet.transport.queue import (
     DEDUP_WINDOW_S,
+    EXPIRED_HANDLE_CODES,
     NO_REASON,
     DeadLetter,
     OutgoingMessage,
@@ -248,7 +249,9 @@ class MemoryQueue:
     def forget_dead_letter(self, letter: DeadLetter) -> bool:
         try:
             self.delete_dead_letter(letter)
-        except QueueError:
+        except QueueError as exc:
+            if exc.code not in EXPIRED_HANDLE_CODES:
+                raise  # a queue gone is an error here as on SQS, not a letter that came back
             return False
         return True
 

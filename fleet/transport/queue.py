@@ -24,6 +24,8 @@ class QueueError(Exception):
 QUEUE_GONE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 # Receipt handles that SQS no longer honours: someone else received the message since, or it is visible again.
 LOST_LEASE_CODES = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue"})
+# A delete refused with these: the receipt handle ran out (the message came back, or was acted on already).
+EXPIRED_HANDLE_CODES = frozenset({"ReceiptHandleIsInvalid", "InvalidParameterValue"})
 
 
 class QueueUnavailable(QueueError):

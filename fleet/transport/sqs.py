@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from fleet.transport.queue import (
     DEAD_LETTER_ATTRIBUTES,
+    EXPIRED_HANDLE_CODES,
     NO_REASON,
     DeadLetter,
     OutgoingMessage,
@@ -225,7 +226,7 @@ class SqsQueue:
         try:
             self.delete_dead_letter(letter)
         except QueueError as exc:
-            if exc.code not in ("ReceiptHandleIsInvalid", "InvalidParameterValue"):
+            if exc.code not in EXPIRED_HANDLE_CODES:
                 raise
             return False
         return True
