@@ -6,6 +6,7 @@ import socket
 import time
 
 import pytest
+import whisperx
 
 from worker.speech import alignment, models
 from worker.speech.alignment import AlignModels
@@ -50,7 +51,6 @@ def test_a_torchaudio_alignment_model_that_cannot_be_fetched_is_refused_in_secon
 
 
 def test_the_alignment_cache_is_bounded_by_memory_not_only_by_count(monkeypatch, tmp_path):
-    import sys
     import types
 
     import torch
@@ -59,7 +59,7 @@ def test_the_alignment_cache_is_bounded_by_memory_not_only_by_count(monkeypatch,
     sizes = {"en": 40, "fr": 40, "nn": 120}
     fake = types.SimpleNamespace(load_align_model=lambda language, *a, **k: (torch.nn.Linear(sizes[language] * 2**18, 1,
                                                                                              bias=False), {}))  # fmt: skip
-    monkeypatch.setitem(sys.modules, "whisperx", fake)
+    monkeypatch.setattr(whisperx, "load_align_model", fake.load_align_model)  # the rest of whisperX stays real
     monkeypatch.setattr(alignment, "hub_reachable", lambda: False)
     monkeypatch.setattr(AlignModels, "_refuse_unreachable_torchaudio", lambda *args: None)
     cache = AlignModels("cpu", tmp_path, capacity=3, budget_mb=100)
@@ -75,7 +75,6 @@ def test_the_alignment_cache_is_bounded_by_memory_not_only_by_count(monkeypatch,
 
 
 def test_an_alignment_model_bigger_than_the_budget_is_not_downloaded(monkeypatch, tmp_path):
-    import sys
     import types
 
     from huggingface_hub import HfApi
@@ -83,7 +82,7 @@ def test_an_alignment_model_bigger_than_the_budget_is_not_downloaded(monkeypatch
     # Given the hub reachable, and a language whose default model weighs 1,200 MB on the hub (a 1,000 MB budget)
     loads = []
     fake = types.SimpleNamespace(load_align_model=lambda *args, **kwargs: loads.append(args) or ("model", {}))
-    monkeypatch.setitem(sys.modules, "whisperx", fake)
+    monkeypatch.setattr(whisperx, "load_align_model", fake.load_align_model)  # the rest of whisperX stays real
     monkeypatch.setattr(alignment, "hub_reachable", lambda: True)
     monkeypatch.setattr(AlignModels, "_refuse_unreachable_torchaudio", lambda *args: None)
     files = [types.SimpleNamespace(rfilename="pytorch_model.bin", size=1200 * 2**20),
@@ -99,15 +98,13 @@ def test_an_alignment_model_bigger_than_the_budget_is_not_downloaded(monkeypatch
 
 
 def test_the_whisper_model_is_loaded_for_no_language_so_each_job_decodes_in_its_own(monkeypatch):
-    import sys
-    import types
 
     from fleet.settings import FleetSettings
     from worker.speech import asr
 
     # Given a worker whose default language is German, translating
     calls: list[dict] = []
-    monkeypatch.setitem(sys.modules, "whisperx", types.SimpleNamespace(load_model=lambda *a, **k: calls.append(k) or "asr"))
+    monkeypatch.setattr(whisperx, "load_model", lambda *a, **k: calls.append(k) or "asr")
     monkeypatch.setattr(asr, "load_vad", lambda *args: "vad")
     settings = FleetSettings(whisper_language="de", whisper_task="translate")
     # When its model is loaded

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import types
 
 import numpy as np
 import pytest
+import whisperx
 
 from fleet.job.identity import TranscriptionSettings
 from fleet.process.errors import first_line
@@ -38,7 +38,7 @@ def bare_alignment() -> tuple[Alignment, dict[str, str]]:
 
 def test_an_alignment_model_that_fails_to_load_without_a_word_is_no_aligner_not_a_crash(monkeypatch, tmp_path):
     # Given whisperX failing to load a wav2vec2 model with an empty message
-    monkeypatch.setitem(sys.modules, "whisperx", types.SimpleNamespace(load_align_model=silent_error))
+    monkeypatch.setattr(whisperx, "load_align_model", silent_error)
     monkeypatch.setattr(alignment, "hub_reachable", lambda: False)
     monkeypatch.setattr(AlignModels, "_refuse_unreachable_torchaudio", lambda *args: None)
     # When the cache is asked for it
