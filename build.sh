@@ -318,13 +318,16 @@ case "$command" in
   localstack) localstack/host.sh "${1:-status}" ;;
   test)
     setup
+    # One process more than cores (pytest-xdist): most tests wait on workers, queues, outages and long polls;
+    # the Docker engine's tests stay together in one of them (tests/conftest.py). `-n 0` runs all in this one.
+    test_processes=${FLEET_TEST_PROCESSES:-$(($(nproc) + 1))}
     if [ "${1:-}" = unit ]; then
       shift
       # The inner loop: no LocalStack, no model, no Docker engine, no pip (the in-process loop tests too).
-      exec "$venv/bin/python" -m pytest -m "$unit_marks" "$@"
+      exec "$venv/bin/python" -m pytest -n "$test_processes" -m "$unit_marks" "$@"
     fi
     # The compose lifecycle (tests/compose) runs too whenever a Docker engine answers; CI starts one.
-    exec "$venv/bin/python" -m pytest "$@"
+    exec "$venv/bin/python" -m pytest -n "$test_processes" "$@"
     ;;
   test-compose)
     setup

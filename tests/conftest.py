@@ -21,6 +21,27 @@ from tests.support.ports import free_port
 os.environ.setdefault("FLEET_MIN_AGE_S", "0")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` first: a parallel run must not start a many-minute test while its other processes finish."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: file order kept otherwise
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Parallel runs (pytest-xdist): each test is a unit of work, except the Docker engine's, which run in one process.
+
+    The compose deployments share one project name and the engine's images, and a module's tests follow one
+    deployment in order. xdist's own `loadgroup` cannot say so here: it renames items by `item._nodeid`, which
+    pytest 9.2 no longer reads.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class DockerTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "docker-engine" if nodeid.startswith("tests/compose/") else nodeid
+
+    return DockerTestsTogether(config, log)
+
+
 @pytest.fixture(scope="session")
 def localstack_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real LocalStack 4.13.1 on the host, started once for the whole test session."""

@@ -152,6 +152,7 @@ def test_docker_compose_v1_reads_the_files_cleanly(tmp_path):
         assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
 
+@pytest.mark.install
 def test_the_director_image_install_path_works_and_stays_small(tmp_path):
     # The exact command the director's Dockerfile runs, into a fresh venv
     venv = tmp_path / "venv"

@@ -22,7 +22,7 @@ from fleet.media.output_names import stem_base
 from tests.support.compose import HERE, PGID, PUID, Deployment, wait_for
 from tests.support.paths import REPO_ROOT
 
-pytestmark = pytest.mark.compose
+pytestmark = [pytest.mark.compose, pytest.mark.long]
 ARTIFACTS = Path(os.environ.get("FLEET_TEST_ARTIFACTS", REPO_ROOT / ".artifacts"))
 LONG_FILE = REPO_ROOT / "tests" / "data" / "real-speech" / "multilingual.mp3"  # 60 s: long enough to interrupt
 BAD = {"bad/corrupt.mp3", "bad/notes.wav"}

@@ -32,7 +32,7 @@ from tests.support.compose import (
 )
 from tests.support.receiver import Received, receiver
 
-pytestmark = pytest.mark.compose
+pytestmark = [pytest.mark.compose, pytest.mark.long]
 MEDIA_GID = 4343  # the library's group: the containers reach it only through group_add
 TRANSCRIBE_TIMEOUT_S = 900
 
