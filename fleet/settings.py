@@ -20,7 +20,7 @@ from fleet.job.identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSet
 from fleet.language import language_code_or_none
 from fleet.media.layout import LanguageCodes, MediaLayout
 from fleet.roots.readiness import roots_overlap
-from fleet.transport.spec import QueueEndpoint, QueueSpec, load_queue_spec
+from fleet.transport.spec import QueueSpec, ServiceEndpoint, load_queue_spec
 
 DEFAULT_QUEUE_CONFIG = Path(__file__).resolve().parent.parent / "create_queue.json"
 def _split_formats(value: object) -> object:
@@ -231,9 +231,9 @@ class FleetSettings(BaseSettings):
         """create_queue.json with FLEET_QUEUE_NAME / FLEET_MAX_RECEIVE_COUNT applied."""
         return load_queue_spec(self.queue_config, self.queue_name, self.max_receive_count)
 
-    def queue_endpoint(self) -> QueueEndpoint:
+    def queue_endpoint(self) -> ServiceEndpoint:
         """Where the queue server is and how patiently to call it: all the queue adapter takes from here."""
-        return QueueEndpoint(self.aws_endpoint_url, self.aws_region, self.queue_max_attempts, self.queue_timeout_s)
+        return ServiceEndpoint(self.aws_endpoint_url, self.aws_region, self.queue_max_attempts, self.queue_timeout_s)
 
     def transcription(self) -> TranscriptionSettings:
         """The output-changing subset, as it goes into job messages and commit records."""

@@ -2,7 +2,7 @@
 # LocalStack on the host, without Docker: for the tests and for `./build.sh local`.
 #
 #   localstack/host.sh install   install LocalStack into its own venv (once; reused afterwards)
-#   localstack/host.sh start     start SQS on 127.0.0.1:$LOCALSTACK_PORT, wait until healthy, create the queues
+#   localstack/host.sh start     start SQS and S3 on 127.0.0.1:$LOCALSTACK_PORT, wait until healthy, create the queues
 #   localstack/host.sh stop      stop the server this script started
 #   localstack/host.sh status    exit 0 if it answers, 1 if not
 #
@@ -29,8 +29,10 @@ endpoint=http://127.0.0.1:$port
 die() { echo "localstack/host.sh: $*" >&2; exit 1; }
 
 healthy() {
-  # SQS must say available/running; a bare port answering is not enough.
-  curl -sf --max-time 2 "$endpoint/_localstack/health" 2>/dev/null | grep -Eq '"sqs": *"(available|running)"'
+  # SQS and S3 (the transfer bucket) must say available/running; a bare port answering is not enough.
+  local health
+  health=$(curl -sf --max-time 2 "$endpoint/_localstack/health" 2>/dev/null) || return 1
+  grep -Eq '"sqs": *"(available|running)"' <<<"$health" && grep -Eq '"s3": *"(available|running)"' <<<"$health"
 }
 
 install() {
@@ -63,7 +65,7 @@ start() {
   # Started from the state dir so a `localstack/` folder in the cwd can never shadow the package.
   (
     cd "$state_dir"
-    SERVICES=sqs GATEWAY_LISTEN=127.0.0.1:$port DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 \
+    SERVICES=sqs,s3 GATEWAY_LISTEN=127.0.0.1:$port DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 \
       SQS_ENDPOINT_STRATEGY=path LOCALSTACK_VOLUME_DIR=$state_dir/volume DISABLE_EVENTS=1 \
       setsid nohup "$venv/bin/python" -m localstack.runtime.main >"$log_file" 2>&1 &
     echo $! >"$pid_file"

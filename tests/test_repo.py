@@ -56,7 +56,7 @@ def readme_layout() -> dict[str, set[str]]:
     for line in block.splitlines():
         name = line.split()[0] if line.strip() else ""
         indent = len(line) - len(line.lstrip())
-        if not re.fullmatch(r"[a-z_]+/?", name):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*/?", name):
             continue  # a description's continuation line
         while path and path[-1][0] >= indent:
             path.pop()

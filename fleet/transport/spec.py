@@ -28,8 +28,8 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
-class QueueEndpoint:
-    """Where the queue server is and how patiently to call it; None lets boto3 resolve the endpoint (AWS)."""
+class ServiceEndpoint:
+    """Where an AWS-style service (the queue, the transfer bucket) is and how patiently to call it (url None: boto3's)."""
 
     url: str | None
     region: str

@@ -21,7 +21,7 @@ from fleet.transport.queue import (
     QueueUnavailable,
     ReceivedMessage,
 )
-from fleet.transport.spec import QueueEndpoint, QueueSpec
+from fleet.transport.spec import QueueSpec, ServiceEndpoint
 from fleet.transport.sqs_setup import create_queues, find_queues
 
 T = TypeVar("T")
@@ -43,7 +43,7 @@ class SqsQueue:
         self._info: QueueInfo | None = None
 
     @classmethod
-    def connect(cls, endpoint: QueueEndpoint, spec: QueueSpec, *, for_heartbeats: bool = False) -> SqsQueue:
+    def connect(cls, endpoint: ServiceEndpoint, spec: QueueSpec, *, for_heartbeats: bool = False) -> SqsQueue:
         """A client with botocore's standard retry mode (exponential backoff with jitter).
 
         `for_heartbeats`: short timeouts and few attempts. A heartbeat must answer well within the
