@@ -30,8 +30,11 @@ class WorkerStatus(WorkerRecord):
         """The state as a person reads it: LOST, "waiting: source not available ... since 14:02", or the state."""
         if self.lost:
             return "LOST"
+        unloaded = ", models unloaded" if self.models_unloaded else ""
         if self.state == WorkerActivity.WAITING and self.waiting:
-            return f"waiting: {self.waiting} since {_clock(self.waiting_since)}"
+            return f"waiting: {self.waiting} since {_clock(self.waiting_since)}{unloaded}"
+        if self.state == WorkerActivity.IDLE:
+            return f"idle{unloaded}"
         return self.state
 
 

@@ -68,6 +68,8 @@ class FleetSettings(BaseSettings):
     receive_wait_s: int = Field(20, ge=0, le=20, validation_alias="FLEET_RECEIVE_WAIT_S")
     visibility_timeout_s: int = Field(60, ge=5, le=43200, validation_alias="FLEET_VISIBILITY_TIMEOUT_S")
     heartbeat_interval_s: float = Field(20.0, gt=0, validation_alias="FLEET_HEARTBEAT_INTERVAL_S")
+    # A GPU that is also someone's gaming PC gets its memory back while the queue has nothing (0: keep them loaded).
+    unload_idle_s: float = Field(600.0, ge=0, validation_alias="FLEET_UNLOAD_IDLE_S")
     grace_period_s: float = Field(30.0, ge=0, validation_alias="FLEET_GRACE_PERIOD_S")
     retry_backoff_s: int = Field(30, ge=0, validation_alias="FLEET_RETRY_BACKOFF_S")
     # A file whose own failure is transient (unreadable, changing, dest full mid-write) is retried this long

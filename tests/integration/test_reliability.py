@@ -305,6 +305,7 @@ def test_a_burst_of_2000_tiny_files(localstack_endpoint, make_settings, open_que
     class EmptyPipeline:
         model_name, model_path, device = "tiny.en", "stub", "cpu"
         fallbacks: dict[str, str] = {}
+        loaded = True
 
         def device_in_use(self):
             return self.device

@@ -367,3 +367,28 @@ def test_a_worker_started_before_its_queue_server_waits_for_it_then_works(make_s
         subprocess.run([str(HOST_SCRIPT), "stop"], env=ls_env, check=False, timeout=60)
     assert sorted(worker.outcomes().values()) == ["transcribed", "transcribed"]
     assert [e for e in worker.events() if e.get("event") == "queue server answering"][0]["waited_s"] > 0
+
+
+def test_an_idle_worker_frees_its_models_and_the_next_file_loads_them_again(localstack_endpoint, make_settings,
+                                                                            speech_corpus, models_dir, tmp_path):  # fmt: skip
+    from fleet.state.worker_record import read_worker_records
+
+    # Given recordings not queued yet, and a worker that frees its models after a second without work
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    copy_tree(speech_corpus / "english" / "stories", settings.source_dir)
+    settings.dest_dir.mkdir()
+    env = fleet_env(settings, FLEET_UNLOAD_IDLE_S="1", FLEET_RECEIVE_WAIT_S="1")
+    worker = FleetProcess.start(["worker"], env, tmp_path / "w.log")
+    try:
+        # When nothing comes: the models go, once, and its status record says so
+        worker.wait_for_event("models unloaded while idle", timeout_s=180)
+        assert [r.models_unloaded for r in read_worker_records(settings.dest_dir)] == [True]
+        # And the director queues the recordings: the first file loads them again, inside its own job and lease
+        direct(settings)
+        worker.signal(signal.SIGUSR1)  # everything is queued: leave once the queue is drained
+        assert worker.wait() == 0
+    finally:
+        worker.kill()
+    assert sorted(worker.outcomes().values()) == ["transcribed", "transcribed"]
+    reloads = [json.loads(p.read_text())["fleet"]["stage_s"].get("load models") for p in settings.dest_dir.glob("*.json")]
+    assert sorted(reloads, key=lambda s: s is None)[0] > 0 and reloads.count(None) == 1

@@ -24,6 +24,7 @@ from worker.job.run import JobContext, run_job
 from worker.queue_loop.beacon import Beacon, WorkerState, lost_after_s
 from worker.queue_loop.deliveries import TIME_LIMIT, DeliveryJournal
 from worker.queue_loop.heartbeat import Heartbeat
+from worker.queue_loop.idle import IdleUnload
 from worker.queue_loop.settler import Settler
 from worker.queue_loop.shutdown import Shutdown, exit_now
 
@@ -66,6 +67,7 @@ class Worker:
         self.journal: DeliveryJournal | None = None  # the running file's, while one runs
         self.notifier = Notifier(settings.notify_urls, settings.webhook_url)  # closed by run_worker
         self.settler = Settler(queue, settings, self.notifier, ctx.owner if ctx else None)
+        self.idle = IdleUnload(settings.unload_idle_s, lambda: self.ctx.pipeline.loaded, lambda: self.ctx.pipeline.unload())
 
     def run(self, until_empty: bool = False, max_files: int = 0) -> int:
         """Take messages until stopped, recycled, or (with until_empty) the queue is drained."""
@@ -78,6 +80,7 @@ class Worker:
             if self._recycle_due(max_files):
                 break
             if self._roots_unusable():
+                self._unload_if_idle()  # a share away for hours need not hold the GPU meanwhile
                 continue
             self.state.state = WorkerActivity.IDLE
             self.beacon.beat()
@@ -94,6 +97,7 @@ class Worker:
                 self._hand_back_unstarted(message)
                 break
             if message is None:
+                self._unload_if_idle()
                 if draining:
                     if self.queue.drained():
                         log.info("queue drained, exiting", files_done=self.state.files_done)
@@ -101,9 +105,15 @@ class Worker:
                     self.shutdown.requested.wait(DRAIN_POLL_S)  # others still hold messages that may come back
                 continue
             self.handle(message)
+            self.idle.worked()
         self.state.state = WorkerActivity.STOPPED
         self.beacon.beat(force=True)
         return 0
+
+    def _unload_if_idle(self) -> None:
+        if self.idle.unload_if_idle():
+            self.state.models_unloaded = True
+            self.beacon.beat(force=True)
 
     def handle(self, message: ReceivedMessage) -> None:
         """Validate, process with a heartbeat, then acknowledge according to the outcome."""
@@ -136,6 +146,7 @@ class Worker:
                            result.audio_s)  # fmt: skip
         self.state.fallbacks = self.ctx.pipeline.fallbacks
         self.state.device = self.ctx.pipeline.device_in_use()  # a worker that moved to the CPU says so
+        self.state.models_unloaded = not self.ctx.pipeline.loaded  # a job that needed no model leaves them unloaded
         self.beacon.beat(force=True)
         rtf = round(elapsed / result.audio_s, 3) if result.audio_s else None
         log.info(

@@ -164,6 +164,11 @@ class Alignment:
     def drop_gpu_models(self) -> None:
         self.aligners = self._cache(self.device)  # the cached GPU models go with the memory they hold
 
+    def drop_models(self) -> None:
+        """Every cached model, on the device and on the CPU: loaded again as languages ask for them."""
+        self.drop_gpu_models()
+        self._cpu_cache = None
+
     def _align_on(
         self, device: str, segments: list[dict[str, Any]], audio: Audio, language: str, transcription: TranscriptionSettings,
         progress: Callable[[float], None] | None,

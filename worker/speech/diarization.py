@@ -26,6 +26,10 @@ class Diarization:
         self.diarizer: Diarizer | None = None  # loaded by load(), or on the first job that wants speakers
         self._on_cpu: Diarizer | None = None
 
+    def drop_models(self) -> None:
+        """Both diarizers; loaded again by the next job that asks for speakers."""
+        self.diarizer = self._on_cpu = None
+
     def load(self, device: str) -> Diarizer:
         """The diarization backend the settings name, on `device` (see worker.speech.speakers)."""
         return load_diarizer(self.settings.whisper_diarize_model, self.settings.hf_token, self.torch_device(device),

@@ -15,7 +15,14 @@ from fleet.settings import FleetSettings
 from worker.audio.samples import Audio, as_audio
 from worker.speech.alignment import Alignment
 from worker.speech.asr import load_asr
-from worker.speech.device import emptiest_gpu, is_out_of_memory, resolve_device, smaller_batch_after_oom, torch_device
+from worker.speech.device import (
+    emptiest_gpu,
+    free_cuda_cache,
+    is_out_of_memory,
+    resolve_device,
+    smaller_batch_after_oom,
+    torch_device,
+)
 from worker.speech.diarization import Diarization, describe
 from worker.speech.models import ModelError, resolve_asr_model
 from worker.speech.results import GIVEN, WORDS_DONE, Decoded, LanguageSource, NoAligner
@@ -57,16 +64,39 @@ class Pipeline:
         # What this process had to do without (shown in its worker record); replaced, never mutated,
         # so the loop thread can read it while the job thread works.
         self.fallbacks: dict[str, str] = {}
-        self.asr = self._load_asr(self.device)
-        self.decoder = WindowDecoder(self.asr)
         self.alignment = Alignment(settings, self.device, self.torch_device, self._record_fallback)
         self.diarization = Diarization(settings, threads, self.torch_device, self._record_fallback,
                                        self.alignment.drop_gpu_models)  # fmt: skip
-        # Loaded and warmed at start when every job asks for speakers; else on the first job that does (a folder's).
-        if settings.whisper_diarize:
+        self.asr = self._load_asr(self.device)
+        self.decoder = WindowDecoder(self.asr)
+        self._warm_diarizer(self.load_s)
+
+    def _warm_diarizer(self, load_s: dict[str, float]) -> None:
+        """Loaded and warmed now when every job asks for speakers; else on the first job that does (a folder's)."""
+        if self.settings.whisper_diarize:
             started = time.perf_counter()
             self.diarization.diarizer = self.diarization.load(self.device)
-            self.load_s["speakers warm-up"] = time.perf_counter() - started
+            load_s["speakers warm-up"] = time.perf_counter() - started
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the whisper model is on its device (False after an idle unload)."""
+        return bool(self.asr.model.model.model_is_loaded)
+
+    def unload(self) -> None:
+        """Free the device's memory for others while idle: whisper's weights, the alignment models, the diarizer.
+
+        CTranslate2's own unload: on a GPU the weights wait in CPU memory (back in about a second), on the CPU they
+        are freed and read from disk again.
+        """
+        self.asr.model.model.unload_model(to_cpu=self.device == "cuda")
+        self.alignment.drop_models()
+        self.diarization.drop_models()
+        free_cuda_cache()
+
+    def _reload(self, load_s: dict[str, float]) -> None:
+        self.asr.model.model.load_model()
+        self._warm_diarizer(load_s)
 
     def _load_asr(self, device: str) -> Any:
         return load_asr(self.settings, self.model_path, device, self.device_index, self.threads, self.load_s)
@@ -91,6 +121,12 @@ class Pipeline:
         if transcription.decoding.vad() != self.settings.decoding.vad():
             raise ModelError(f"job wants VAD {transcription.decoding.vad()} but this worker runs "
                              f"{self.settings.decoding.vad()}")  # fmt: skip
+        reload_s: dict[str, float] = {}
+        if not self.loaded:  # unloaded while idle (FLEET_UNLOAD_IDLE_S): the job's lease is extended meanwhile
+            on_stage("load models")
+            started = time.perf_counter()
+            self._reload(reload_s)
+            reload_s = {"load models": round(time.perf_counter() - started, 3)}
         no_wav2vec2: dict[str, str] = {}  # language -> why it has no wav2vec2 model, asked once the language is known
 
         def whisper_words_wanted(language: str) -> bool:  # asked once, when the first windows settle the language
@@ -105,7 +141,7 @@ class Pipeline:
 
         on_stage("transcribe")
         decoded = self._transcribe(audio, transcription, whisper_words_wanted, lambda p: on_stage("transcribe", p))
-        timings = {stage: value for stage, value in decoded.stage_s.items() if value}
+        timings = {**reload_s, **{stage: value for stage, value in decoded.stage_s.items() if value}}
         result: dict[str, Any] = {"segments": decoded.segments, "language": decoded.language}
         language = decoded.language
         alignment = "off"

@@ -106,3 +106,11 @@ def test_file_names_are_printed_as_text_in_the_local_run_summary(tmp_path):
     code = _report(records, [], 10.0, False, [tmp_path / "worker-1.log"], local_console(out))
     # Then the failure line names the file exactly
     assert f"  failed: {MARKUP_NAME}: not decodable" in out.getvalue().splitlines() and code == 1
+
+
+def test_a_worker_that_freed_its_models_while_idle_says_so(tmp_path):
+    now = time.time()
+    write_worker(tmp_path, "gpu", state="idle", models_unloaded=True, last_beat=now)
+    write_worker(tmp_path, "cpu", state="idle", last_beat=now)
+    shown = {w.worker: w.shown_state for w in gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=now).workers}
+    assert shown == {"gpu": "idle, models unloaded", "cpu": "idle"}

@@ -48,7 +48,8 @@ def test_a_refused_heartbeat_means_the_worker_neither_writes_nor_deletes(monkeyp
         return JobResult(Outcome.LEASE_LOST if not lease.held() else Outcome.TRANSCRIBED)
 
     worker = Worker(settings, queue, ctx=None, shutdown=Shutdown(), rss_mb=lambda: 0, run_job=slow_job)
-    worker.ctx = SimpleNamespace(pipeline=SimpleNamespace(fallbacks={}, device_in_use=lambda: "cpu"), worker_id="w", owner=None)
+    pipeline = SimpleNamespace(fallbacks={}, device_in_use=lambda: "cpu", loaded=True)
+    worker.ctx = SimpleNamespace(pipeline=pipeline, worker_id="w", owner=None)
     job = TranscriptionJob(path="a.mp3", output_base="a", fingerprint=SourceFingerprint(size=1, mtime_ns=1),
                            settings=TranscriptionSettings(), enqueued_at=0)  # fmt: skip
     worker.handle(ReceivedMessage("m1", "handle", job.model_dump_json(), 1))

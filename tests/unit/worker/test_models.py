@@ -41,6 +41,7 @@ def test_a_torchaudio_alignment_model_that_cannot_be_fetched_is_refused_in_secon
     monkeypatch.setattr(alignment, "TORCHAUDIO_MODELS_URL", closed_port_url)
     monkeypatch.setattr(alignment, "hub_offline", lambda: False)  # not forbidden: the probe must find out
     monkeypatch.setattr(alignment, "hub_reachable", lambda: False)
+    import whisperx.alignment  # noqa: F401 - torchaudio and transformers load before the clock starts: the refusal is timed
     started = time.monotonic()
     # When the worker asks for English word timings
     loaded = AlignModels("cpu", tmp_path, capacity=2).get("en", None)

@@ -37,11 +37,21 @@ class StubPipeline:
     def __init__(self) -> None:
         self.fallbacks: dict[str, str] = {}
         self.runs: list[dict[str, Any]] = []
+        self.unloads = self.reloads = 0
 
     def device_in_use(self) -> str:
         return "cpu"
 
+    @property
+    def loaded(self) -> bool:
+        return self.unloads == self.reloads
+
+    def unload(self) -> None:
+        self.unloads += 1
+
     def run(self, audio, settings, on_stage, on_language=None) -> Transcript:
+        if not self.loaded:
+            self.reloads += 1
         on_stage("transcribe", 0.0)  # where the real pipeline notices a lost lease
         self.runs.append(settings.decoding.model_dump())
         words = [{"word": "Hello.", "start": 0.0, "end": 0.5, "score": 1.0}]
@@ -191,3 +201,43 @@ def test_a_message_delivered_twice_is_transcribed_once(settings):
     assert sorted(e["outcome"] for e in finished(events)) == ["already done", "transcribed"]
     assert len(pipeline.runs) == 1
 
+
+
+def test_an_idle_worker_frees_its_models_says_so_and_loads_them_again_for_the_next_file(settings, tmp_path):
+    # Given a worker whose queue has nothing for it, with models unloaded after two seconds of that
+    import threading
+    import time
+
+    from fleet.state.worker_record import read_worker_records
+
+    settings = settings.model_copy(update={"unload_idle_s": 2, "receive_wait_s": 1})
+    queue, pipeline = MemoryQueue(settings.queue_spec()), StubPipeline()
+    queue.ensure()
+    (settings.source_dir / "notes.txt").write_text("a mounted disk is not empty")
+    worker = worker_on(settings, queue, pipeline)
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+
+    def until(condition, what: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+
+    try:
+        # When it has waited longer than that: the models are unloaded once, and its record says so
+        until(lambda: pipeline.unloads == 1, "models unloaded")
+        until(lambda: read_worker_records(settings.dest_dir)[0].models_unloaded, "the record says unloaded")
+        assert pipeline.unloads == 1 and pipeline.reloads == 0  # once, not at every empty poll
+        # And a file arrives: it is transcribed with the models loaded again, and the record says they are
+        half_second_wav(settings.source_dir / "a.wav")
+        direct(settings, queue)
+        until(lambda: (settings.dest_dir / "a.json").exists(), "a.json written")
+        until(lambda: not read_worker_records(settings.dest_dir)[0].models_unloaded, "the record says loaded")
+        assert pipeline.reloads == 1 and len(pipeline.runs) == 1
+        # And idle again, they go again
+        until(lambda: pipeline.unloads == 2, "unloaded a second time")
+    finally:
+        worker.shutdown.requested.set()
+        runner.join(10)
+    assert not runner.is_alive()
