@@ -8,7 +8,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from fleet.transport.objects import BucketLocation, ObjectCorrupt, ObjectMissing, ObjectTooLarge, StoredObject, file_sha256
+from fleet.transport.objects import BucketLocation, ObjectCorrupt, ObjectMissing, StoredObject, check_size, file_sha256
 
 
 class MemoryObjectStore:
@@ -25,7 +25,7 @@ class MemoryObjectStore:
 
     def put_file(self, key: str, path: Path) -> StoredObject:
         data = path.read_bytes()
-        self._check_size(key, len(data))
+        check_size(key, len(data), self.max_object_bytes)
         sha256 = hashlib.sha256(data).hexdigest()
         with self._lock:
             self._objects[key] = (data, sha256)
@@ -37,7 +37,7 @@ class MemoryObjectStore:
         if found is None:
             raise ObjectMissing(f"download {key}: no such object in {self.location}")
         data, sha256 = found
-        self._check_size(key, len(data))
+        check_size(key, len(data), self.max_object_bytes)
         fd, temp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:40]}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as stream:
@@ -61,8 +61,3 @@ class MemoryObjectStore:
     def keys(self, prefix: str) -> list[str]:
         with self._lock:
             return sorted(key for key in self._objects if key.startswith(prefix))
-
-    def _check_size(self, key: str, size: int) -> None:
-        if size > self.max_object_bytes:
-            cap_mb = self.max_object_bytes >> 20
-            raise ObjectTooLarge(f"{key} is {size >> 20} MB, over the {cap_mb} MB cap (FLEET_TRANSFER_MAX_MB)")

@@ -72,6 +72,12 @@ class StoredObject:
     sha256: str
 
 
+def check_size(key: str, size: int, max_object_bytes: int) -> None:
+    """ObjectTooLarge when an object is over the fleet's cap (checked before any byte moves)."""
+    if size > max_object_bytes:
+        raise ObjectTooLarge(f"{key} is {size >> 20} MB, over the {max_object_bytes >> 20} MB cap (FLEET_TRANSFER_MAX_MB)")
+
+
 def file_sha256(path: Path) -> str:
     """The hex SHA-256 of a file, read a megabyte at a time."""
     digest = hashlib.sha256()

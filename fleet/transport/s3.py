@@ -18,9 +18,9 @@ from fleet.transport.objects import (
     ObjectCorrupt,
     ObjectMissing,
     ObjectStoreError,
-    ObjectTooLarge,
     StoredObject,
     StoreUnavailable,
+    check_size,
     file_sha256,
 )
 from fleet.transport.spec import ServiceEndpoint
@@ -95,7 +95,7 @@ class S3ObjectStore:
 
     def put_file(self, key: str, path: Path) -> StoredObject:
         size = path.stat().st_size
-        self._check_size(key, size)
+        check_size(key, size, self.max_object_bytes)
         sha256 = file_sha256(path)
         extra = {"Metadata": {SHA256_METADATA: sha256}, "ContentType": "application/octet-stream"}
         self._call(f"upload {key}", self._client.upload_file, Filename=str(path), Bucket=self.location.bucket, Key=key,
@@ -106,7 +106,7 @@ class S3ObjectStore:
         stored = self.head(key)
         if stored is None:
             raise ObjectMissing(f"download {key}: no such object in {self.location}")
-        self._check_size(key, stored.size)
+        check_size(key, stored.size, self.max_object_bytes)
         fd, temp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:40]}.", suffix=".part")
         os.close(fd)
         try:
@@ -137,8 +137,3 @@ class S3ObjectStore:
         paginator = self._client.get_paginator("list_objects_v2")
         pages = self._call(f"list {prefix}", lambda: list(paginator.paginate(Bucket=self.location.bucket, Prefix=prefix)))
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
-
-    def _check_size(self, key: str, size: int) -> None:
-        if size > self.max_object_bytes:
-            cap_mb = self.max_object_bytes >> 20
-            raise ObjectTooLarge(f"{key} is {size >> 20} MB, over the {cap_mb} MB cap (FLEET_TRANSFER_MAX_MB)")
