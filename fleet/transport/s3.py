@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -68,6 +69,8 @@ class S3ObjectStore:
             if code in MISSING_CODES:
                 raise ObjectMissing(f"{operation}: no such object in {self.location}", code) from exc
             raise ObjectStoreError(f"{operation} failed: {code}: {error.get('Message')}", code) from exc
+        except S3UploadFailedError as exc:  # a managed upload's client error, wrapped by boto3 (its text names it)
+            raise ObjectStoreError(f"{operation} failed: {str(exc).splitlines()[0]}") from exc
         except BotoCoreError as exc:
             raise StoreUnavailable(f"storage endpoint {self.endpoint} unreachable ({operation}): {exc}") from exc
 

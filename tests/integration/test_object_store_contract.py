@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fleet.transport.memory_objects import MemoryObjectStore
-from fleet.transport.objects import BucketLocation, ObjectCorrupt, ObjectMissing, ObjectStore, ObjectTooLarge
+from fleet.transport.objects import BucketLocation, ObjectCorrupt, ObjectMissing, ObjectStore, ObjectStoreError, ObjectTooLarge
 from fleet.transport.s3 import SHA256_METADATA, S3ObjectStore
 
 MB = 1 << 20
@@ -121,3 +121,14 @@ def test_the_bucket_blocks_public_access_and_objects_are_granted_to_their_owner_
     assert all(block.values()) and len(block) == 4
     grants = client.get_object_acl(Bucket=bucket, Key=key)["Grants"]
     assert grants and all(grant["Grantee"]["Type"] == "CanonicalUser" for grant in grants)
+
+
+@pytest.mark.queue
+@pytest.mark.parametrize("server", ["localstack", "moto"])
+def test_an_upload_the_store_refuses_is_one_line_naming_the_reason(server, request, make_settings, tmp_path: Path):
+    settings = make_settings(request.getfixturevalue(f"{server}_endpoint"))
+    store = S3ObjectStore.connect(settings.queue_endpoint(), BucketLocation(f"t-{settings.queue_name[2:]}"), MB)
+    (tmp_path / "a").write_bytes(b"audio")
+    with pytest.raises(ObjectStoreError) as refused:
+        store.put_file("audio/a", tmp_path / "a")  # the bucket was never created
+    assert "NoSuchBucket" in str(refused.value) and "\n" not in str(refused.value)
