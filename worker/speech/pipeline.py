@@ -69,14 +69,11 @@ class Pipeline:
                                        self.alignment.drop_gpu_models)  # fmt: skip
         self.asr = self._load_asr(self.device)
         self.decoder = WindowDecoder(self.asr)
-        self._warm_diarizer(self.load_s)
-
-    def _warm_diarizer(self, load_s: dict[str, float]) -> None:
-        """Loaded and warmed now when every job asks for speakers; else on the first job that does (a folder's)."""
-        if self.settings.whisper_diarize:
+        # Loaded and warmed at start when every job asks for speakers; else on the first job that does (a folder's).
+        if settings.whisper_diarize:
             started = time.perf_counter()
             self.diarization.diarizer = self.diarization.load(self.device)
-            load_s["speakers warm-up"] = time.perf_counter() - started
+            self.load_s["speakers warm-up"] = time.perf_counter() - started
 
     @property
     def loaded(self) -> bool:
@@ -87,16 +84,12 @@ class Pipeline:
         """Free the device's memory for others while idle: whisper's weights, the alignment models, the diarizer.
 
         CTranslate2's own unload: on a GPU the weights wait in CPU memory (back in about a second), on the CPU they
-        are freed and read from disk again.
+        are freed and read from disk again. The next run reloads whisper; the others load when a job needs them.
         """
         self.asr.model.model.unload_model(to_cpu=self.device == "cuda")
         self.alignment.drop_models()
         self.diarization.drop_models()
         free_cuda_cache()
-
-    def _reload(self, load_s: dict[str, float]) -> None:
-        self.asr.model.model.load_model()
-        self._warm_diarizer(load_s)
 
     def _load_asr(self, device: str) -> Any:
         return load_asr(self.settings, self.model_path, device, self.device_index, self.threads, self.load_s)
@@ -125,7 +118,7 @@ class Pipeline:
         if not self.loaded:  # unloaded while idle (FLEET_UNLOAD_IDLE_S): the job's lease is extended meanwhile
             on_stage("load models")
             started = time.perf_counter()
-            self._reload(reload_s)
+            self.asr.model.model.load_model()
             reload_s = {"load models": round(time.perf_counter() - started, 3)}
         no_wav2vec2: dict[str, str] = {}  # language -> why it has no wav2vec2 model, asked once the language is known
 
