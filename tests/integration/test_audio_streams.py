@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from fleet.language import same_language
+from fleet.media.streams import AudioStream, choose_stream, probe_audio_streams
 from tests.support import speech
 from worker.audio.samples import SAMPLE_RATE, decode_audio
-from worker.audio.streams import AudioStream, choose_stream, probe_audio_streams
 
 JFK = Path(__file__).resolve().parent.parent / "data" / "real-speech" / "jfk.flac"  # 11.0 s
 

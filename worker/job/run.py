@@ -17,7 +17,9 @@ import structlog
 
 from fleet import __version__
 from fleet.job.messages import Fingerprint, SourceFingerprint, TranscriptionJob
-from fleet.language import written_language
+from fleet.media.streams import AudioStream, StreamChoice, choose_stream, probe_audio_streams, streams_worth_probing
+from fleet.outputs.beside import beside_video
+from fleet.outputs.commit import ForeignOutput, LeaseLost, OutputPathError
 from fleet.roots.confine import resolve_inside
 from fleet.roots.readiness import dest_problem, source_unavailable
 from fleet.settings import FleetSettings
@@ -25,12 +27,11 @@ from fleet.state.done import done_check, probe_outputs
 from fleet.state.planned_settings import PlannedSettingsReader
 from fleet.state.records import COMMIT_KEY, CommitRecord, LanguageCandidate
 from worker.audio.samples import Audio, DecodeError, spool_audio
-from worker.audio.streams import AudioStream, StreamChoice, choose_stream, probe_audio_streams, streams_worth_probing
 from worker.job.failures import PermanentFailure, TransientFailure, clear_failure_record
 from worker.job.lease import Lease
 from worker.job.result import JobResult, Outcome
 from worker.job.subtitled import AlreadySubtitled, subtitled_check, write_subtitled_record
-from worker.job.writers import BesideVideo, ForeignOutput, LeaseLost, OutputPathError, write_outputs
+from worker.job.writers import write_outputs
 from worker.speech.models import ModelError
 from worker.speech.pipeline import Pipeline, Transcript
 
@@ -120,7 +121,8 @@ def run_job(
         )
         written = write_outputs(
             ctx.settings.dest_dir, job.output_base, job.formats, transcript.result, record,
-            job.settings.subtitle_options(), lease.held, ctx.owner, _beside_video(job, ctx, transcript.language),
+            job.settings.subtitle_options(), lease.held, ctx.owner,
+            beside_video(job, ctx.settings.source_dir, transcript.language),
         )  # fmt: skip
         clear_failure_record(ctx.settings.dest_dir, job.path)
         return JobResult(Outcome.TRANSCRIBED, audio_s=audio.duration_s, fingerprint=fingerprint, language=transcript.language,
@@ -192,24 +194,8 @@ def _rerender(job: TranscriptionJob, ctx: JobContext, source: Path, fingerprint:
                                     "transcript_key": job.settings.transcript_key(), "words_key": job.settings.words_key(),
                                     "rendered_at": time.time(), "rendered_by": ctx.worker_id})  # fmt: skip
     write_outputs(ctx.settings.dest_dir, job.output_base, job.formats, result, record, job.settings.subtitle_options(),
-                  lease.held, ctx.owner, _beside_video(job, ctx, old.language))  # fmt: skip
+                  lease.held, ctx.owner, beside_video(job, ctx.settings.source_dir, old.language))  # fmt: skip
     return True
-
-
-def _beside_video(job: TranscriptionJob, ctx: JobContext, spoken: str) -> BesideVideo | None:
-    """Where the media layout puts this video's subtitles (`Film.en.srt` beside `Film.mkv`); None in the mirror layout."""
-    media = job.settings.media
-    formats = [fmt for fmt in media.beside(job.path) if fmt in job.formats] if media else []
-    if not formats:
-        return None
-    language = written_language(job.settings.task, spoken)
-    paths = {}
-    for fmt in formats:
-        path = resolve_inside(ctx.settings.source_dir, media.subtitle_rel(job.path, language, fmt))
-        if path is None:
-            raise OutputPathError(f"the subtitle beside {job.path} would leave the source folder (symlink)")
-        paths[fmt] = path
-    return BesideVideo(Path(os.path.realpath(ctx.settings.source_dir)), paths)
 
 
 def _shown(path: Path, settings: FleetSettings) -> str:

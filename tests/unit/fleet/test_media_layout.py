@@ -15,11 +15,12 @@ from fleet.job.messages import SourceFingerprint
 from fleet.language import written_language
 from fleet.media.layout import MediaLayout, language_in_style
 from fleet.media.subtitles import matching_sidecar, sidecar_language
+from fleet.outputs.commit import BesideVideo
 from fleet.settings import FleetSettings
 from fleet.state.paths import round_path
 from fleet.state.records import CommitRecord, SubtitledRecord
 from tests.support.receiver import receiver
-from worker.job.writers import BesideVideo, write_outputs
+from worker.job.writers import write_outputs
 
 RESULT = {"segments": [{"text": " Hello there.", "start": 0.5, "end": 1.75}], "language": "en"}
 OPTIONS = {"max_line_width": None, "max_line_count": None, "highlight_words": False}

@@ -8,8 +8,9 @@ import pytest
 
 from fleet.job.identity import TranscriptionSettings
 from fleet.job.messages import SourceFingerprint
+from fleet.outputs.commit import ForeignOutput
 from fleet.state.records import CommitRecord
-from worker.job.writers import ForeignOutput, write_outputs
+from worker.job.writers import write_outputs
 
 RESULT = {"segments": [{"text": " Hello there.", "start": 0.5, "end": 1.75}], "language": "en"}
 OPTIONS = {"max_line_width": None, "max_line_count": None, "highlight_words": False}

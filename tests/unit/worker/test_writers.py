@@ -6,9 +6,10 @@ import pytest
 
 from fleet.job.identity import TranscriptionSettings
 from fleet.job.messages import SourceFingerprint
+from fleet.outputs.commit import LeaseLost, OutputPathError, commit_json
 from fleet.state.atomic import remove_temps_of, temp_prefix
 from fleet.state.records import CommitRecord
-from worker.job.writers import LeaseLost, OutputPathError, commit_json, render, write_outputs
+from worker.job.writers import render, write_outputs
 
 RESULT = {"segments": [{"text": " Hello there.", "start": 0.5, "end": 1.75}], "language": "en"}
 

@@ -1,0 +1,1 @@
+"""A transcript's files on disk: committing rendered outputs into the destination (and beside videos)."""

@@ -1,0 +1,27 @@
+"""Where the media layout puts a video's subtitles: `Film.en.srt` beside `Film.mkv`, inside the source root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fleet.job.messages import TranscriptionJob
+from fleet.language import written_language
+from fleet.outputs.commit import BesideVideo, OutputPathError
+from fleet.roots.confine import resolve_inside
+
+
+def beside_video(job: TranscriptionJob, source_dir: Path, spoken: str) -> BesideVideo | None:
+    """The subtitle paths beside this job's video for the language spoken; None in the mirror layout (or for audio)."""
+    media = job.settings.media
+    formats = [fmt for fmt in media.beside(job.path) if fmt in job.formats] if media else []
+    if not formats:
+        return None
+    language = written_language(job.settings.task, spoken)
+    paths = {}
+    for fmt in formats:
+        path = resolve_inside(source_dir, media.subtitle_rel(job.path, language, fmt))
+        if path is None:
+            raise OutputPathError(f"the subtitle beside {job.path} would leave the source folder (symlink)")
+        paths[fmt] = path
+    return BesideVideo(Path(os.path.realpath(source_dir)), paths)
