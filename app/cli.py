@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fleet: {_one_line(exc)}", file=sys.stderr)
         return exits.BAD_INPUT
     if getattr(args, "check", False):
-        return _check(args.command, settings)
+        return _check(args, settings)
     configure_logging(settings.log_level, settings.log_format)
     try:
         return _run(args, settings)
@@ -149,7 +150,17 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
     if settings.watch_interval_s and not args.dry_run:
         from director.watch import watch
 
-        return watch(direct, settings.watch_interval_s)
+        if settings.transfer_bucket is None:
+            return watch(direct, settings.watch_interval_s)
+        from director.transfer.home import start_home_transfer
+
+        stop = threading.Event()
+        home = start_home_transfer(settings, stop)  # remote workers' audio out and results in, between the rounds
+        try:
+            return watch(direct, settings.watch_interval_s, stop)
+        finally:
+            stop.set()
+            home.join()
     return direct()
 
 
@@ -168,15 +179,27 @@ def _run_worker_side(args: argparse.Namespace, settings: FleetSettings) -> int:
 
         # Every output is fsynced and every queue call answered by now; skipping the interpreter's
         # teardown of torch and CTranslate2 is time a short run waits for (BENCHMARKS.md, start-up and shut-down).
-        exit_now(run_worker(settings, until_empty=args.until_empty, max_files=args.max_files))
+        exit_now(run_worker(settings, until_empty=args.until_empty, max_files=args.max_files,
+                            remote=works_remotely(args, settings)))  # fmt: skip
     except (ModelError, FfmpegMissing) as exc:
         print(f"fleet: {exc}", file=sys.stderr)
         return exits.BAD_INPUT
 
 
-def _check(command: str, settings: FleetSettings) -> int:
+def works_remotely(args: argparse.Namespace, settings: FleetSettings) -> bool:
+    """A worker given no source and no destination, with a transfer bucket: its files travel through the bucket."""
+    roots_given = args.source or args.dest or os.environ.get("FLEET_SOURCE_DIR") or os.environ.get("FLEET_DEST_DIR")
+    return settings.transfer_bucket is not None and not roots_given
+
+
+def _check(args: argparse.Namespace, settings: FleetSettings) -> int:
     """A container health check: one line, exit 0 (healthy) or 1, no queue call, no model load."""
-    if command == "worker":
+    command = args.command
+    if command == "worker" and works_remotely(args, settings):
+        from worker.health import remote_worker_health
+
+        healthy, why = remote_worker_health()
+    elif command == "worker":
         from worker.health import worker_health
 
         healthy, why = worker_health(settings.dest_dir)

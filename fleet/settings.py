@@ -20,6 +20,7 @@ from fleet.job.identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSet
 from fleet.language import language_code_or_none
 from fleet.media.layout import LanguageCodes, MediaLayout
 from fleet.roots.readiness import roots_overlap
+from fleet.transport.objects import BucketLocation
 from fleet.transport.spec import QueueSpec, ServiceEndpoint, load_queue_spec
 
 DEFAULT_QUEUE_CONFIG = Path(__file__).resolve().parent.parent / "create_queue.json"
@@ -53,6 +54,11 @@ class FleetSettings(BaseSettings):
     # boto3 reads these two itself; they are here so they are validated, logged and documented.
     aws_endpoint_url: str | None = Field(None, validation_alias="AWS_ENDPOINT_URL")
     aws_region: str = Field("us-east-1", validation_alias=AliasChoices("AWS_DEFAULT_REGION", "AWS_REGION"))
+
+    # Workers anywhere (issue 31): audio and results through an S3 bucket beside the queue; the endpoint and
+    # credentials are boto3's own variables (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID ...).
+    transfer_bucket: BucketLocation | None = Field(None, validation_alias="FLEET_TRANSFER_BUCKET")
+    transfer_max_mb: int = Field(4096, ge=1, validation_alias="FLEET_TRANSFER_MAX_MB")
 
     # Director.
     enqueue_threads: int = Field(4, ge=1, le=64, validation_alias="FLEET_ENQUEUE_THREADS")
@@ -173,8 +179,14 @@ class FleetSettings(BaseSettings):
         "whisper_language", "whisper_align_model", "aws_endpoint_url", "queue_name", "output_uid", "output_gid",
         "max_receive_count", "whisper_min_speakers", "whisper_max_speakers", "whisper_max_line_width",
         "whisper_max_line_count", "hf_token", "whisper_audio_language", "whisper_diarize_model", "webhook_url",
-        "media_tag", mode="before",
+        "media_tag", "transfer_bucket", mode="before",
     )(empty_is_unset)  # fmt: skip
+
+    @field_validator("transfer_bucket", mode="before")
+    @classmethod
+    def _bucket_url(cls, value: object) -> object:
+        """`s3://bucket/prefix` from the environment; one line when it is not one."""
+        return BucketLocation.parse(value) if isinstance(value, str) else value
 
     @model_validator(mode="before")
     @classmethod
@@ -229,6 +241,12 @@ class FleetSettings(BaseSettings):
         wanted = set(self.output_formats) | (set(self.media_formats) if self.layout == "media" else set())
         return tuple(f for f in OUTPUT_FORMATS if f in wanted)
 
+    def output_owner(self) -> tuple[int, int] | None:
+        """(uid, gid) for written files and folders (-1: leave that one as is); None when neither is set."""
+        if self.output_uid is None and self.output_gid is None:
+            return None
+        return (-1 if self.output_uid is None else self.output_uid, -1 if self.output_gid is None else self.output_gid)
+
     def queue_spec(self) -> QueueSpec:
         """create_queue.json with FLEET_QUEUE_NAME / FLEET_MAX_RECEIVE_COUNT applied."""
         return load_queue_spec(self.queue_config, self.queue_name, self.max_receive_count)
@@ -236,6 +254,15 @@ class FleetSettings(BaseSettings):
     def queue_endpoint(self) -> ServiceEndpoint:
         """Where the queue server is and how patiently to call it: all the queue adapter takes from here."""
         return ServiceEndpoint(self.aws_endpoint_url, self.aws_region, self.queue_max_attempts, self.queue_timeout_s)
+
+    def transfer_queue_spec(self) -> QueueSpec:
+        """The queue pair beside the job queue that carries stage requests and finished results (workers anywhere)."""
+        return self.queue_spec().companion("transfer")
+
+    def transfer_endpoint(self) -> ServiceEndpoint:
+        """Where the transfer bucket is: boto3's S3 endpoint variable, else its general one, else AWS."""
+        url = os.environ.get("AWS_ENDPOINT_URL_S3") or self.aws_endpoint_url
+        return ServiceEndpoint(url, self.aws_region, self.queue_max_attempts, self.queue_timeout_s)
 
     def transcription(self) -> TranscriptionSettings:
         """The output-changing subset, as it goes into job messages and commit records."""

@@ -45,3 +45,12 @@ def worker_health(dest: Path, now: float | None = None, host: str | None = None)
         return False, (f"worker {record.worker} silent for {age_s:.0f} s (limit {record.lost_after_s:.0f} s, "
                        f"state {record.state})")  # fmt: skip
     return True, f"worker {record.worker} {record.state}, last heartbeat {age_s:.0f} s ago"
+
+
+def remote_worker_health(now: float | None = None) -> tuple[bool, str]:
+    """The same check for a remote worker, whose record lies in its scratch folder (worker.remote.setup)."""
+    from worker.remote.scratch import scratch_base
+
+    answers = [worker_health(folder / "dest", now) for folder in sorted(scratch_base().glob("worker-*"))]
+    healthy = [answer for answer in answers if answer[0]]
+    return (healthy or answers or [(False, f"no remote worker's scratch folder under {scratch_base()}")])[0]

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import structlog
 
+from fleet.roots.readiness import RootsWatch
 from fleet.settings import FleetSettings
 from fleet.state.atomic import remove_stale_temps
 from fleet.state.planned_settings import PlannedSettingsReader
@@ -49,8 +50,17 @@ def wait_for_queue_server(settings: FleetSettings, shutdown: Shutdown) -> bool:
         return True
 
 
-def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: int = 0) -> int:
-    """Start one worker process; returns its exit code."""
+def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: int = 0, remote: bool = False) -> int:
+    """Start one worker process; returns its exit code. `remote`: no roots here, the job's files travel through the bucket."""
+    if remote:
+        from worker.remote.scratch import scratch_roots
+
+        with scratch_roots(settings) as scratch_settings:
+            return _run_worker(scratch_settings, until_empty, max_files, remote=True)
+    return _run_worker(settings, until_empty, max_files)
+
+
+def _run_worker(settings: FleetSettings, until_empty: bool, max_files: int, remote: bool = False) -> int:
     phases = StartupPhases()
     require_ffmpeg()
     threads = threads_per_worker(settings.threads, settings.workers, cpu_quota())
@@ -81,21 +91,28 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
     heartbeat_queue = SqsQueue.connect(settings.queue_endpoint(), spec, for_heartbeats=True)
     heartbeat_queue.lookup()
     phases.done("queue")
-    owner = None
-    if settings.output_uid is not None or settings.output_gid is not None:
-        owner = (settings.output_uid if settings.output_uid is not None else -1,
-                 settings.output_gid if settings.output_gid is not None else -1)  # fmt: skip
+    owner = settings.output_owner()
     ctx = JobContext(settings=settings, pipeline=pipeline, worker_id=settings.worker_id, owner=owner,
-                     planned=PlannedSettingsReader(settings.dest_dir))  # fmt: skip
+                     planned=None if remote else PlannedSettingsReader(settings.dest_dir))  # fmt: skip
     log.info("worker ready", worker=settings.worker_id, queue=spec.queue_name, threads=threads, device=pipeline.device_in_use(),
              startup_s=phases.seconds)  # fmt: skip
     state = WorkerState(
         worker=settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s), model=pipeline.model_name,
         device=pipeline.device_in_use(), threads=threads, memory_limit_mb=memory_limit_mb(),
     )  # fmt: skip
-    beacon = Beacon(settings.dest_dir, state, current_rss_mb)
-    worker = Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon, heartbeat_queue)
+    if remote:
+        from worker.remote.setup import connect_remote
+
+        state.remote = True
+        beacon, run_one, transfer = connect_remote(settings, state)
+        worker = Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon, heartbeat_queue, run_job=run_one)
+        worker.settler.on_failure_recorded = transfer.forward_failure
+        worker.roots = RootsWatch(None, settings.dest_dir, settings.min_free_mb)  # its scratch space: no source to wait for
+    else:
+        beacon = Beacon(settings.dest_dir, state, current_rss_mb)
+        worker = Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon, heartbeat_queue)
     try:
         return worker.run(until_empty=until_empty, max_files=max_files)
     finally:
         worker.notifier.close()  # the last file's notifications, for a few seconds at most
+        beacon.close()

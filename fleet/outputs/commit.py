@@ -151,3 +151,14 @@ def _make_folders(dest: Path, folder: Path, owner: tuple[int, int] | None) -> No
     if owner is not None:
         for created in missing:
             os.chown(created, *owner)
+
+
+def shown_path(path: Path, dest: Path, source: Path) -> str:
+    """An output's path as notifications show it: relative to the destination, or to the source for one beside its video."""
+    for root in (dest, source):
+        real_root = Path(os.path.realpath(root))
+        if real_root in path.parents:
+            return str(path.relative_to(real_root))
+        if Path(root) in path.parents:
+            return str(path.relative_to(root))
+    return str(path)

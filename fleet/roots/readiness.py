@@ -95,15 +95,16 @@ def roots_overlap(source: Path, dest: Path) -> str | None:
 class RootsWatch:
     """Remembers whether the destination ever held fleet state: if it disappears, the disk went away, not the data."""
 
-    def __init__(self, source: Path, dest: Path, min_free_mb: int, source_written: bool = False) -> None:
+    def __init__(self, source: Path | None, dest: Path, min_free_mb: int, source_written: bool = False) -> None:
+        """`source` None: a remote worker's, which sees no source (its files come through the transfer bucket)."""
         self.source, self.dest, self.min_free_mb = source, dest, min_free_mb
         self.source_written = source_written  # the media layout writes subtitles beside the videos
         self._dest_had_state = fleet_dir(dest).is_dir()
 
     def problem(self) -> str | None:
         """The first reason the roots cannot be used now, or None when a job may be received."""
-        problem = source_problem(self.source) or dest_problem(self.dest, self.min_free_mb)
-        if problem is None and self.source_written and not os.access(self.source, os.W_OK):
+        problem = (self.source and source_problem(self.source)) or dest_problem(self.dest, self.min_free_mb)
+        if problem is None and self.source and self.source_written and not os.access(self.source, os.W_OK):
             problem = (f"source not writable: {self.source} (FLEET_LAYOUT=media writes subtitles beside the videos: "
                        "mount it read-write, docker-compose.media.yml)")  # fmt: skip
         if problem is None:

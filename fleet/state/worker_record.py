@@ -56,6 +56,7 @@ class WorkerRecord(BaseModel):
     rss_mb: float | None = None
     memory_limit_mb: float | None = None  # the container's limit; None when only the machine's RAM bounds it
     last_beat: float = 0.0
+    remote: bool = False  # works through the transfer bucket on another machine (`host`), seeing neither root
     models_unloaded: bool = False  # freed after FLEET_UNLOAD_IDLE_S without work; the next file loads them again
     # How this process's deliveries ended, by outcome ("transcribed": 3, "retry": 1 ...): the local run's summary.
     outcomes: dict[str, int] = Field(default_factory=dict)

@@ -21,6 +21,11 @@ class QueueSpec:
     dlq_attributes: dict[str, str] = field(hash=False)
     max_receive_count: int
 
+    def companion(self, suffix: str) -> QueueSpec:
+        """A second pair of FIFO queues beside these (`whisper-fleet-transfer.fifo`), with the same attributes."""
+        names = fifo_names(f"{self.queue_name.removesuffix('.fifo')}-{suffix}")
+        return QueueSpec(names[0], self.queue_attributes, names[1], self.dlq_attributes, self.max_receive_count)
+
     @property
     def retention_s(self) -> int:
         """How long SQS keeps a message that nobody receives (4 days if unset)."""

@@ -271,8 +271,8 @@ def test_failures_of_deleted_sources_leave_status_but_not_while_their_folder_is_
 ):
     from fleet.job.identity import TranscriptionSettings
     from fleet.job.messages import SourceFingerprint
+    from fleet.state.failures import write_failure_record
     from fleet.state.paths import failure_record_path
-    from worker.job.failures import write_failure_record
 
     # Given failure records of a file deleted since, and of a file whose folder (another disk) is not there now
     settings = make_settings(localstack_endpoint)

@@ -80,7 +80,7 @@ def old_job(settings, path: str, **changes) -> TranscriptionJob:
 
 
 def test_redrive_replans_the_chosen_files_with_todays_settings(sqs_endpoint, make_settings, open_queue):
-    from worker.job.failures import write_failure_record
+    from fleet.state.failures import write_failure_record
 
     # Given two files dead-lettered weeks ago, queued with French as the language then, and a third (today's
     # settings) for another reason; each with the failure record its worker wrote

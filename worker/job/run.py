@@ -9,26 +9,26 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from fleet import __version__
 from fleet.job.messages import Fingerprint, SourceFingerprint, TranscriptionJob
 from fleet.media.streams import AudioStream, StreamChoice, choose_stream, probe_audio_streams, streams_worth_probing
 from fleet.outputs.beside import beside_video
-from fleet.outputs.commit import ForeignOutput, LeaseLost, OutputPathError
+from fleet.outputs.commit import ForeignOutput, LeaseLost, OutputPathError, shown_path
 from fleet.roots.confine import resolve_inside
 from fleet.roots.readiness import dest_problem, source_unavailable
 from fleet.settings import FleetSettings
 from fleet.state.done import done_check, probe_outputs
+from fleet.state.failures import clear_failure_record
 from fleet.state.planned_settings import PlannedSettingsReader
-from fleet.state.records import COMMIT_KEY, CommitRecord, LanguageCandidate
+from fleet.state.records import COMMIT_KEY, CommitRecord
 from worker.audio.samples import Audio, DecodeError, spool_audio
-from worker.job.failures import PermanentFailure, TransientFailure, clear_failure_record
+from worker.job.failures import PermanentFailure, TransientFailure
 from worker.job.lease import Lease
+from worker.job.record import transcribed_record
 from worker.job.result import JobResult, Outcome
 from worker.job.subtitled import AlreadySubtitled, subtitled_check, write_subtitled_record
 from worker.job.writers import write_outputs
@@ -93,40 +93,17 @@ def run_job(
             on_decoded(audio.duration_s)
             transcript = ctx.pipeline.run(audio, job.settings, stop_when_lease_lost(lease, on_stage), on_language=check_subtitled)
         on_stage("write")
-        record = CommitRecord(
-            source=job.path,
-            fingerprint=fingerprint,
-            settings_key=job.settings.key(),
-            transcript_key=job.settings.transcript_key(),
-            words_key=job.settings.words_key(),
-            settings=job.settings,
-            model=ctx.pipeline.model_name,
-            model_path=ctx.pipeline.model_path,
-            device=ctx.pipeline.device,
-            language=transcript.language,
-            language_probability=transcript.language_probability,
-            language_candidates=[LanguageCandidate(language=code, probability=p) for code, p in transcript.language_candidates],
-            language_source=str(transcript.language_source),
-            loops=transcript.loops,
-            audio_stream=choice.record(),
-            alignment=transcript.alignment,
-            diarization=transcript.diarization,
-            speakers=transcript.speakers,
-            audio_duration_s=round(audio.duration_s, 3),
-            stage_s={"decode": decode_s, **transcript.stage_s},
-            worker=ctx.worker_id,
-            fleet_version=__version__,
-            whisperx_version=version("whisperx"),
-            finished_at=time.time(),
-        )
+        record = transcribed_record(job, fingerprint, transcript, ctx.pipeline, ctx.worker_id, choice.record(), audio.duration_s,
+                                    decode_s)  # fmt: skip
         written = write_outputs(
             ctx.settings.dest_dir, job.output_base, job.formats, transcript.result, record,
             job.settings.subtitle_options(), lease.held, ctx.owner,
             beside_video(job, ctx.settings.source_dir, transcript.language),
         )  # fmt: skip
         clear_failure_record(ctx.settings.dest_dir, job.path)
+        shown = tuple(shown_path(path, ctx.settings.dest_dir, ctx.settings.source_dir) for path in written)
         return JobResult(Outcome.TRANSCRIBED, audio_s=audio.duration_s, fingerprint=fingerprint, language=transcript.language,
-                         outputs=tuple(_shown(path, ctx.settings) for path in written))  # fmt: skip
+                         outputs=shown)  # fmt: skip
     except AlreadySubtitled as exc:
         write_subtitled_record(ctx.settings.dest_dir, job, fingerprint, exc.reason, exc.language, ctx.worker_id, ctx.owner)
         return JobResult(Outcome.SUBTITLED, exc.reason, fingerprint=fingerprint, language=exc.language)
@@ -196,17 +173,6 @@ def _rerender(job: TranscriptionJob, ctx: JobContext, source: Path, fingerprint:
     write_outputs(ctx.settings.dest_dir, job.output_base, job.formats, result, record, job.settings.subtitle_options(),
                   lease.held, ctx.owner, beside_video(job, ctx.settings.source_dir, old.language))  # fmt: skip
     return True
-
-
-def _shown(path: Path, settings: FleetSettings) -> str:
-    """An output's path as notifications show it: relative to the destination, or to the source for one beside its video."""
-    for root in (settings.dest_dir, settings.source_dir):
-        real_root = Path(os.path.realpath(root))
-        if real_root in path.parents:
-            return str(path.relative_to(real_root))
-        if Path(root) in path.parents:
-            return str(path.relative_to(root))
-    return str(path)
 
 
 def _relabel(job: TranscriptionJob, ctx: JobContext, source: Path, fingerprint: SourceFingerprint,

@@ -63,6 +63,9 @@ class Beacon:
         self._last = 0.0
         self._last_shown: tuple[str | None, ...] = ()
 
+    def close(self) -> None:
+        """Nothing to flush: the record is on disk already (a remote worker's beacon sends its last one)."""
+
     def beat(self, force: bool = False) -> None:
         now = time.time()
         shown = (self.state.state, self.state.file, self.state.stage)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 
 from fleet.job.messages import TranscriptionJob, job_group_id
 from fleet.process.notify import Notifier
 from fleet.settings import FleetSettings
+from fleet.state.failures import write_failure_record
 from fleet.transport.queue import JobQueue, QueueError, ReceivedMessage
-from worker.job.failures import write_failure_record
 from worker.job.result import JobResult, Outcome
 from worker.queue_loop.deliveries import DeliveryJournal
 from worker.queue_loop.settle import SettleAction, SettleLimits, decide, judge_redelivery
@@ -31,6 +32,8 @@ class Settler:
         self.settings = settings
         self.notifier = notifier
         self.owner = owner
+        # A remote worker's records must reach the home side's destination too (worker.remote.transfer).
+        self.on_failure_recorded: Callable[[Path], None] | None = None
 
     def limits(self) -> SettleLimits:
         return SettleLimits(self.queue.spec.max_receive_count, self.settings.retry_backoff_s, self.settings.retry_budget_s)
@@ -87,6 +90,8 @@ class Settler:
             path = write_failure_record(self.settings.dest_dir, job, result.fingerprint or job.fingerprint, reason,
                                         result.detail, self.settings.worker_id, self.owner)  # fmt: skip
             log.error("file failed", reason=reason, record=str(path))
+            if self.on_failure_recorded is not None:
+                self.on_failure_recorded(path)
         except OSError as exc:
             log.error("file failed, and its failure record could not be written", reason=reason, error=str(exc))
 

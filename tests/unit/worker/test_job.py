@@ -39,8 +39,8 @@ def test_a_file_that_grows_while_it_is_decoded_is_retried_not_failed(monkeypatch
 
 
 def test_a_source_gone_for_good_clears_its_failure_record(tmp_path):
+    from fleet.state.failures import write_failure_record
     from fleet.state.paths import failure_record_path
-    from worker.job.failures import write_failure_record
     from worker.job.lease import Lease
     from worker.job.run import JobContext, run_job
 

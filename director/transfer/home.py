@@ -1,0 +1,135 @@
+"""The home side's loop, beside the watching director: answer stage requests, bring results home, copy remote
+workers' status records into DEST_DIR. One long poll on the transfer queue, so results land seconds after a
+remote worker finishes, not at the next watch round."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from pathlib import Path
+
+import structlog
+from pydantic import ValidationError
+
+from director.transfer.bring_in import bring_in
+from director.transfer.stage import stage_job
+from fleet.outputs.commit import shown_path
+from fleet.process.notify import Notifier
+from fleet.settings import FleetSettings
+from fleet.state.failures import save_failure_record
+from fleet.state.planned_settings import PlannedSettingsReader
+from fleet.state.worker_record import worker_record_path
+from fleet.transfer.protocol import TRANSFER_MESSAGE, FailureReady, ResultReady, StageRequest, TransferKeys
+from fleet.transport.backoff import retry_delay_s
+from fleet.transport.objects import ObjectStore, ObjectStoreError
+from fleet.transport.queue import JobQueue, QueueError, ReceivedMessage
+
+log = structlog.get_logger()
+# Short enough that remote workers' status records are copied well within the time status calls a worker lost.
+RECEIVE_WAIT_S = 5
+# A message being handled stays hidden this long (staging a long film's audio takes a minute or two).
+HANDLING_S = 900
+# A result that cannot be written now (DEST_DIR full, read-only) is tried again after this long.
+WRITE_RETRY_S = 60
+OUTAGE_RETRY_BASE_S = 2
+OUTAGE_RETRY_CAP_S = 60
+
+
+class HomeTransfer:
+    """Serves remote workers from the machine that sees SOURCE_DIR and DEST_DIR."""
+
+    def __init__(self, settings: FleetSettings, store: ObjectStore, queue: JobQueue, notifier: Notifier,
+                 owner: tuple[int, int] | None = None) -> None:  # fmt: skip
+        assert settings.transfer_bucket is not None
+        self.settings = settings
+        self.store = store
+        self.queue = queue
+        self.notifier = notifier
+        self.owner = owner
+        self.keys = TransferKeys(settings.transfer_bucket)
+        self.planned = PlannedSettingsReader(settings.dest_dir)
+        self.scratch = Path(tempfile.mkdtemp(prefix="fleet-home-transfer-"))
+        self._record_digests: dict[str, str] = {}
+
+    def run(self, stop: threading.Event) -> None:
+        """Until `stop`: wait out outages (LocalStack restarting, the bucket emptied) and carry on, never crash."""
+        ready, failures = False, 0
+        while not stop.is_set():
+            try:
+                if not ready:
+                    self.store.ensure()
+                    self.queue.ensure()
+                    ready = True
+                    if failures:
+                        log.info("transfer queue and bucket answer again")
+                self.copy_worker_records()
+                message = self.queue.receive_one(RECEIVE_WAIT_S, HANDLING_S)
+                failures = 0
+                if message is not None:
+                    self.handle(message)
+            except (QueueError, ObjectStoreError) as exc:
+                failures += 1
+                ready = False
+                delay = retry_delay_s(failures, OUTAGE_RETRY_BASE_S, cap_s=OUTAGE_RETRY_CAP_S)
+                log.warning("transfer queue or bucket unavailable, waiting", error=str(exc), retry_in_s=delay)
+                stop.wait(delay)
+
+    def handle(self, message: ReceivedMessage) -> None:
+        """One transfer message, deleted only once what it asks for is done (a stop mid-way repeats it, harmlessly)."""
+        try:
+            body = TRANSFER_MESSAGE.validate_json(message.body)
+        except ValidationError as exc:
+            log.error("transfer message rejected", reason=str(exc.errors()[0]["msg"]))
+            self.queue.delete(message.receipt_handle)
+            return
+        if isinstance(body, StageRequest):
+            stage_job(body.job, self.settings, self.store, self.keys, self.scratch, self.planned)
+        elif isinstance(body, ResultReady):
+            if not self._bring_in(body, message):
+                return
+        elif isinstance(body, FailureReady):
+            save_failure_record(self.settings.dest_dir, body.record, self.owner)
+            log.error("file failed on a remote worker", file=body.record.source, reason=body.record.reason)
+        self.queue.delete(message.receipt_handle)
+
+    def _bring_in(self, ready: ResultReady, message: ReceivedMessage) -> bool:
+        """True when handled; False when DEST_DIR cannot take it now (the message comes back after WRITE_RETRY_S)."""
+        try:
+            written = bring_in(ready, self.settings, self.store, self.keys, self.scratch, self.owner)
+        except OSError as exc:
+            log.warning("outputs of a remote worker cannot be written now: trying again later", file=ready.job.path,
+                        error=exc.strerror or str(exc), retry_in_s=WRITE_RETRY_S)  # fmt: skip
+            self.queue.change_visibility(message.receipt_handle, WRITE_RETRY_S)
+            return False
+        if written:
+            outputs = [shown_path(path, self.settings.dest_dir, self.settings.source_dir) for path in written]
+            self.notifier.event({"event": "transcribed", "file": ready.job.path, "outputs": outputs,
+                                 "audio_s": round(ready.audio_s, 3), "worker": ready.worker})  # fmt: skip
+        return True
+
+    def copy_worker_records(self) -> None:
+        """Remote workers' status records into DEST_DIR/.fleet/workers/, where `fleet status` and the dashboard read."""
+        for key in self.store.keys(self.keys.workers()):
+            stored = self.store.head(key)
+            if stored is None or self._record_digests.get(key) == stored.sha256:
+                continue
+            worker_id = key.rpartition("/")[2].removesuffix(".json")
+            target = worker_record_path(self.settings.dest_dir, worker_id)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.store.get_file(key, target)
+            self._record_digests[key] = stored.sha256
+
+
+def start_home_transfer(settings: FleetSettings, stop: threading.Event) -> threading.Thread:
+    """The home side in a thread of the watching director (`fleet director --watch` with FLEET_TRANSFER_BUCKET)."""
+    from fleet.transport.s3 import S3ObjectStore
+    from fleet.transport.sqs import SqsQueue
+
+    assert settings.transfer_bucket is not None
+    store = S3ObjectStore.connect(settings.transfer_endpoint(), settings.transfer_bucket, settings.transfer_max_mb << 20)
+    queue = SqsQueue.connect(settings.queue_endpoint(), settings.transfer_queue_spec())
+    home = HomeTransfer(settings, store, queue, Notifier(settings.notify_urls, settings.webhook_url), settings.output_owner())
+    thread = threading.Thread(target=home.run, args=(stop,), name="home-transfer", daemon=True)
+    thread.start()
+    log.info("serving remote workers through the transfer bucket", bucket=str(settings.transfer_bucket))
+    return thread
