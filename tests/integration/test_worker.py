@@ -31,10 +31,6 @@ RECORD_FIELDS = {
 }  # fmt: skip
 
 
-def normalise(text: str) -> str:
-    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace() or c == "'").split())
-
-
 def json_outputs(dest: Path) -> dict[str, dict]:
     return {str(p.relative_to(dest)): json.loads(p.read_text()) for p in dest.rglob("*.json") if ".fleet" not in p.parts}
 
@@ -58,7 +54,7 @@ def test_director_and_two_workers_transcribe_the_corpus(localstack_endpoint, mak
         for fmt in OUTPUT_FORMATS:
             assert Path(f"{base}.{fmt}").stat().st_size > 0, (rel, fmt)
         heard = Path(f"{base}.txt").read_text()
-        assert jiwer.wer(normalise(text), normalise(heard)) <= MAX_WER, (text, heard)
+        assert jiwer.wer(speech.normalise(text), speech.normalise(heard)) <= MAX_WER, (text, heard)
         record = json.loads(Path(f"{base}.json").read_text())["fleet"]
         assert RECORD_FIELDS <= set(record), RECORD_FIELDS - set(record)
         assert record["source"] == rel and record["language"] == "en" and record["audio_duration_s"] > 1
@@ -128,7 +124,7 @@ def test_without_an_alignment_model_word_timings_come_from_whisper(localstack_en
     # The 2.5 s pause lies between "dog." and "Every": the timings follow the audio, not an even spread of the text.
     gaps = [(later["start"] - earlier["end"], later["word"]) for earlier, later in zip(words, words[1:], strict=False)]
     widest_gap, word_after = max(gaps)
-    assert widest_gap >= 1.5 and normalise(word_after) == "every", gaps
+    assert widest_gap >= 1.5 and speech.normalise(word_after) == "every", gaps
     # The subtitle writer now has words to break lines on (without them a segment is one line of text).
     srt = (settings.dest_dir / "pause.srt").read_text()
     text_lines = [line for line in srt.splitlines() if line and "-->" not in line and not line.isdigit()]

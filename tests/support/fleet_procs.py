@@ -134,3 +134,29 @@ def start_worker(settings: FleetSettings, tmp_path: Path, name: str, **env: str)
 def temp_files(root: Path) -> list[Path]:
     """Temp files the atomic writer left behind (there must be none)."""
     return [p for p in root.rglob(".fleet-tmp-*")]
+
+
+def remote_env(settings: FleetSettings, bucket: str, scratch: Path, **extra: str) -> dict[str, str]:
+    """A remote worker's environment: the queue and the bucket, no source and no destination, its own TMPDIR."""
+    env = fleet_env(settings, FLEET_TRANSFER_BUCKET=bucket, TMPDIR=str(scratch), **extra)
+    del env["FLEET_SOURCE_DIR"], env["FLEET_DEST_DIR"]
+    return env
+
+
+def start_remote_worker(settings: FleetSettings, hidden: Path, bucket: str, scratch: Path, log_path: Path,
+                        *args: str, **env: str) -> FleetProcess:  # fmt: skip
+    """A `fleet worker` in a private mount namespace where `hidden` (holding source and destination) is an empty
+    tmpfs: the process cannot see the library at all, as on another machine. Root, or a user namespace, needed."""
+    user_namespace = [] if os.geteuid() == 0 else ["--map-root-user"]
+    hide = 'mount -t tmpfs -o size=1m hidden "$1" && shift && exec "$@"'
+    command = ["unshare", *user_namespace, "--mount", "--propagation", "private", "--", "sh", "-c", hide, "sh", str(hidden),
+               sys.executable, "-m", "app.cli", "worker", *args]  # fmt: skip
+    handle = open(log_path, "wb")  # noqa: SIM115 - closed when the process is reaped
+    process = subprocess.Popen(command, env=remote_env(settings, bucket, scratch, **env), stdout=handle, stderr=subprocess.STDOUT)
+    return FleetProcess(process, log_path, "remote worker")
+
+
+def start_home(settings: FleetSettings, bucket: str, log_path: Path, interval_s: float = 2, **env: str) -> FleetProcess:
+    """The watching director with the transfer bucket: the home side that serves remote workers."""
+    env = fleet_env(settings, FLEET_TRANSFER_BUCKET=bucket, FLEET_MIN_AGE_S="0", **env)
+    return FleetProcess.start(["director", "--watch", str(interval_s)], env, log_path)

@@ -22,6 +22,11 @@ LONG_TEXT = " ".join(
 )
 
 
+def normalise(text: str) -> str:
+    """Lower case, letters, digits and apostrophes only: what a word error rate compares."""
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace() or c == "'").split())
+
+
 def speak(text: str, target: Path, voice: str = "en", words_per_minute: int = 175) -> Path:
     """espeak-ng to WAV, then ffmpeg to whatever format the file name asks for."""
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,131 @@
+"""Workers anywhere: a worker that cannot see the library transcribes it through LocalStack's S3 and SQS, for real."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import boto3
+import jiwer
+import pytest
+
+from fleet.job.identity import OUTPUT_FORMATS
+from tests.support import speech
+from tests.support.fleet_procs import FleetProcess, copy_tree, start_home, start_remote_worker, temp_files
+
+pytestmark = [pytest.mark.queue, pytest.mark.model]
+MAX_WER = 0.3  # tiny.en on espeak-ng's voice, as in test_worker.py
+
+
+def bucket_keys(endpoint: str, bucket: str) -> list[str]:
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                      aws_secret_access_key="test")  # fmt: skip
+    return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def wait_for(condition, what: str, timeout_s: float = 120, *procs: FleetProcess) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    logs = "\n".join(p.log_path.read_text()[-2000:] for p in procs)
+    raise AssertionError(f"never {what} within {timeout_s} s\n{logs}")
+
+
+def transcribed(*workers: FleetProcess) -> Counter[str]:
+    return Counter(e["file"] for w in workers for e in w.events()
+                   if e.get("event") == "file finished" and e["outcome"] == "transcribed")  # fmt: skip
+
+
+def outputs_complete(dest: Path, base: str) -> bool:
+    return all((dest / f"{base}.{fmt}").exists() for fmt in OUTPUT_FORMATS)
+
+
+@pytest.fixture
+def bucket() -> str:
+    return f"fleet-{uuid.uuid4().hex[:12]}"
+
+
+def test_a_worker_that_cannot_see_the_library_transcribes_it_through_the_bucket(
+    localstack_endpoint, make_settings, open_queue, speech_corpus, models_dir, tmp_path, tmp_path_factory, bucket
+):
+    # Given four recordings at home, one of them with a subtitle Bazarr wrote, and the watching director serving the bucket
+    home = tmp_path / "home"
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, source_dir=home / "source", dest_dir=home / "dest")
+    copy_tree(speech_corpus / "english", settings.source_dir)
+    bazarr = settings.dest_dir / "stories" / "fox.srt"
+    bazarr.parent.mkdir(parents=True)
+    bazarr.write_text("1\n00:00:00,000 --> 00:00:02,000\nBazarr's own fox\n")
+    director = start_home(settings, f"s3://{bucket}/fleet", tmp_path / "director.log")
+    director.wait_for_event("director run finished", timeout_s=60)
+    # When a worker in a mount namespace where source and destination are an empty tmpfs drains the queue
+    worker = start_remote_worker(settings, home, f"s3://{bucket}/fleet", tmp_path_factory.mktemp("remote"),
+                                 tmp_path / "remote.log", "--until-empty", FLEET_WORKER_ID="gaming-pc")  # fmt: skip
+    try:
+        assert worker.wait() == 0
+        # Then every file was transcribed there exactly once, and its outputs land at home within seconds
+        assert transcribed(worker) == dict.fromkeys(speech.ENGLISH, 1)
+        bases = [rel.rsplit(".", 1)[0] for rel in speech.ENGLISH]
+        home_now = lambda: all(outputs_complete(settings.dest_dir, base) for base in bases)  # noqa: E731
+        wait_for(home_now, "all outputs home", 30, director, worker)
+        for rel, text in speech.ENGLISH.items():
+            base = settings.dest_dir / rel.rsplit(".", 1)[0]
+            record = json.loads(Path(f"{base}.json").read_text())["fleet"]
+            assert record["worker"] == "gaming-pc" and record["source"] == rel
+            if rel != "stories/fox.mp3":
+                heard = Path(f"{base}.txt").read_text()
+                assert jiwer.wer(speech.normalise(text), speech.normalise(heard)) <= MAX_WER, (rel, heard)
+        # And the subtitle the fleet did not write is kept byte for byte, as a local worker keeps it
+        assert bazarr.read_text() == "1\n00:00:00,000 --> 00:00:02,000\nBazarr's own fox\n"
+        assert json.loads((settings.dest_dir / "stories" / "fox.json").read_text())["fleet"]["kept"] == ["srt"]
+        assert temp_files(settings.dest_dir) == []
+        # And the bucket holds nothing of the jobs once they are home, only the worker's status record
+        wait_for(lambda: bucket_keys(localstack_endpoint, bucket) == ["fleet/workers/gaming-pc.json"], "bucket emptied", 30)
+        # And `fleet status` at home shows the remote worker with its host
+        shown = json.loads((settings.dest_dir / ".fleet" / "workers" / "gaming-pc.json").read_text())
+        assert shown["remote"] is True and shown["host"] and shown["files_done"] == 4
+        # And the next round finds everything done, nothing dead-lettered
+        director.wait_for_event("director run finished", timeout_s=60)
+        wait_for(lambda: any("done 4, enqueued 0" in line for line in director.log_path.read_text().splitlines()),
+                 "a round with everything done", 30, director)  # fmt: skip
+        assert open_queue(settings).counts().dead_letter == 0
+    finally:
+        worker.kill()
+        director.kill()
+
+
+def test_a_remote_worker_killed_mid_file_another_finishes_it_once(
+    localstack_endpoint, make_settings, open_queue, speech_corpus, models_dir, tmp_path, tmp_path_factory, bucket
+):
+    # Given a long recording at home, queued and served by the watching director
+    home = tmp_path / "home"
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, source_dir=home / "source", dest_dir=home / "dest")
+    copy_tree(speech_corpus / "long", settings.source_dir)
+    director = start_home(settings, f"s3://{bucket}/fleet", tmp_path / "director.log")
+    director.wait_for_event("director run finished", timeout_s=60)
+    lease = {"FLEET_VISIBILITY_TIMEOUT_S": "5", "FLEET_HEARTBEAT_INTERVAL_S": "1"}
+    remote = (f"s3://{bucket}/fleet",)
+    victim = start_remote_worker(settings, home, *remote, tmp_path_factory.mktemp("victim"), tmp_path / "victim.log", **lease)
+    survivor = None
+    try:
+        # When the remote worker is killed while it transcribes (its status record, copied home, says so)
+        victim.wait_for_stage(settings.dest_dir, timeout_s=180)
+        victim.kill()
+        # And another remote worker takes the queue
+        survivor = start_remote_worker(settings, home, *remote, tmp_path_factory.mktemp("survivor"), tmp_path / "survivor.log",
+                                       "--until-empty", **lease)  # fmt: skip
+        assert survivor.wait() == 0
+        # Then the file is transcribed once, by the survivor, its outputs whole at home, nothing dead-lettered
+        assert transcribed(victim, survivor) == {"long talk.wav": 1}
+        wait_for(lambda: outputs_complete(settings.dest_dir, "long talk"), "outputs home", 30, director, survivor)
+        assert temp_files(settings.dest_dir) == [] and open_queue(settings).counts().dead_letter == 0
+        jobs_left = lambda: [k for k in bucket_keys(localstack_endpoint, bucket) if "/workers/" not in k]  # noqa: E731
+        wait_for(lambda: jobs_left() == [], "bucket emptied", 30)
+    finally:
+        for proc in (victim, survivor, director):
+            if proc is not None:
+                proc.kill()
