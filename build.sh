@@ -23,7 +23,8 @@ usage: ./build.sh COMMAND [ARGS]
   setup                      install Debian packages (as root), the project venv and host LocalStack
   director SRC DEST [FLAGS]  plan SRC against DEST and enqueue what is missing; starts host LocalStack
                              unless AWS_ENDPOINT_URL points at a queue (flags: --dry-run, --retry-failed)
-  worker SRC DEST [FLAGS]    transcribe queued files (flags: --until-empty, --max-files N)
+  worker SRC DEST [FLAGS]    transcribe queued files (flags: --until-empty, --max-files N); with
+                             FLEET_TRANSFER_BUCKET set and no SRC DEST: a worker on another machine
   local SRC DEST [--workers N]   no Docker: LocalStack, director and N workers until done, with
                              progress and a summary; stops what it started; exit 1 if a file failed
   build | deploy | scale N | status | logs | down   Docker Compose (settings in .env, FLEET_GPU=1 for GPUs)
@@ -148,15 +149,20 @@ run_fleet() {
   # `fleet director|worker` on SRC DEST, against host LocalStack unless AWS_ENDPOINT_URL is set.
   local command=$1
   shift
-  [ $# -ge 2 ] || { echo "usage: ./build.sh $command SRC DEST [FLAGS]" >&2; exit 2; }
-  local source=$1 dest=$2
-  shift 2
+  local roots=()
+  if [ "$command" = worker ] && [ -n "${FLEET_TRANSFER_BUCKET:-}" ] && { [ $# -eq 0 ] || [ "${1#-}" != "$1" ]; }; then
+    : # a remote worker: no SRC DEST, its files come through the transfer bucket
+  else
+    [ $# -ge 2 ] || { echo "usage: ./build.sh $command SRC DEST [FLAGS] (a worker with FLEET_TRANSFER_BUCKET set: no SRC DEST)" >&2; exit 2; }
+    roots=(--source "$1" --dest "$2")
+    shift 2
+  fi
   setup
   if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
     localstack/host.sh start
     export AWS_ENDPOINT_URL=http://127.0.0.1:${LOCALSTACK_PORT:-4566}
   fi
-  exec "$venv/bin/fleet" "$command" --source "$source" --dest "$dest" "$@"
+  exec "$venv/bin/fleet" "$command" "${roots[@]}" "$@"
 }
 
 compose() {

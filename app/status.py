@@ -26,6 +26,15 @@ class WorkerStatus(WorkerRecord):
 
     @computed_field
     @property
+    def where(self) -> str:
+        """The device in use, and for a worker on another machine its host: `cuda (remote: gaming-pc)`."""
+        remote = f"remote: {self.host}" if self.remote else ""
+        if self.device and remote:
+            return f"{self.device} ({remote})"
+        return self.device or remote
+
+    @computed_field
+    @property
     def shown_state(self) -> str:
         """The state as a person reads it: LOST, "waiting: source not available ... since 14:02", or the state."""
         if self.lost:

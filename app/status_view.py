@@ -36,7 +36,7 @@ def worker_line(worker: WorkerStatus) -> str:
         stage = f"{worker.stage}" + (f" {progress:.0f}%" if progress is not None else "")
         doing = f" {worker.file} [{stage}]"
     hours = worker.audio_s_done / 3600
-    device = f" on {worker.device}" if worker.device else ""
+    device = f" on {worker.where}" if worker.where else ""
     return (
         f"{worker.worker}{device}: {state}{doing}; {worker.files_done} done, {worker.files_failed} failed, "
         f"{hours:.2f} h audio; beat {_ago(worker.beat_age_s)}"

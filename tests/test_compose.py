@@ -20,7 +20,7 @@ COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml", "docker-compose
 # Variables compose itself uses, not the fleet's settings.
 COMPOSE_ONLY = {"SOURCE_DIR", "DEST_DIR", "PUID", "PGID", "WORKER_VARIANT", "FLEET_GPU", "FLEET_IMAGE_TAG", "FLEET_DASHBOARD",
                 "LOCALSTACK_PORT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HF_HUB_OFFLINE", "BASE_IMAGE",
-                "TORCH_INDEX_URL", "LOCALSTACK_IMAGE", "FLEET_WORKER_MEMORY_MB", "MEDIA_GID"}  # fmt: skip
+                "TORCH_INDEX_URL", "LOCALSTACK_IMAGE", "FLEET_WORKER_MEMORY_MB", "MEDIA_GID", "AWS_ENDPOINT_URL_S3"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +150,23 @@ def test_docker_compose_v1_reads_the_files_cleanly(tmp_path):
         command = ["docker-compose", "--env-file", str(env), "-f", "docker-compose.yml", *extra, "--profile", "dashboard"]
         result = subprocess.run([*command, "config", "-q"], cwd=REPO_ROOT, capture_output=True, text=True)
         assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+    for extra in ([], ["-f", "docker-compose.gpu.yml"]):  # the remote machine's file, with its .env as shipped
+        command = ["docker-compose", "--env-file", ".env.remote.example", "-f", "docker-compose.remote.yml", *extra]
+        result = subprocess.run([*command, "config", "-q"], cwd=REPO_ROOT, capture_output=True, text=True)
+        assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def test_a_remote_worker_mounts_neither_root_publishes_nothing_and_needs_only_its_env():
+    remote = yaml.safe_load((REPO_ROOT / "docker-compose.remote.yml").read_text())
+    worker = remote["services"]["worker"]
+    assert worker["volumes"] == ["models:/models"] and "ports" not in worker
+    assert not {"FLEET_SOURCE_DIR", "FLEET_DEST_DIR"} & set(worker["environment"])  # what makes it remote
+    assert worker["environment"]["FLEET_TRANSFER_BUCKET"].startswith("${FLEET_TRANSFER_BUCKET:?")
+    assert worker["healthcheck"]["test"][:4] == ["CMD", "fleet", "worker", "--check"] and worker["restart"] == "unless-stopped"
+    used = interpolated((REPO_ROOT / "docker-compose.remote.yml").read_text())
+    assert used - environment_names() <= COMPOSE_ONLY, used - environment_names() - COMPOSE_ONLY
+    example = set(re.findall(r"^([A-Z0-9_]+)=", (REPO_ROOT / ".env.remote.example").read_text(), flags=re.MULTILINE))
+    assert {"AWS_ENDPOINT_URL", "FLEET_TRANSFER_BUCKET", "FLEET_QUEUE_NAME", "WHISPER_MODEL"} <= example
 
 
 @pytest.mark.install

@@ -47,7 +47,7 @@ function renderWorkers(workers) {
   for (const w of workers) {
     const state = w.shown_state;  // "LOST", "waiting: source not available ... since 14:02", or the state
     const card = el("div", { class: `worker-card${w.lost ? " lost" : ""}${w.waiting ? " waiting" : ""}`, "data-worker": w.worker },
-      el("div", { class: "name" }, w.device ? `${w.worker} · ${w.device}` : w.worker),  // the device in use now
+      el("div", { class: "name" }, w.where ? `${w.worker} · ${w.where}` : w.worker),  // the device in use now, the host if remote
       el("div", { class: "state" }, state),
       el("div", { class: "file" }, w.file ? `${w.file} · ${w.stage || ""}` : "—"),
       el("div", { class: "dim" }, `${w.files_done} done · ${(w.audio_s_done / 3600).toFixed(2)} h audio`));

@@ -62,6 +62,15 @@ def test_a_worker_shows_the_device_it_uses_now(tmp_path):
     assert any(line.startswith("  moved on cpu: idle;") and "align device: CPU after CUDA" in line for line in lines)
 
 
+def test_a_remote_worker_shows_its_host_and_the_file_it_holds(tmp_path):
+    write_worker(tmp_path, "gaming-pc-7", device="cuda:0", remote=True, host="gaming-pc", state="working", file="Film.mkv",
+                 stage="transcribe", last_beat=time.time())  # fmt: skip
+    report = gather_status(FleetSettings(dest_dir=tmp_path), queue=None, now=time.time())
+    assert any(line.startswith("  gaming-pc-7 on cuda:0 (remote: gaming-pc): working Film.mkv [transcribe]")
+               for line in status_lines(report)), status_lines(report)  # fmt: skip
+    assert report.as_dict()["workers"][0]["where"] == "cuda:0 (remote: gaming-pc)"
+
+
 def test_progress_and_eta_come_from_the_plan_and_queue_counts(tmp_path):
     write_plan(tmp_path, 30, enqueue=20)
     now = 5000.0

@@ -104,3 +104,29 @@ def test_the_same_folder_or_a_source_inside_the_destination_is_refused(tmp_path)
 def test_overlapping_roots_are_one_line_and_exit_2(tmp_path, capsys):
     assert main(["director", "--source", str(tmp_path), "--dest", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("fleet: invalid settings: FLEET_SOURCE_DIR and FLEET_DEST_DIR are the same folder")
+
+
+def test_the_transfer_bucket_is_an_s3_url_and_its_queue_sits_beside_the_job_queue(monkeypatch, capsys):
+    monkeypatch.setenv("FLEET_TRANSFER_BUCKET", "s3://fleet-transfer/home/")
+    settings = FleetSettings(queue_name="library")
+    assert (settings.transfer_bucket.bucket, settings.transfer_bucket.prefix) == ("fleet-transfer", "home")
+    assert (settings.transfer_queue_spec().queue_name, settings.transfer_queue_spec().dlq_name) == (
+        "library-transfer.fifo", "library-transfer-dlq.fifo")  # fmt: skip
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://minio.lan:9000")  # boto3's own variable for S3 alone
+    assert FleetSettings(aws_endpoint_url="http://queue.lan:4566").transfer_endpoint().url == "http://minio.lan:9000"
+    monkeypatch.setenv("FLEET_TRANSFER_BUCKET", "https://bucket.example/x")
+    assert main(["worker", "--check"]) == 2
+    assert capsys.readouterr().err.startswith("fleet: invalid setting FLEET_TRANSFER_BUCKET: Value error, not an S3 bucket URL")
+
+
+def test_a_worker_is_remote_only_with_a_bucket_and_neither_root(monkeypatch):
+    from app.cli import build_parser, works_remotely
+
+    monkeypatch.delenv("FLEET_SOURCE_DIR", raising=False)
+    monkeypatch.delenv("FLEET_DEST_DIR", raising=False)
+    bucket = FleetSettings(transfer_bucket="s3://fleet")
+    assert works_remotely(build_parser().parse_args(["worker"]), bucket)
+    assert not works_remotely(build_parser().parse_args(["worker", "--dest", "/d"]), bucket)
+    assert not works_remotely(build_parser().parse_args(["worker"]), FleetSettings())
+    monkeypatch.setenv("FLEET_SOURCE_DIR", "/library")
+    assert not works_remotely(build_parser().parse_args(["worker"]), bucket)
