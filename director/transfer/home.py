@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import structlog
@@ -19,9 +21,10 @@ from fleet.settings import FleetSettings
 from fleet.state.failures import save_failure_record
 from fleet.state.planned_settings import PlannedSettingsReader
 from fleet.state.worker_record import worker_record_path
-from fleet.transfer.protocol import TRANSFER_MESSAGE, FailureReady, ResultReady, StageRequest, TransferKeys
+from fleet.transfer.documents import get_document
+from fleet.transfer.protocol import TRANSFER_MESSAGE, FailureReady, ResultReady, StagedAudio, StageRequest, TransferKeys
 from fleet.transport.backoff import retry_delay_s
-from fleet.transport.objects import ObjectStore, ObjectStoreError
+from fleet.transport.objects import ObjectCorrupt, ObjectMissing, ObjectStore, ObjectStoreError
 from fleet.transport.queue import JobQueue, QueueError, ReceivedMessage
 
 log = structlog.get_logger()
@@ -31,6 +34,12 @@ RECEIVE_WAIT_S = 5
 HANDLING_S = 900
 # A result that cannot be written now (DEST_DIR full, read-only) is tried again after this long.
 WRITE_RETRY_S = 60
+# Files staged at once: ffmpeg decodes with several threads of its own; two keep a second worker from waiting.
+STAGING_THREADS = 2
+# Staged audio nobody fetched for this long (its worker died and a local worker did the file) is swept away;
+# a worker that still wants it asks again. Looked for every SWEEP_S.
+STALE_STAGED_S = 6 * 3600
+SWEEP_S = 600
 OUTAGE_RETRY_BASE_S = 2
 OUTAGE_RETRY_CAP_S = 60
 
@@ -50,6 +59,8 @@ class HomeTransfer:
         self.planned = PlannedSettingsReader(settings.dest_dir)
         self.scratch = Path(tempfile.mkdtemp(prefix="fleet-home-transfer-"))
         self._record_digests: dict[str, str] = {}
+        self._stagers = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="stage")
+        self._next_sweep = 0.0
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop`: wait out outages (LocalStack restarting, the bucket emptied) and carry on, never crash."""
@@ -63,6 +74,9 @@ class HomeTransfer:
                     if failures:
                         log.info("transfer queue and bucket answer again")
                 self.copy_worker_records()
+                if time.monotonic() >= self._next_sweep:
+                    self.sweep_stale_staging()
+                    self._next_sweep = time.monotonic() + SWEEP_S
                 message = self.queue.receive_one(RECEIVE_WAIT_S, HANDLING_S)
                 failures = 0
                 if message is not None:
@@ -73,6 +87,7 @@ class HomeTransfer:
                 delay = retry_delay_s(failures, OUTAGE_RETRY_BASE_S, cap_s=OUTAGE_RETRY_CAP_S)
                 log.warning("transfer queue or bucket unavailable, waiting", error=str(exc), retry_in_s=delay)
                 stop.wait(delay)
+        self._stagers.shutdown(wait=True, cancel_futures=True)
 
     def handle(self, message: ReceivedMessage) -> None:
         """One transfer message, deleted only once what it asks for is done (a stop mid-way repeats it, harmlessly)."""
@@ -82,15 +97,25 @@ class HomeTransfer:
             log.error("transfer message rejected", reason=str(exc.errors()[0]["msg"]))
             self.queue.delete(message.receipt_handle)
             return
-        if isinstance(body, StageRequest):
-            stage_job(body.job, self.settings, self.store, self.keys, self.scratch, self.planned)
-        elif isinstance(body, ResultReady):
+        if isinstance(body, StageRequest):  # beside the loop: encoding a film's audio must not hold up results
+            self._stagers.submit(self._stage, body, message)
+            return
+        if isinstance(body, ResultReady):
             if not self._bring_in(body, message):
                 return
         elif isinstance(body, FailureReady):
             save_failure_record(self.settings.dest_dir, body.record, self.owner)
             log.error("file failed on a remote worker", file=body.record.source, reason=body.record.reason)
         self.queue.delete(message.receipt_handle)
+
+    def _stage(self, request: StageRequest, message: ReceivedMessage) -> None:
+        """Stage unless staged already (a request repeated while a long file was encoded), then drop the request."""
+        try:
+            if self.store.head(self.keys.staged(request.job)) is None:
+                stage_job(request.job, self.settings, self.store, self.keys, self.scratch, self.planned)
+            self.queue.delete(message.receipt_handle)
+        except (QueueError, ObjectStoreError, OSError) as exc:  # the request comes back after HANDLING_S, or is sent again
+            log.warning("could not stage for a remote worker", file=request.job.path, error=str(exc))
 
     def _bring_in(self, ready: ResultReady, message: ReceivedMessage) -> bool:
         """True when handled; False when DEST_DIR cannot take it now (the message comes back after WRITE_RETRY_S)."""
@@ -106,6 +131,25 @@ class HomeTransfer:
             self.notifier.event({"event": "transcribed", "file": ready.job.path, "outputs": outputs,
                                  "audio_s": round(ready.audio_s, 3), "worker": ready.worker})  # fmt: skip
         return True
+
+    def sweep_stale_staging(self, now: float | None = None) -> int:
+        """Drop staged audio older than STALE_STAGED_S (and manifests that cannot be read); how many were dropped."""
+        now = time.time() if now is None else now
+        dropped = 0
+        for key in self.store.keys(self.keys.location.key("audio") + "/"):
+            if not key.endswith(".json"):
+                continue
+            try:
+                stale = now - get_document(self.store, key, StagedAudio, self.scratch).staged_at > STALE_STAGED_S
+            except (ObjectMissing, ObjectCorrupt):
+                stale = True
+            if stale:
+                self.store.delete(key)
+                self.store.delete(key.removesuffix(".json") + ".flac")
+                dropped += 1
+        if dropped:
+            log.info("stale staged audio swept from the bucket", files=dropped)
+        return dropped
 
     def copy_worker_records(self) -> None:
         """Remote workers' status records into DEST_DIR/.fleet/workers/, where `fleet status` and the dashboard read."""

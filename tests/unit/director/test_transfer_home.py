@@ -147,6 +147,7 @@ def test_each_kind_of_transfer_message_is_done_then_deleted(home):
     queue.send_batch([outgoing(StageRequest(job=job, worker="w")), outgoing(FailureReady(record=failure, group_id="g"))])
     for _ in range(2):
         transfer.handle(queue.receive_one(0, 60))
+    transfer._stagers.shutdown(wait=True)  # noqa: SLF001 - staging runs beside the loop
     assert queue.drained()
     assert store.head(keys.staged(job)) is not None  # the manifest says "source gone": the worker settles at once
     recorded = FailureRecord.model_validate_json(failure_record_path(settings.dest_dir, "b.mp3").read_text())
@@ -165,3 +166,15 @@ def test_a_result_the_destination_cannot_take_now_comes_back_later(home, monkeyp
     queue.send_batch([outgoing(ready_in_bucket(job, home))])
     transfer.handle(queue.receive_one(0, 60))
     assert queue.counts().in_flight == 1 and store.head(keys.result(job)) is not None  # kept for the retry, nothing lost
+
+
+def test_staged_audio_nobody_fetched_is_swept_after_hours_fresh_audio_stays(home, tmp_path):
+    settings, store, keys, scratch = home
+    transfer, _ = home_transfer(home)
+    (tmp_path / "a.flac").write_bytes(b"audio")
+    for rel, age_h in (("old.mp3", 7), ("new.mp3", 1)):
+        job = queued(settings, rel)
+        store.put_file(keys.audio(job), tmp_path / "a.flac")
+        put_document(store, keys.staged(job), StagedAudio(outcome=StagedOutcome.STAGED, staged_at=1e9 - age_h * 3600), scratch)
+    assert transfer.sweep_stale_staging(now=1e9) == 1
+    assert store.keys("") == sorted([keys.audio(queued(settings, "new.mp3")), keys.staged(queued(settings, "new.mp3"))])
