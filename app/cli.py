@@ -9,12 +9,14 @@ import argparse
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from director.main import DestError, run_director
 from fleet import __version__
+from fleet.job.messages import TranscriptionJob
 from fleet.process import exits
 from fleet.process.logs import configure_logging
 from fleet.roots.readiness import SourceError
@@ -144,8 +146,9 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
 
         return run_dlq(settings, args.action, yes=args.yes, chosen=LetterFilter(args.reason, args.path))
 
-    def direct() -> int:
-        return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show).exit_code
+    def direct(on_outstanding: Callable[[list[TranscriptionJob]], None] | None = None) -> int:
+        return run_director(settings, dry_run=args.dry_run, retry_failed=args.retry_failed, show=args.show,
+                            on_outstanding=on_outstanding).exit_code  # fmt: skip
 
     if settings.watch_interval_s and not args.dry_run:
         from director.watch import watch
@@ -155,12 +158,13 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
         from director.transfer.home import start_home_transfer
 
         stop = threading.Event()
-        home = start_home_transfer(settings, stop)  # remote workers' audio out and results in, between the rounds
+        home, threads = start_home_transfer(settings, stop)  # remote workers' audio out and results in, between the rounds
         try:
-            return watch(direct, settings.watch_interval_s, stop)
+            return watch(lambda: direct(home.offer), settings.watch_interval_s, stop)
         finally:
             stop.set()
-            home.join()
+            for thread in threads:
+                thread.join()
     return direct()
 
 

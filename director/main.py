@@ -20,6 +20,7 @@ from director.report import log_scan_warnings, print_plan, scan_progress, summar
 from director.round_report import follow_round
 from director.scan import ScanResult, scan_sources
 from director.subtitle_check import SubtitleCheck
+from fleet.job.messages import TranscriptionJob
 from fleet.media.layout import is_video_name
 from fleet.media.output_names import names_for, stem_base
 from fleet.process import exits
@@ -63,11 +64,13 @@ def run_director(
     clock: Callable[[], float] = time.time,
     before_queue: Callable[[], None] | None = None,
     queue: JobQueue | None = None,
+    on_outstanding: Callable[[list[TranscriptionJob]], None] | None = None,
 ) -> DirectorRun:
     """Run the director once: plan, enqueue, record the plan; returns the exit code and the plan's summary.
 
     `before_queue` runs between the scan and the first queue call (a local run waits there for its LocalStack);
-    `queue` is the settings' SQS queue unless given (tests give an in-memory one).
+    `queue` is the settings' SQS queue unless given (tests give an in-memory one); `on_outstanding` is told every
+    job on the queue after the round, oldest first (the home side stages remote workers' audio ahead from it).
     """
     spec = settings.queue_spec()
     source, dest = settings.source_dir, settings.dest_dir
@@ -100,6 +103,9 @@ def run_director(
         now = clock()
         plan = build_plan(settings, scan, identity, spec.retention_s, now, retry_failed, queue_empty, redrive)
         code, summary, sent = _enqueue_and_record(plan, scan, settings, queue, identity, now, out)
+        if on_outstanding is not None:
+            outstanding = [d for d in plan.decisions if d.action is Action.QUEUED or d.dedup_id in sent]
+            on_outstanding(sorted((plan.job(d) for d in outstanding), key=lambda job: job.enqueued_at))
         redriven = _redriven(plan, scan, settings, redrive, sent) if redrive else frozenset()
         return DirectorRun(_report_setting_errors(plan, code), summary, tuple(plan.setting_errors), redriven)
 

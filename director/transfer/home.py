@@ -14,13 +14,14 @@ import structlog
 from pydantic import ValidationError
 
 from director.transfer.bring_in import bring_in
-from director.transfer.stage import stage_job
+from director.transfer.stage import is_done, stage_job
+from fleet.job.messages import TranscriptionJob
 from fleet.outputs.commit import shown_path
 from fleet.process.notify import Notifier
 from fleet.settings import FleetSettings
 from fleet.state.failures import save_failure_record
 from fleet.state.planned_settings import PlannedSettingsReader
-from fleet.state.worker_record import worker_record_path
+from fleet.state.worker_record import WorkerActivity, read_worker_records, worker_record_path
 from fleet.transfer.documents import get_document
 from fleet.transfer.protocol import TRANSFER_MESSAGE, FailureReady, ResultReady, StagedAudio, StageRequest, TransferKeys
 from fleet.transport.backoff import retry_delay_s
@@ -36,6 +37,10 @@ HANDLING_S = 900
 WRITE_RETRY_S = 60
 # Files staged at once: ffmpeg decodes with several threads of its own; two keep a second worker from waiting.
 STAGING_THREADS = 2
+# Files staged ahead of the workers' asking, per remote worker seen (bench/transfer.py): one in its hands, two
+# waiting, so a remote worker finds its next file staged instead of waiting for the encoding and the upload.
+AHEAD_PER_REMOTE_WORKER = 3
+AHEAD_CHECK_S = 1.0
 # Staged audio nobody fetched for this long (its worker died and a local worker did the file) is swept away;
 # a worker that still wants it asks again. Looked for every SWEEP_S.
 STALE_STAGED_S = 6 * 3600
@@ -61,6 +66,56 @@ class HomeTransfer:
         self._record_digests: dict[str, str] = {}
         self._stagers = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="stage")
         self._next_sweep = 0.0
+        self._outstanding: list[TranscriptionJob] = []  # on the queue, oldest first (the director's last round)
+        self._staged: dict[str, TranscriptionJob] = {}  # dedup id -> job, staged by this process and not done yet
+        self._lock = threading.Lock()
+
+    def offer(self, outstanding: list[TranscriptionJob]) -> None:
+        """The director's round: every job on the queue, oldest first (what workers take next is at the front)."""
+        with self._lock:
+            self._outstanding = list(outstanding)
+
+    def stage_ahead(self) -> int:
+        """Keep AHEAD_PER_REMOTE_WORKER files per live remote worker staged; drop what is done. How many were staged."""
+        with self._lock:
+            staged = dict(self._staged)
+            outstanding = list(self._outstanding)
+        for dedup_id, job in list(staged.items()):
+            if self._done(job):  # brought in, or done by a local worker: its staging is garbage now
+                for key in (self.keys.staged(job), self.keys.audio(job)):
+                    self.store.delete(key)
+                staged.pop(dedup_id)
+        window = AHEAD_PER_REMOTE_WORKER * self._live_remote_workers()
+        added = 0
+        for job in outstanding:
+            if len(staged) >= window:
+                break
+            if job.dedup_id() in staged or self._done(job):
+                continue
+            if self.store.head(self.keys.staged(job)) is None:
+                stage_job(job, self.settings, self.store, self.keys, self.scratch, self.planned)
+                added += 1
+            staged[job.dedup_id()] = job
+        with self._lock:
+            self._staged = staged
+        return added
+
+    def _done(self, job: TranscriptionJob) -> bool:
+        return is_done(job, job.fingerprint, self.settings)
+
+    def _live_remote_workers(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        records = read_worker_records(self.settings.dest_dir)
+        live = [r for r in records if r.remote and r.state != WorkerActivity.STOPPED and now - r.last_beat <= r.lost_after_s]
+        return len(live)
+
+    def run_ahead(self, stop: threading.Event) -> None:
+        """Stage ahead every AHEAD_CHECK_S until `stop`; outages are waited out by the main loop."""
+        while not stop.wait(AHEAD_CHECK_S):
+            try:
+                self.stage_ahead()
+            except (ObjectStoreError, OSError) as exc:
+                log.debug("staging ahead paused", error=str(exc))
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop`: wait out outages (LocalStack restarting, the bucket emptied) and carry on, never crash."""
@@ -113,6 +168,8 @@ class HomeTransfer:
         try:
             if self.store.head(self.keys.staged(request.job)) is None:
                 stage_job(request.job, self.settings, self.store, self.keys, self.scratch, self.planned)
+            with self._lock:
+                self._staged[request.job.dedup_id()] = request.job
             self.queue.delete(message.receipt_handle)
         except (QueueError, ObjectStoreError, OSError) as exc:  # the request comes back after HANDLING_S, or is sent again
             log.warning("could not stage for a remote worker", file=request.job.path, error=str(exc))
@@ -164,7 +221,7 @@ class HomeTransfer:
             self._record_digests[key] = stored.sha256
 
 
-def start_home_transfer(settings: FleetSettings, stop: threading.Event) -> threading.Thread:
+def start_home_transfer(settings: FleetSettings, stop: threading.Event) -> tuple[HomeTransfer, list[threading.Thread]]:
     """The home side in a thread of the watching director (`fleet director --watch` with FLEET_TRANSFER_BUCKET)."""
     from fleet.transport.s3 import S3ObjectStore
     from fleet.transport.sqs import SqsQueue
@@ -173,7 +230,9 @@ def start_home_transfer(settings: FleetSettings, stop: threading.Event) -> threa
     store = S3ObjectStore.connect(settings.transfer_endpoint(), settings.transfer_bucket, settings.transfer_max_mb << 20)
     queue = SqsQueue.connect(settings.queue_endpoint(), settings.transfer_queue_spec())
     home = HomeTransfer(settings, store, queue, Notifier(settings.notify_urls, settings.webhook_url), settings.output_owner())
-    thread = threading.Thread(target=home.run, args=(stop,), name="home-transfer", daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=home.run, args=(stop,), name="home-transfer", daemon=True),
+               threading.Thread(target=home.run_ahead, args=(stop,), name="stage-ahead", daemon=True)]  # fmt: skip
+    for thread in threads:
+        thread.start()
     log.info("serving remote workers through the transfer bucket", bucket=str(settings.transfer_bucket))
-    return thread
+    return home, threads

@@ -57,8 +57,7 @@ def _staged_or_why_not(job: TranscriptionJob, settings: FleetSettings, keys: Tra
     if not stat.S_ISREG(info.st_mode):
         return StagedAudio(outcome=StagedOutcome.FAILED, reason="not a regular file", staged_at=now)
     fingerprint = SourceFingerprint(size=info.st_size, mtime_ns=info.st_mtime_ns)
-    state = probe_outputs(settings.dest_dir, [job.output_base], job.formats, settings.source_dir).get(job.output_base)
-    if done_check(job.path, fingerprint.value(), job.settings.key(), frozenset(job.formats), state).done:
+    if is_done(job, fingerprint, settings):
         return StagedAudio(outcome=StagedOutcome.ALREADY_DONE, fingerprint=fingerprint, staged_at=now)
     if fingerprint.size == 0:
         return StagedAudio(outcome=StagedOutcome.FAILED, reason="empty file", fingerprint=fingerprint, staged_at=now)
@@ -83,6 +82,12 @@ def _staged_or_why_not(job: TranscriptionJob, settings: FleetSettings, keys: Tra
         flac.unlink(missing_ok=True)
     return StagedAudio(outcome=StagedOutcome.STAGED, fingerprint=fingerprint, audio_stream=choice.record(), sha256=stored.sha256,
                        size=stored.size, staged_at=now)  # fmt: skip
+
+
+def is_done(job: TranscriptionJob, fingerprint: SourceFingerprint, settings: FleetSettings) -> bool:
+    """The director's done-check for this job's one output base: its outputs are in DEST_DIR for this version."""
+    state = probe_outputs(settings.dest_dir, [job.output_base], job.formats, settings.source_dir).get(job.output_base)
+    return done_check(job.path, fingerprint.value(), job.settings.key(), frozenset(job.formats), state).done
 
 
 def _stat(path: Path | None) -> os.stat_result | None:

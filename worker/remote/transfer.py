@@ -24,8 +24,10 @@ log = structlog.get_logger()
 STAGE_WAIT_S = 900.0
 # A request the home side may have missed (it restarted, the transfer queue was recreated) is sent again.
 REQUEST_AGAIN_S = 60.0
-POLL_FIRST_S = 0.2
-POLL_CAP_S = 2.0
+# The home side answers within a second for a short file: look often at first, then every few seconds.
+POLL_FAST_S = 0.25
+POLL_FAST_FOR_S = 30.0
+POLL_SLOW_S = 2.0
 
 
 @dataclass
@@ -43,7 +45,6 @@ class RemoteTransfer:
         """The home side's manifest for this job, asking for it once it is not there; TransientFailure when it never comes."""
         started = time.monotonic()
         requested_at: float | None = None
-        poll_s = POLL_FIRST_S
         while True:
             if not lease.held():
                 raise LeaseLost("lease lost while waiting for the audio to be staged: stopped")
@@ -58,8 +59,7 @@ class RemoteTransfer:
             if now - started >= self.stage_wait_s:
                 raise TransientFailure(f"the home side did not stage the audio within {self.stage_wait_s / 60:.0f} min "
                                        "(is the watching director running with FLEET_TRANSFER_BUCKET?)")  # fmt: skip
-            time.sleep(poll_s)
-            poll_s = min(poll_s * 2, POLL_CAP_S)
+            time.sleep(POLL_FAST_S if now - started < POLL_FAST_FOR_S else POLL_SLOW_S)
 
     def _manifest(self, job: TranscriptionJob) -> StagedAudio | None:
         key = self.keys.staged(job)

@@ -178,3 +178,24 @@ def test_staged_audio_nobody_fetched_is_swept_after_hours_fresh_audio_stays(home
         put_document(store, keys.staged(job), StagedAudio(outcome=StagedOutcome.STAGED, staged_at=1e9 - age_h * 3600), scratch)
     assert transfer.sweep_stale_staging(now=1e9) == 1
     assert store.keys("") == sorted([keys.audio(queued(settings, "new.mp3")), keys.staged(queued(settings, "new.mp3"))])
+
+
+def test_audio_is_staged_ahead_three_files_per_live_remote_worker_and_dropped_once_done(home, tmp_path):
+    import time
+
+    from fleet.state.worker_record import WorkerActivity, WorkerRecord, worker_record_path, write_worker_record
+
+    settings, store, keys, _ = home
+    transfer, _ = home_transfer(home)
+    jobs = []
+    for i in range(5):
+        shutil.copy(JFK, settings.source_dir / f"talk {i}.flac")
+        jobs.append(queued(settings, f"talk {i}.flac"))
+    transfer.offer(jobs)
+    assert transfer.stage_ahead() == 0  # no remote worker: nothing is copied into the bucket for nobody
+    record = WorkerRecord(worker="gaming-pc-1", lost_after_s=35, remote=True, state=WorkerActivity.IDLE, last_beat=time.time())
+    write_worker_record(worker_record_path(settings.dest_dir, record.worker), record)
+    assert transfer.stage_ahead() == 3
+    assert [store.head(keys.staged(job)) is not None for job in jobs] == [True, True, True, False, False]
+    bring_in(ready_in_bucket(jobs[0], home), settings, store, keys, tmp_path / "scratch", None)  # the first one came home
+    assert transfer.stage_ahead() == 1 and store.head(keys.staged(jobs[3])) is not None
