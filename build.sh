@@ -168,7 +168,8 @@ run_fleet() {
 compose() {
   # Docker Compose v2 (`docker compose`) where it exists, else v1 (`docker-compose`, Debian 12's); settings from
   # .env (FLEET_ENV_FILE), the GPU override when FLEET_GPU=1, the dashboard when FLEET_DASHBOARD=1, the
-  # read-write source when FLEET_LAYOUT=media and the extra group when MEDIA_GID is set.
+  # read-write source when FLEET_LAYOUT=media, the extra group when MEDIA_GID is set, and LocalStack published
+  # on 127.0.0.1 when FLEET_TRANSFER_BUCKET is set (workers on other machines).
   local tool=(docker compose)
   if ! docker compose version >/dev/null 2>&1; then
     command -v docker-compose >/dev/null || { echo "build.sh: this needs Docker Compose (docker compose or docker-compose); without Docker use ./build.sh local" >&2; exit 1; }
@@ -184,6 +185,9 @@ compose() {
   fi
   if [ -n "${MEDIA_GID:-$(env_file_value MEDIA_GID)}" ]; then
     files+=(-f docker-compose.group.yml)
+  fi
+  if [ -n "${FLEET_TRANSFER_BUCKET:-$(env_file_value FLEET_TRANSFER_BUCKET)}" ]; then
+    files+=(-f docker-compose.ports.yml)  # workers on other machines reach LocalStack through a tunnel to 127.0.0.1
   fi
   if [ "${FLEET_DASHBOARD:-}" = 1 ] || grep -qs '^FLEET_DASHBOARD=1' "$env_file"; then
     files+=(--profile dashboard)

@@ -31,8 +31,11 @@ from fleet.transport.queue import JobQueue, QueueError, ReceivedMessage
 log = structlog.get_logger()
 # Short enough that remote workers' status records are copied well within the time status calls a worker lost.
 RECEIVE_WAIT_S = 5
-# A message being handled stays hidden this long (staging a long film's audio takes a minute or two).
-HANDLING_S = 900
+# A message being handled stays hidden this long: a result is committed in a second or two, so one left by a
+# home side stopped mid-move comes back soon after it restarts; a stage request (encoding a film's audio can
+# take a minute or two) is hidden for longer once it is taken on.
+HANDLING_S = 60
+STAGING_S = 900
 # A result that cannot be written now (DEST_DIR full, read-only) is tried again after this long.
 WRITE_RETRY_S = 60
 # Files staged at once: ffmpeg decodes with several threads of its own; two keep a second worker from waiting.
@@ -68,6 +71,7 @@ class HomeTransfer:
         self._next_sweep = 0.0
         self._outstanding: list[TranscriptionJob] = []  # on the queue, oldest first (the director's last round)
         self._staged: dict[str, TranscriptionJob] = {}  # dedup id -> job, staged by this process and not done yet
+        self._staging: set[str] = set()  # dedup ids being staged now (by the loop's stagers or the stage-ahead thread)
         self._lock = threading.Lock()
 
     def offer(self, outstanding: list[TranscriptionJob]) -> None:
@@ -80,25 +84,41 @@ class HomeTransfer:
         with self._lock:
             staged = dict(self._staged)
             outstanding = list(self._outstanding)
-        for dedup_id, job in list(staged.items()):
+        for dedup_id, job in staged.items():
             if self._done(job):  # brought in, or done by a local worker: its staging is garbage now
                 for key in (self.keys.staged(job), self.keys.audio(job)):
                     self.store.delete(key)
-                staged.pop(dedup_id)
+                with self._lock:
+                    self._staged.pop(dedup_id, None)
         window = AHEAD_PER_REMOTE_WORKER * self._live_remote_workers()
         added = 0
         for job in outstanding:
-            if len(staged) >= window:
-                break
-            if job.dedup_id() in staged or self._done(job):
-                continue
-            if self.store.head(self.keys.staged(job)) is None:
-                stage_job(job, self.settings, self.store, self.keys, self.scratch, self.planned)
-                added += 1
-            staged[job.dedup_id()] = job
-        with self._lock:
-            self._staged = staged
+            with self._lock:
+                if len(self._staged) >= window:
+                    break
+                if job.dedup_id() in self._staged:
+                    continue
+            if not self._done(job):
+                added += int(self._stage_once(job))
         return added
+
+    def _stage_once(self, job: TranscriptionJob) -> bool:
+        """Stage `job` unless it is staged already or being staged by the other thread; True when this call staged it."""
+        dedup_id = job.dedup_id()
+        with self._lock:
+            if dedup_id in self._staging:
+                return False
+            self._staging.add(dedup_id)
+        try:
+            staged_now = self.store.head(self.keys.staged(job)) is None
+            if staged_now:
+                stage_job(job, self.settings, self.store, self.keys, self.scratch, self.planned)
+            with self._lock:
+                self._staged[dedup_id] = job
+            return staged_now
+        finally:
+            with self._lock:
+                self._staging.discard(dedup_id)
 
     def _done(self, job: TranscriptionJob) -> bool:
         return is_done(job, job.fingerprint, self.settings)
@@ -153,6 +173,7 @@ class HomeTransfer:
             self.queue.delete(message.receipt_handle)
             return
         if isinstance(body, StageRequest):  # beside the loop: encoding a film's audio must not hold up results
+            self.queue.change_visibility(message.receipt_handle, STAGING_S)
             self._stagers.submit(self._stage, body, message)
             return
         if isinstance(body, ResultReady):
@@ -166,10 +187,7 @@ class HomeTransfer:
     def _stage(self, request: StageRequest, message: ReceivedMessage) -> None:
         """Stage unless staged already (a request repeated while a long file was encoded), then drop the request."""
         try:
-            if self.store.head(self.keys.staged(request.job)) is None:
-                stage_job(request.job, self.settings, self.store, self.keys, self.scratch, self.planned)
-            with self._lock:
-                self._staged[request.job.dedup_id()] = request.job
+            self._stage_once(request.job)  # staged already, or by the stage-ahead thread right now: the manifest comes
             self.queue.delete(message.receipt_handle)
         except (QueueError, ObjectStoreError, OSError) as exc:  # the request comes back after HANDLING_S, or is sent again
             log.warning("could not stage for a remote worker", file=request.job.path, error=str(exc))
@@ -211,13 +229,15 @@ class HomeTransfer:
     def copy_worker_records(self) -> None:
         """Remote workers' status records into DEST_DIR/.fleet/workers/, where `fleet status` and the dashboard read."""
         for key in self.store.keys(self.keys.workers()):
-            stored = self.store.head(key)
-            if stored is None or self._record_digests.get(key) == stored.sha256:
+            try:
+                stored = self.store.head(key)
+                if stored is None or self._record_digests.get(key) == stored.sha256:
+                    continue
+                target = worker_record_path(self.settings.dest_dir, key.rpartition("/")[2].removesuffix(".json"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.store.get_file(key, target)
+            except (ObjectMissing, ObjectCorrupt):  # rewritten or removed between the look and the copy, or foreign
                 continue
-            worker_id = key.rpartition("/")[2].removesuffix(".json")
-            target = worker_record_path(self.settings.dest_dir, worker_id)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.store.get_file(key, target)
             self._record_digests[key] = stored.sha256
 
 

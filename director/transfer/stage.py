@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def _staged_or_why_not(job: TranscriptionJob, settings: FleetSettings, keys: Tra
     wanted = job.settings.audio_language
     streams = probe_audio_streams(source, settings.decode_timeout_s) if streams_worth_probing(source, wanted) else []
     choice = choose_stream(streams, wanted)
-    flac = scratch / f"{job.dedup_id()}.flac"
+    flac = Path(tempfile.mkstemp(dir=scratch, prefix="stage-", suffix=".flac")[1])  # never shared by two stagings
     try:
         failure = _encode(source, None if choice.stream is None else choice.stream.index, flac, settings.decode_timeout_s)
         after = _stat(source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from collections import Counter
@@ -14,6 +15,7 @@ import pytest
 
 from fleet.job.identity import OUTPUT_FORMATS
 from tests.support import speech
+from tests.support.cut_proxy import CuttableProxy
 from tests.support.fleet_procs import FleetProcess, copy_tree, start_home, start_remote_worker, temp_files
 
 pytestmark = [pytest.mark.queue, pytest.mark.model]
@@ -129,3 +131,69 @@ def test_a_remote_worker_killed_mid_file_another_finishes_it_once(
         for proc in (victim, survivor, director):
             if proc is not None:
                 proc.kill()
+
+
+def test_the_network_to_a_remote_worker_cut_for_longer_than_the_retry_budget_loses_nothing(
+    localstack_endpoint, make_settings, open_queue, speech_corpus, models_dir, tmp_path, tmp_path_factory, bucket
+):
+    # Given two files at home, and a remote worker that reaches the queue and the bucket through a cable we can pull
+    home = tmp_path / "home"
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, source_dir=home / "source", dest_dir=home / "dest")
+    copy_tree(speech_corpus / "long", settings.source_dir)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
+    cable = CuttableProxy("127.0.0.1", int(localstack_endpoint.rsplit(":", 1)[1]))
+    director = start_home(settings, f"s3://{bucket}/fleet", tmp_path / "director.log")
+    director.wait_for_event("director run finished", timeout_s=60)
+    fragile = {"AWS_ENDPOINT_URL": cable.url, "FLEET_RETRY_BUDGET_S": "2", "FLEET_VISIBILITY_TIMEOUT_S": "5",
+               "FLEET_HEARTBEAT_INTERVAL_S": "1", "FLEET_QUEUE_TIMEOUT_S": "2", "FLEET_QUEUE_MAX_ATTEMPTS": "2",
+               "FLEET_RETRY_BACKOFF_S": "1"}  # fmt: skip
+    worker = start_remote_worker(settings, home, f"s3://{bucket}/fleet", tmp_path_factory.mktemp("remote"),
+                                 tmp_path / "remote.log", "--until-empty", **fragile)  # fmt: skip
+    try:
+        # When the network is cut while it transcribes, for ten times the retry budget and more than a visibility timeout
+        worker.wait_for_stage(settings.dest_dir, timeout_s=180)
+        cable.cut()
+        time.sleep(20)  # the outage itself: nothing to wait on but time
+        cable.restore()
+        # Then the worker waits the outage out and drains the queue: each file transcribed once, outputs whole at home
+        assert worker.wait(300) == 0
+        assert transcribed(worker) == {"long talk.wav": 1, "fox.mp3": 1}
+        wait_for(lambda: outputs_complete(settings.dest_dir, "long talk") and outputs_complete(settings.dest_dir, "fox"),
+                 "outputs home", 30, director, worker)  # fmt: skip
+        # And nothing was dead-lettered for the outage, nothing half-written
+        assert open_queue(settings).counts().dead_letter == 0 and temp_files(settings.dest_dir) == []
+        failed = settings.dest_dir / ".fleet" / "failed"
+        assert not failed.exists() or not any(failed.iterdir())
+    finally:
+        cable.close()
+        worker.kill()
+        director.kill()
+
+
+def test_results_finished_while_the_home_side_is_down_land_when_it_is_back(
+    localstack_endpoint, make_settings, open_queue, speech_corpus, models_dir, tmp_path, tmp_path_factory, bucket
+):
+    # Given a file staged for a remote worker, and the home side then stopped (a reboot, a redeploy)
+    home = tmp_path / "home"
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, source_dir=home / "source", dest_dir=home / "dest")
+    settings.source_dir.mkdir(parents=True)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
+    director = start_home(settings, f"s3://{bucket}/fleet", tmp_path / "director.log")
+    director.wait_for_event("director run finished", timeout_s=60)
+    worker = start_remote_worker(settings, home, f"s3://{bucket}/fleet", tmp_path_factory.mktemp("remote"),
+                                 tmp_path / "remote.log", "--until-empty")  # fmt: skip
+    try:
+        director.wait_for_event("audio staged for a remote worker", timeout_s=180)
+        director.kill()
+        # When the remote worker finishes meanwhile
+        assert worker.wait() == 0 and transcribed(worker) == {"fox.mp3": 1}
+        assert not (settings.dest_dir / "fox.json").exists()  # nobody at home to bring it in
+        # Then the home side, back, brings the result in: once, whole, and the next round finds it done
+        director = start_home(settings, f"s3://{bucket}/fleet", tmp_path / "director-again.log")
+        wait_for(lambda: outputs_complete(settings.dest_dir, "fox"), "outputs home after the restart", 60, director)
+        director.wait_for_event("outputs of a remote worker brought in", timeout_s=5)
+        wait_for(lambda: "done 1, enqueued 0" in director.log_path.read_text(), "a round with the file done", 30, director)
+        assert temp_files(settings.dest_dir) == [] and open_queue(settings).counts().dead_letter == 0
+    finally:
+        worker.kill()
+        director.kill()

@@ -39,6 +39,7 @@ def run_remote_job(
     """Process one job through the bucket; never raises for the job's own failures (as run_job)."""
     try:
         on_stage("fetch")
+        fetch_started = time.perf_counter()
         staged = transfer.await_staged(job, lease)
         if staged.outcome is not StagedOutcome.STAGED:
             transfer.forget_staged(job)  # consumed: a later delivery asks again, and the home side looks afresh
@@ -49,6 +50,7 @@ def run_remote_job(
             raise TransientFailure(staged.reason or "the home side could not stage the audio")
         assert staged.fingerprint is not None  # a staged manifest always carries the version it encoded
         flac = transfer.fetch_audio(job, staged)
+        fetch_s = round(time.perf_counter() - fetch_started, 3)  # asking, waiting for the staging, downloading
         try:
             on_stage("decode")
             started = time.perf_counter()
@@ -63,6 +65,7 @@ def run_remote_job(
         on_stage("write")
         record = transcribed_record(job, staged.fingerprint, transcript, ctx.pipeline, ctx.worker_id, staged.audio_stream,
                                     audio_s, decode_s)  # fmt: skip
+        record = record.model_copy(update={"stage_s": {"fetch": fetch_s, **record.stage_s}})
         options = job.settings.subtitle_options()
         rendered = {fmt: render(transcript.result, fmt, options) for fmt in job.formats if fmt != "json"}
         if not lease.held():

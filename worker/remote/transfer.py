@@ -13,7 +13,7 @@ from fleet.outputs.commit import LeaseLost
 from fleet.state.records import FailureRecord
 from fleet.transfer.documents import get_document, put_document
 from fleet.transfer.protocol import FailureReady, ResultBundle, ResultReady, StagedAudio, StageRequest, TransferKeys, outgoing
-from fleet.transport.objects import ObjectCorrupt, ObjectMissing, ObjectStore, ObjectStoreError
+from fleet.transport.objects import ObjectCorrupt, ObjectMissing, ObjectStore, ObjectStoreError, StoreUnavailable
 from fleet.transport.queue import QUEUE_GONE_CODES, JobQueue, QueueError
 from worker.job.failures import TransientFailure
 from worker.job.lease import Lease
@@ -102,7 +102,13 @@ class RemoteTransfer:
         """Outputs into the bucket, then the message that they are there; only then may the job message go."""
         key = self.keys.result(job)
         try:
-            stored = put_document(self.store, key, bundle, self.scratch)
+            try:
+                stored = put_document(self.store, key, bundle, self.scratch)
+            except ObjectStoreError as exc:
+                if isinstance(exc, StoreUnavailable):
+                    raise
+                self.store.ensure()  # LocalStack restarted: the bucket came back empty, or not at all yet
+                stored = put_document(self.store, key, bundle, self.scratch)
         except ObjectStoreError as exc:
             raise TransientFailure(f"could not upload the outputs: {exc}") from exc
         self._send(ResultReady(job=job, key=key, sha256=stored.sha256, worker=self.worker_id, audio_s=audio_s))
