@@ -126,8 +126,10 @@ def test_a_remote_style_worker_beside_a_local_one_each_file_lands_once_even_thro
     (home.source / "long").mkdir(mode=0o755)
     shutil.copy(LONG_FILE, home.source / long_rel)
     (home.source / long_rel).chmod(0o644)
-    busy = wait_for(lambda: next((r for r in home.worker_records() if r.get("file") == long_rel and r.get("stage") == "transcribe"),
-                                 None), 300, "a worker in the middle of the long file")  # fmt: skip
+    def busy_with_long_file() -> dict | None:
+        return next((r for r in home.worker_records() if r.get("file") == long_rel and r.get("stage") == "transcribe"), None)
+
+    busy = wait_for(busy_with_long_file, 300, "a worker in the middle of the long file")
     subprocess.run(["docker", "kill", busy["host"]], check=True, capture_output=True)
     # And LocalStack restarts (its queues and its bucket come back empty) while the next file is on its way
     shutil.copy(REAL_SPEECH / "hotwords.mp3", home.source / "long" / "hotwords.mp3")
