@@ -108,7 +108,6 @@ class FailureReady(BaseModel):
 
     kind: Literal["failure"] = "failure"
     record: FailureRecord
-    group_id: str  # the file's message group (the record carries no job)
 
 
 TransferMessage = Annotated[StageRequest | ResultReady | FailureReady, Field(discriminator="kind")]
@@ -116,6 +115,7 @@ TRANSFER_MESSAGE: TypeAdapter[StageRequest | ResultReady | FailureReady] = TypeA
 
 
 def outgoing(message: StageRequest | ResultReady | FailureReady) -> OutgoingMessage:
-    """The message for the transfer queue: one group per file, a fresh dedup id (a repeat is harmless, never dropped)."""
-    group_id = message.group_id if isinstance(message, FailureReady) else message.job.group_id()
-    return OutgoingMessage(dedup_id=uuid.uuid4().hex, group_id=group_id, body=message.model_dump_json())
+    """The message for the transfer queue: a group and a dedup id of its own. No order is needed between them, and
+    a shared group would hold a file's result behind its stage request while a stopped home side still held that."""
+    unique = uuid.uuid4().hex
+    return OutgoingMessage(dedup_id=unique, group_id=unique, body=message.model_dump_json())

@@ -88,7 +88,9 @@ def test_a_worker_that_cannot_see_the_library_transcribes_it_through_the_bucket(
         # And the bucket holds nothing of the jobs once they are home, only the worker's status record
         wait_for(lambda: bucket_keys(localstack_endpoint, bucket) == ["fleet/workers/gaming-pc.json"], "bucket emptied", 30)
         # And `fleet status` at home shows the remote worker with its host
-        shown = json.loads((settings.dest_dir / ".fleet" / "workers" / "gaming-pc.json").read_text())
+        record = settings.dest_dir / ".fleet" / "workers" / "gaming-pc.json"
+        wait_for(lambda: json.loads(record.read_text())["files_done"] == 4, "the worker's last record home", 30, director)
+        shown = json.loads(record.read_text())
         assert shown["remote"] is True and shown["host"] and shown["files_done"] == 4
         # And the next round finds everything done, nothing dead-lettered
         director.wait_for_event("director run finished", timeout_s=60)
@@ -190,7 +192,8 @@ def test_results_finished_while_the_home_side_is_down_land_when_it_is_back(
         assert not (settings.dest_dir / "fox.json").exists()  # nobody at home to bring it in
         # Then the home side, back, brings the result in: once, whole, and the next round finds it done
         director = start_home(settings, f"s3://{bucket}/fleet", tmp_path / "director-again.log")
-        wait_for(lambda: outputs_complete(settings.dest_dir, "fox"), "outputs home after the restart", 60, director)
+        # (within a minute: a message the stopped side's last long poll took comes back after its 60 s visibility)
+        wait_for(lambda: outputs_complete(settings.dest_dir, "fox"), "outputs home after the restart", 150, director)
         director.wait_for_event("outputs of a remote worker brought in", timeout_s=5)
         wait_for(lambda: "done 1, enqueued 0" in director.log_path.read_text(), "a round with the file done", 30, director)
         assert temp_files(settings.dest_dir) == [] and open_queue(settings).counts().dead_letter == 0

@@ -35,8 +35,8 @@ class UploadingBeacon(Beacon):
         if self._last != written_before:  # the record on disk changed: the bucket's copy follows
             self._pending.set()
 
-    def close(self, timeout_s: float = BEAT_S) -> None:
-        """Send the last record (stopped), waiting a few seconds at most."""
+    def close(self, timeout_s: float = 3 * BEAT_S) -> None:
+        """Send the last record (stopped), waiting a few seconds at most (an upload behind it may still be running)."""
         self._pending.set()
         self._stopped.set()
         self._thread.join(timeout_s)

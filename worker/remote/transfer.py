@@ -8,7 +8,7 @@ from pathlib import Path
 
 import structlog
 
-from fleet.job.messages import TranscriptionJob, job_group_id
+from fleet.job.messages import TranscriptionJob
 from fleet.outputs.commit import LeaseLost
 from fleet.state.records import FailureRecord
 from fleet.transfer.documents import get_document, put_document
@@ -117,7 +117,7 @@ class RemoteTransfer:
         """A failure record written here goes home, for the director's "failed before" and `fleet status`."""
         try:
             record = FailureRecord.model_validate_json(record_path.read_bytes())
-            self._send(FailureReady(record=record, group_id=job_group_id(record.source)))
+            self._send(FailureReady(record=record))
         except (OSError, ValueError, TransientFailure) as exc:
             log.error("failure record not sent home: the director will queue the file again", error=str(exc))
 

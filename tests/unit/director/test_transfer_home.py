@@ -144,7 +144,7 @@ def test_each_kind_of_transfer_message_is_done_then_deleted(home):
     job = queued(settings, "gone.mp3")
     failure = FailureRecord(source="b.mp3", fingerprint=job.fingerprint, settings_key="k", reason="no audio stream",
                             failed_at=1.0)  # fmt: skip
-    queue.send_batch([outgoing(StageRequest(job=job, worker="w")), outgoing(FailureReady(record=failure, group_id="g"))])
+    queue.send_batch([outgoing(StageRequest(job=job, worker="w")), outgoing(FailureReady(record=failure))])
     for _ in range(2):
         transfer.handle(queue.receive_one(0, 60))
     transfer._stagers.shutdown(wait=True)  # noqa: SLF001 - staging runs beside the loop
