@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -68,7 +69,7 @@ class FleetSettings(BaseSettings):
     preload_languages: Annotated[tuple[str, ...], NoDecode] = Field(("en",), validation_alias="FLEET_PRELOAD_LANGUAGES")
 
     # Worker.
-    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", validation_alias="FLEET_WORKER_ID")
+    worker_id: str = Field(default_factory=lambda: default_worker_id(), validation_alias="FLEET_WORKER_ID")
     workers: int = Field(1, ge=1, validation_alias="FLEET_WORKERS")
     threads: int = Field(0, ge=0, validation_alias="FLEET_THREADS")
     receive_wait_s: int = Field(20, ge=0, le=20, validation_alias="FLEET_RECEIVE_WAIT_S")
@@ -282,6 +283,13 @@ class FleetSettings(BaseSettings):
             audio_language=self.whisper_audio_language,
             media=self.media_layout() if self.layout == "media" else None,
         )
+
+
+def default_worker_id() -> str:
+    """`<hostname>-<pid>`; a container's process is pid 1, and replicas on the host's network share its hostname:
+    there a random part tells them apart."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}-{secrets.token_hex(3) if pid == 1 else pid}"
 
 
 def environment_names() -> set[str]:

@@ -58,11 +58,7 @@ def fleets() -> Iterator[tuple[Deployment, Remote]]:
     images = base_images()
     source, dest, state = shared_folder("wf-home-"), shared_folder("wf-home-dest-"), shared_folder("wf-home-env-")
     os.chown(dest, PUID, PGID)
-    shutil.copy(REAL_SPEECH / "jfk.flac", source / "jfk.flac")
-    for i, text in enumerate(speech.ENGLISH.values()):
-        speech.speak(text, source / "espeak" / f"sentence {i}.mp3")
-    for path in [source, *source.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    source.chmod(0o755)
     port = str(free_port())
     bucket = "s3://whisper-fleet-transfer/home-test"
     home_settings = {
@@ -104,7 +100,17 @@ def transcribed_by(home: Deployment, remote: Remote) -> Counter[str]:
     return counted
 
 
-def test_a_remote_style_worker_beside_a_local_one_each_file_lands_once_even_through_a_kill_and_a_localstack_restart(fleets):
+def add_files(home: Deployment, files: dict[str, Path]) -> None:
+    for rel, original in files.items():
+        target = home.source / rel
+        target.parent.mkdir(mode=0o755, exist_ok=True)
+        shutil.copy(original, target)
+        target.chmod(0o644)
+
+
+def test_a_remote_style_worker_beside_a_local_one_each_file_lands_once_even_through_a_kill_and_a_localstack_restart(
+    fleets, tmp_path
+):
     home, remote = fleets
     # Given the home deployment with the bucket, and a worker project that mounts neither folder
     result = home.build_sh("deploy")
@@ -112,34 +118,44 @@ def test_a_remote_style_worker_beside_a_local_one_each_file_lands_once_even_thro
     result = remote.run("up", "-d")
     assert result.returncode == 0, result.stderr[-3000:]
     (container,) = remote.run("ps", "-q", "worker").stdout.split()
-    mounts = {m["Destination"] for m in home.inspect(container)["Mounts"]}
-    assert mounts == {"/models"}, mounts
-    # Then every file lands in DEST_DIR once, some of them transcribed by the remote worker
-    files = ["jfk.flac", *(f"espeak/sentence {i}.mp3" for i in range(len(speech.ENGLISH)))]
+    assert {m["Destination"] for m in home.inspect(container)["Mounts"]} == {"/models"}
+    # And, for a start, no local worker: the remote one's status reaches DEST_DIR, through the bucket
+    assert home.build_sh("scale", "0").returncode == 0
+    seen = wait_for(lambda: [r for r in home.worker_records() if r.get("remote") and r.get("state") == "idle"], 600,
+                    "the remote worker's status record at home")  # fmt: skip
+    remote_ids = {r["worker"] for r in seen}
+    # When recordings arrive
+    sentences = {}
+    for i, text in enumerate(speech.ENGLISH.values()):
+        sentences[f"espeak/sentence {i}.mp3"] = speech.speak(text, tmp_path / f"sentence {i}.mp3")
+    add_files(home, {"jfk.flac": REAL_SPEECH / "jfk.flac", **sentences})
+    files = ["jfk.flac", *sentences]
+    # Then every one of them lands in DEST_DIR, transcribed on the machine that saw none of them
     wait_for(lambda: all(home.commit_record(rel.rsplit(".", 1)[0]) for rel in files), TRANSCRIBE_TIMEOUT_S, "every file home")
-    remote_ids = {r["worker"] for r in home.worker_records() if r.get("remote")}
-    assert remote_ids, "the remote worker's status record never reached DEST_DIR/.fleet/workers"
-    assert any(home.commit_record(rel.rsplit(".", 1)[0])["worker"] in remote_ids for rel in files)
+    assert {home.commit_record(rel.rsplit(".", 1)[0])["worker"] for rel in files} <= remote_ids
     assert "ask what you can do for your country" in (home.dest / "jfk.txt").read_text().lower()
-    # When the remote worker is killed in the middle of a long file (compose restarts it)
+    # When a local worker joins, and the worker in the middle of a long file is killed (compose restarts it)
+    assert home.build_sh("scale", "1").returncode == 0
     long_rel = "long/multilingual.mp3"
-    (home.source / "long").mkdir(mode=0o755)
-    shutil.copy(LONG_FILE, home.source / long_rel)
-    (home.source / long_rel).chmod(0o644)
+    add_files(home, {long_rel: LONG_FILE})
+
     def busy_with_long_file() -> dict | None:
         return next((r for r in home.worker_records() if r.get("file") == long_rel and r.get("stage") == "transcribe"), None)
 
     busy = wait_for(busy_with_long_file, 300, "a worker in the middle of the long file")
-    subprocess.run(["docker", "kill", busy["host"]], check=True, capture_output=True)
+    # a local container's host name is its id; the remote ones share the host's network and its name
+    victim = remote.run("ps", "-q", "worker").stdout.split()[0] if busy.get("remote") else busy["host"]
+    subprocess.run(["docker", "kill", victim], check=True, capture_output=True)
     # And LocalStack restarts (its queues and its bucket come back empty) while the next file is on its way
-    shutil.copy(REAL_SPEECH / "hotwords.mp3", home.source / "long" / "hotwords.mp3")
-    (home.source / "long" / "hotwords.mp3").chmod(0o644)
+    add_files(home, {"long/hotwords.mp3": REAL_SPEECH / "hotwords.mp3"})
     (localstack,) = home.containers("localstack")
     subprocess.run(["docker", "restart", localstack], check=True, capture_output=True, timeout=120)
     # Then both finish without a command, each file transcribed exactly once over both machines
     for rel in (long_rel, "long/hotwords.mp3"):
         wait_for(lambda rel=rel: home.commit_record(rel.rsplit(".", 1)[0]), TRANSCRIBE_TIMEOUT_S, f"{rel} home")
     counts = transcribed_by(home, remote)
-    assert all(counts[rel] == 1 for rel in [*files, "long/hotwords.mp3"]), counts
-    assert counts[long_rel] <= 2, counts  # the killed worker's file, again only if the restart caught it mid-flight
+    assert all(counts[rel] == 1 for rel in files), counts
+    # A file in flight when LocalStack lost its queue may be queued again by the next round and done twice: the
+    # lost queue is the only record that someone has it. Never more, and never lost.
+    assert all(1 <= counts[rel] <= 2 for rel in (long_rel, "long/hotwords.mp3")), counts
     assert not list(home.dest.rglob(".fleet-tmp-*"))
