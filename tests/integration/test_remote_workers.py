@@ -47,6 +47,18 @@ def outputs_complete(dest: Path, base: str) -> bool:
     return all((dest / f"{base}.{fmt}").exists() for fmt in OUTPUT_FORMATS)
 
 
+def home_settings(make_settings, endpoint: str, models_dir: Path, home: Path):  # noqa: ANN001, ANN201
+    """The home server's settings: source and destination under `home`, which remote workers never see."""
+    return make_settings(endpoint, models_dir=models_dir, source_dir=home / "source", dest_dir=home / "dest")
+
+
+def serve_home(settings, bucket: str, tmp_path: Path) -> FleetProcess:  # noqa: ANN001
+    """The watching director with the bucket, once its first round has queued what is there."""
+    director = start_home(settings, f"s3://{bucket}/fleet", tmp_path / "director.log")
+    director.wait_for_event("director run finished", timeout_s=60)
+    return director
+
+
 @pytest.fixture
 def bucket() -> str:
     return f"fleet-{uuid.uuid4().hex[:12]}"
@@ -57,13 +69,12 @@ def test_a_worker_that_cannot_see_the_library_transcribes_it_through_the_bucket(
 ):
     # Given four recordings at home, one of them with a subtitle Bazarr wrote, and the watching director serving the bucket
     home = tmp_path / "home"
-    settings = make_settings(localstack_endpoint, models_dir=models_dir, source_dir=home / "source", dest_dir=home / "dest")
+    settings = home_settings(make_settings, localstack_endpoint, models_dir, home)
     copy_tree(speech_corpus / "english", settings.source_dir)
     bazarr = settings.dest_dir / "stories" / "fox.srt"
     bazarr.parent.mkdir(parents=True)
     bazarr.write_text("1\n00:00:00,000 --> 00:00:02,000\nBazarr's own fox\n")
-    director = start_home(settings, f"s3://{bucket}/fleet", tmp_path / "director.log")
-    director.wait_for_event("director run finished", timeout_s=60)
+    director = serve_home(settings, bucket, tmp_path)
     # When a worker in a mount namespace where source and destination are an empty tmpfs drains the queue
     worker = start_remote_worker(settings, home, f"s3://{bucket}/fleet", tmp_path_factory.mktemp("remote"),
                                  tmp_path / "remote.log", "--until-empty", FLEET_WORKER_ID="gaming-pc")  # fmt: skip
@@ -107,10 +118,9 @@ def test_a_remote_worker_killed_mid_file_another_finishes_it_once(
 ):
     # Given a long recording at home, queued and served by the watching director
     home = tmp_path / "home"
-    settings = make_settings(localstack_endpoint, models_dir=models_dir, source_dir=home / "source", dest_dir=home / "dest")
+    settings = home_settings(make_settings, localstack_endpoint, models_dir, home)
     copy_tree(speech_corpus / "long", settings.source_dir)
-    director = start_home(settings, f"s3://{bucket}/fleet", tmp_path / "director.log")
-    director.wait_for_event("director run finished", timeout_s=60)
+    director = serve_home(settings, bucket, tmp_path)
     lease = {"FLEET_VISIBILITY_TIMEOUT_S": "5", "FLEET_HEARTBEAT_INTERVAL_S": "1"}
     remote = (f"s3://{bucket}/fleet",)
     victim = start_remote_worker(settings, home, *remote, tmp_path_factory.mktemp("victim"), tmp_path / "victim.log", **lease)
@@ -140,12 +150,11 @@ def test_the_network_to_a_remote_worker_cut_for_longer_than_the_retry_budget_los
 ):
     # Given two files at home, and a remote worker that reaches the queue and the bucket through a cable we can pull
     home = tmp_path / "home"
-    settings = make_settings(localstack_endpoint, models_dir=models_dir, source_dir=home / "source", dest_dir=home / "dest")
+    settings = home_settings(make_settings, localstack_endpoint, models_dir, home)
     copy_tree(speech_corpus / "long", settings.source_dir)
     shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
     cable = CuttableProxy("127.0.0.1", int(localstack_endpoint.rsplit(":", 1)[1]))
-    director = start_home(settings, f"s3://{bucket}/fleet", tmp_path / "director.log")
-    director.wait_for_event("director run finished", timeout_s=60)
+    director = serve_home(settings, bucket, tmp_path)
     fragile = {"AWS_ENDPOINT_URL": cable.url, "FLEET_RETRY_BUDGET_S": "2", "FLEET_VISIBILITY_TIMEOUT_S": "5",
                "FLEET_HEARTBEAT_INTERVAL_S": "1", "FLEET_QUEUE_TIMEOUT_S": "2", "FLEET_QUEUE_MAX_ATTEMPTS": "2",
                "FLEET_RETRY_BACKOFF_S": "1"}  # fmt: skip
@@ -177,11 +186,10 @@ def test_results_finished_while_the_home_side_is_down_land_when_it_is_back(
 ):
     # Given a file staged for a remote worker, and the home side then stopped (a reboot, a redeploy)
     home = tmp_path / "home"
-    settings = make_settings(localstack_endpoint, models_dir=models_dir, source_dir=home / "source", dest_dir=home / "dest")
+    settings = home_settings(make_settings, localstack_endpoint, models_dir, home)
     settings.source_dir.mkdir(parents=True)
     shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
-    director = start_home(settings, f"s3://{bucket}/fleet", tmp_path / "director.log")
-    director.wait_for_event("director run finished", timeout_s=60)
+    director = serve_home(settings, bucket, tmp_path)
     worker = start_remote_worker(settings, home, f"s3://{bucket}/fleet", tmp_path_factory.mktemp("remote"),
                                  tmp_path / "remote.log", "--until-empty")  # fmt: skip
     try:
