@@ -18,6 +18,7 @@ from director.transfer.stage import is_done, stage_job
 from fleet.job.messages import TranscriptionJob
 from fleet.outputs.commit import shown_path
 from fleet.process.notify import Notifier
+from fleet.roots.readiness import dest_problem
 from fleet.settings import FleetSettings
 from fleet.state.failures import save_failure_record
 from fleet.state.planned_settings import PlannedSettingsReader
@@ -136,6 +137,8 @@ class HomeTransfer:
                 self.stage_ahead()
             except (ObjectStoreError, OSError) as exc:
                 log.debug("staging ahead paused", error=str(exc))
+            except Exception:  # noqa: BLE001 - a bug here must not end staging for good; on-demand staging still works
+                log.exception("staging ahead failed")
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop`: wait out outages (LocalStack restarting, the bucket emptied) and carry on, never crash."""
@@ -162,6 +165,10 @@ class HomeTransfer:
                 delay = retry_delay_s(failures, OUTAGE_RETRY_BASE_S, cap_s=OUTAGE_RETRY_CAP_S)
                 log.warning("transfer queue or bucket unavailable, waiting", error=str(exc), retry_in_s=delay)
                 stop.wait(delay)
+            except Exception:  # noqa: BLE001 - remote workers wait on this loop: log, back off, go on (a message comes back)
+                failures += 1
+                log.exception("serving remote workers failed; trying again")
+                stop.wait(retry_delay_s(failures, OUTAGE_RETRY_BASE_S, cap_s=OUTAGE_RETRY_CAP_S))
         self._stagers.shutdown(wait=True, cancel_futures=True)
 
     def handle(self, message: ReceivedMessage) -> None:
@@ -180,6 +187,8 @@ class HomeTransfer:
             if not self._bring_in(body, message):
                 return
         elif isinstance(body, FailureReady):
+            if not self.settings.dest_dir.is_dir():
+                raise OSError(f"destination not available: {self.settings.dest_dir}")  # the message comes back
             save_failure_record(self.settings.dest_dir, body.record, self.owner)
             log.error("file failed on a remote worker", file=body.record.source, reason=body.record.reason)
         self.queue.delete(message.receipt_handle)
@@ -195,6 +204,10 @@ class HomeTransfer:
     def _bring_in(self, ready: ResultReady, message: ReceivedMessage) -> bool:
         """True when handled; False when DEST_DIR cannot take it now (the message comes back after WRITE_RETRY_S)."""
         try:
+            # As a local worker: a destination away, read-only or full is waited for, never created on a bare mount point.
+            problem = dest_problem(self.settings.dest_dir, self.settings.min_free_mb)
+            if problem:
+                raise OSError(problem)
             written = bring_in(ready, self.settings, self.store, self.keys, self.scratch, self.owner)
         except OSError as exc:
             log.warning("outputs of a remote worker cannot be written now: trying again later", file=ready.job.path,
@@ -228,6 +241,8 @@ class HomeTransfer:
 
     def copy_worker_records(self) -> None:
         """Remote workers' status records into DEST_DIR/.fleet/workers/, where `fleet status` and the dashboard read."""
+        if not self.settings.dest_dir.is_dir():  # a destination away: never create it, or its state, on the mount point
+            return
         for key in self.store.keys(self.keys.workers()):
             try:
                 stored = self.store.head(key)

@@ -199,3 +199,14 @@ def test_audio_is_staged_ahead_three_files_per_live_remote_worker_and_dropped_on
     assert [store.head(keys.staged(job)) is not None for job in jobs] == [True, True, True, False, False]
     bring_in(ready_in_bucket(jobs[0], home), settings, store, keys, tmp_path / "scratch", None)  # the first one came home
     assert transfer.stage_ahead() == 1 and store.head(keys.staged(jobs[3])) is not None
+
+
+def test_a_destination_away_is_waited_for_and_never_created_on_the_bare_mount_point(home):
+    settings, store, keys, _ = home
+    transfer, queue = home_transfer(home)
+    job = queued(settings, "a.mp3")
+    queue.send_batch([outgoing(ready_in_bucket(job, home))])
+    settings.dest_dir.rmdir()  # the share is not mounted
+    transfer.handle(queue.receive_one(0, 60))
+    transfer.copy_worker_records()
+    assert not settings.dest_dir.exists() and queue.counts().in_flight == 1 and store.head(keys.result(job)) is not None
