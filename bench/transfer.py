@@ -7,7 +7,7 @@ Per file: the job's seconds in the worker (a remote job includes asking for, fet
 the wall time from the workers' start to the last output in DEST_DIR. Rounds alternate local and remote.
 Then the bucket's peak while a backlog of short files drains through remote workers (tiny.en).
 
-    .venv/bin/python -m bench.transfer [--files 8] [--rounds 2] [--backlog 1000] [--write]
+    .venv/bin/python -m bench.transfer [--files 8] [--rounds 2] [--backlog 1000] [--write]   (--rounds 0: the backlog only)
 """
 
 from __future__ import annotations
@@ -155,6 +155,11 @@ def main() -> None:
                 runs[kind].append(result)
                 print(f"round {round_no + 1} {kind}: wall {result['wall_s']:.1f} s, "
                       f"job seconds {sum(result['job_s'].values()):.1f}", flush=True)  # fmt: skip
+        if not args.rounds:  # --rounds 0: only the backlog
+            backlog = backlog_peak(root, endpoint, args.backlog)
+            print(f"backlog of {backlog['files']} files drained by {WORKERS} remote workers in {backlog['seconds']:.0f} s: "
+                  f"bucket peak {backlog['peak_objects']} objects, {backlog['peak_kb']:.0f} KB")  # fmt: skip
+            return
         job = {kind: statistics.median(sum(r["job_s"].values()) for r in rs) for kind, rs in runs.items()}
         wall = {kind: statistics.median(r["wall_s"] for r in rs) for kind, rs in runs.items()}
         per_file_s = (job["remote"] - job["local"]) / args.files
