@@ -186,8 +186,10 @@ class FleetSettings(BaseSettings):
     @field_validator("transfer_bucket", mode="before")
     @classmethod
     def _bucket_url(cls, value: object) -> object:
-        """`s3://bucket/prefix` from the environment; one line when it is not one."""
-        return BucketLocation.parse(value) if isinstance(value, str) else value
+        """`s3://bucket/prefix` from the environment (empty: none, as compose passes it unset); one line if it is not one."""
+        if isinstance(value, str):
+            return BucketLocation.parse(value) if value.strip() else None
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -114,6 +114,8 @@ def test_the_transfer_bucket_is_an_s3_url_and_its_queue_sits_beside_the_job_queu
         "library-transfer.fifo", "library-transfer-dlq.fifo")  # fmt: skip
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://minio.lan:9000")  # boto3's own variable for S3 alone
     assert FleetSettings(aws_endpoint_url="http://queue.lan:4566").transfer_endpoint().url == "http://minio.lan:9000"
+    monkeypatch.setenv("FLEET_TRANSFER_BUCKET", "")  # what compose passes when .env leaves it empty
+    assert FleetSettings().transfer_bucket is None
     monkeypatch.setenv("FLEET_TRANSFER_BUCKET", "https://bucket.example/x")
     assert main(["worker", "--check"]) == 2
     assert capsys.readouterr().err.startswith("fleet: invalid setting FLEET_TRANSFER_BUCKET: Value error, not an S3 bucket URL")
