@@ -54,5 +54,5 @@ class UploadingBeacon(Beacon):
                 if not self._failing:
                     log.warning("status record not uploaded: the home side shows this worker as lost until it is", error=str(exc))
                 self._failing = True
-            if self._stopped.is_set():
+            if self._stopped.is_set() and not self._pending.is_set():  # the last record, asked for mid-upload, went too
                 return

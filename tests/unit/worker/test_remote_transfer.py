@@ -90,3 +90,34 @@ def test_outputs_go_into_the_bucket_before_the_message_that_says_so(remote):
     [ready] = sent(remote)
     assert isinstance(ready, ResultReady) and ready.audio_s == 12.5
     assert remote.store.head(ready.key).sha256 == ready.sha256
+
+
+def test_the_last_status_record_goes_up_even_when_asked_for_during_an_upload(tmp_path):
+    import threading
+
+    from worker.queue_loop.beacon import WorkerState
+    from worker.remote.status import UploadingBeacon
+
+    class SlowStore(MemoryObjectStore):
+        def put_file(self, key, path):  # noqa: ANN001, ANN201
+            snapshot = tmp_path / f"sent-{len(sent)}.json"
+            snapshot.write_bytes(path.read_bytes())  # what a real upload reads as it starts
+            sent.append(snapshot)
+            uploading.set()
+            release.wait(5)
+            return super().put_file(key, snapshot)
+
+    uploading, release, sent = threading.Event(), threading.Event(), []
+    store = SlowStore(LOCATION, 1 << 20)
+    (tmp_path / ".fleet" / "workers").mkdir(parents=True)
+    beacon = UploadingBeacon(tmp_path, WorkerState(worker="w", lost_after_s=35), store, "workers/w.json")
+    beacon.beat(force=True)
+    uploading.wait(5)  # an upload of the first record is under way
+    beacon.state.files_done = 4
+    beacon.beat(force=True)
+    closing = threading.Thread(target=beacon.close)
+    closing.start()
+    release.set()
+    closing.join(10)
+    store.get_file("workers/w.json", tmp_path / "got.json")
+    assert '"files_done":4' in (tmp_path / "got.json").read_text()
