@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
-import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +18,7 @@ from fleet.decoding_settings import DECODING_PREFIX, decoding_from_environment, 
 from fleet.job.identity import OUTPUT_FORMATS, DecodingOptions, TranscriptionSettings, check_speaker_bounds
 from fleet.language import language_code_or_none
 from fleet.media.layout import LanguageCodes, MediaLayout
+from fleet.process.identity import default_worker_id
 from fleet.roots.readiness import roots_overlap
 from fleet.transport.objects import BucketLocation
 from fleet.transport.spec import QueueSpec, ServiceEndpoint, load_queue_spec
@@ -285,13 +284,6 @@ class FleetSettings(BaseSettings):
             audio_language=self.whisper_audio_language,
             media=self.media_layout() if self.layout == "media" else None,
         )
-
-
-def default_worker_id() -> str:
-    """`<hostname>-<pid>`; a container's process is pid 1, and replicas on the host's network share its hostname:
-    there a random part tells them apart."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}-{secrets.token_hex(3) if pid == 1 else pid}"
 
 
 def environment_names() -> set[str]:

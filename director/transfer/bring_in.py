@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import errno
 import time
 from pathlib import Path
 
 import structlog
 
 from fleet.outputs.beside import beside_video
-from fleet.outputs.commit import ForeignOutput, OutputPathError, commit_outputs
+from fleet.outputs.commit import NAME_REFUSED, ForeignOutput, OutputPathError, commit_outputs
 from fleet.settings import FleetSettings
 from fleet.state.failures import clear_failure_record, save_failure_record
 from fleet.state.records import CommitRecord, FailureRecord
@@ -18,8 +17,6 @@ from fleet.transfer.protocol import ResultBundle, ResultReady, TransferKeys
 from fleet.transport.objects import ObjectCorrupt, ObjectMissing, ObjectStore
 
 log = structlog.get_logger()
-# Errors a destination gives for a name it will never accept (as a local worker treats them: a permanent failure).
-NAME_REFUSED = frozenset({errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ})
 
 
 def bring_in(ready: ResultReady, settings: FleetSettings, store: ObjectStore, keys: TransferKeys, scratch: Path,

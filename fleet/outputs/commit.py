@@ -6,6 +6,7 @@ worker commits the texts it brought back with this same code, so both kinds of w
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -18,6 +19,9 @@ from fleet.media.output_names import output_files
 from fleet.roots.confine import is_within
 from fleet.state.atomic import remove_temps_of, write_atomic
 from fleet.state.records import COMMIT_KEY, CommitRecord
+
+# Errors a destination gives for a name it will never accept (too long, characters it refuses): no retry can help.
+NAME_REFUSED = frozenset({errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ})
 
 
 class LeaseLost(Exception):

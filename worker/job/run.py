@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import stat
@@ -17,7 +16,7 @@ import structlog
 from fleet.job.messages import Fingerprint, SourceFingerprint, TranscriptionJob
 from fleet.media.streams import AudioStream, StreamChoice, choose_stream, probe_audio_streams, streams_worth_probing
 from fleet.outputs.beside import beside_video
-from fleet.outputs.commit import ForeignOutput, LeaseLost, OutputPathError, shown_path
+from fleet.outputs.commit import NAME_REFUSED, ForeignOutput, LeaseLost, OutputPathError, shown_path
 from fleet.roots.confine import resolve_inside
 from fleet.roots.readiness import dest_problem, source_unavailable
 from fleet.settings import FleetSettings
@@ -36,8 +35,6 @@ from worker.speech.models import ModelError
 from worker.speech.pipeline import Pipeline, Transcript
 
 log = structlog.get_logger()
-# Errors a destination gives for a name it will never accept (too long, characters it refuses).
-NAME_REFUSED = frozenset({errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ})
 
 
 @dataclass
