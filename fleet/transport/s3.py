@@ -34,6 +34,12 @@ BUCKET_EXISTS_CODES = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists
 TRANSFER = TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=64 << 20, max_concurrency=4)
 
 
+def file_identity(path: Path) -> tuple[int, int, int]:
+    """Inode, size and mtime: what changes when a file is rewritten or replaced (by rename) under an upload."""
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 class S3ObjectStore:
     """The transfer bucket on an S3 endpoint (an `ObjectStore`): private objects, each with its SHA-256."""
 
@@ -97,13 +103,16 @@ class S3ObjectStore:
             pass  # MinIO and Garage have no such call; their buckets are private unless a policy says otherwise
 
     def put_file(self, key: str, path: Path) -> StoredObject:
-        size = path.stat().st_size
-        check_size(key, size, self.max_object_bytes)
+        before = file_identity(path)
+        check_size(key, before[1], self.max_object_bytes)
         sha256 = file_sha256(path)
         extra = {"Metadata": {SHA256_METADATA: sha256}, "ContentType": "application/octet-stream"}
         self._call(f"upload {key}", self._client.upload_file, Filename=str(path), Bucket=self.location.bucket, Key=key,
                    ExtraArgs=extra, Config=TRANSFER)  # fmt: skip
-        return StoredObject(key, size, sha256)
+        if file_identity(path) != before:  # hashed one version, sent another: never leave it under a wrong checksum
+            self._call(f"delete {key}", self._client.delete_object, Bucket=self.location.bucket, Key=key)
+            raise ObjectStoreError(f"upload {key}: {path.name} changed while it was uploaded; upload a file nobody writes")
+        return StoredObject(key, before[1], sha256)
 
     def get_file(self, key: str, dest: Path) -> StoredObject:
         stored = self.head(key)

@@ -16,7 +16,7 @@ import pytest
 from fleet.job.identity import OUTPUT_FORMATS
 from tests.support import speech
 from tests.support.cut_proxy import CuttableProxy
-from tests.support.fleet_procs import FleetProcess, copy_tree, start_home, start_remote_worker, temp_files
+from tests.support.fleet_procs import FleetProcess, copy_tree, fleet_env, start_home, start_remote_worker, temp_files
 
 pytestmark = [pytest.mark.queue, pytest.mark.model]
 MAX_WER = 0.3  # tiny.en on espeak-ng's voice, as in test_worker.py
@@ -100,7 +100,7 @@ def test_a_worker_that_cannot_see_the_library_transcribes_it_through_the_bucket(
         wait_for(lambda: bucket_keys(localstack_endpoint, bucket) == ["fleet/workers/gaming-pc.json"], "bucket emptied", 30)
         # And `fleet status` at home shows the remote worker with its host
         record = settings.dest_dir / ".fleet" / "workers" / "gaming-pc.json"
-        wait_for(lambda: json.loads(record.read_text())["files_done"] == 4, "the worker's last record home", 30, director)
+        wait_for(lambda: json.loads(record.read_text())["files_done"] == 4, "the worker's last record home", 30, director, worker)
         shown = json.loads(record.read_text())
         assert shown["remote"] is True and shown["host"] and shown["files_done"] == 4
         # And the next round finds everything done, nothing dead-lettered
@@ -208,3 +208,44 @@ def test_results_finished_while_the_home_side_is_down_land_when_it_is_back(
     finally:
         worker.kill()
         director.kill()
+
+
+def test_a_local_run_with_no_worker_of_its_own_is_transcribed_by_a_remote_one_and_counts_only_its_files(
+    localstack_endpoint, make_settings, speech_corpus, models_dir, tmp_path, tmp_path_factory, bucket
+):
+    # Given a remote worker waiting on the queue, and two recordings at home
+    home = tmp_path / "home"
+    settings = home_settings(make_settings, localstack_endpoint, models_dir, home)
+    copy_tree(speech_corpus / "english" / "stories", settings.source_dir)
+    url = f"s3://{bucket}/fleet"
+    worker = start_remote_worker(settings, home, url, tmp_path_factory.mktemp("remote"), tmp_path / "remote.log",
+                                 FLEET_WORKER_ID="gaming-pc")  # fmt: skip
+    local_env = fleet_env(settings, FLEET_TRANSFER_BUCKET=url)
+
+    def local_run(name: str) -> tuple[list[str], str]:
+        """The run's output lines and its summary line."""
+        run = FleetProcess.start(["local", str(settings.source_dir), str(settings.dest_dir), "--workers", "0"], local_env,
+                                 tmp_path / f"{name}.log")  # fmt: skip
+        assert run.wait(240) == 0, run.log_path.read_text()[-3000:]
+        lines = run.log_path.read_text().splitlines()
+        return lines, next(line for line in lines if line.startswith("local run:"))
+
+    try:
+        worker.wait_for_event("worker ready", timeout_s=120)
+        # When the user runs `fleet local SRC DEST --workers 0` with the bucket set (`./build.sh local` runs it)
+        lines, summary = local_run("first")
+        # Then it serves the remote worker, waits for its results, and ends once both are home
+        assert any(line.startswith(f"serving remote workers through {url}") for line in lines)
+        assert summary.startswith("local run: 2 transcribed (2 by remote workers), 0 failed")
+        for base in ("fox", "river"):
+            assert outputs_complete(settings.dest_dir, base)
+            assert json.loads((settings.dest_dir / f"{base}.json").read_text())["fleet"]["worker"] == "gaming-pc"
+        # And a second run, with one new file, counts that file only, though the same remote worker did all three
+        shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox again.mp3")
+        _, summary = local_run("second")
+        assert summary.startswith("local run: 1 transcribed (1 by remote workers), 0 failed")
+        assert outputs_complete(settings.dest_dir, "fox again")
+        assert transcribed(worker) == {"fox.mp3": 1, "river.m4a": 1, "fox again.mp3": 1}
+        assert temp_files(settings.dest_dir) == []
+    finally:
+        worker.kill()

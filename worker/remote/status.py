@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ class UploadingBeacon(Beacon):
         self._pending = threading.Event()
         self._stopped = threading.Event()
         self._failing = False
+        self._snapshot = self.path.with_name(f".{self.path.name}.upload")
         self._thread = threading.Thread(target=self._upload_forever, name="status-upload", daemon=True)
         self._thread.start()
 
@@ -40,13 +42,17 @@ class UploadingBeacon(Beacon):
         self._pending.set()
         self._stopped.set()
         self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.warning("last status record not sent: the home side shows this worker as lost", waited_s=timeout_s)
 
     def _upload_forever(self) -> None:
         while True:
             self._pending.wait()
             self._pending.clear()
             try:
-                self.store.put_file(self.key, self.path)
+                # A snapshot only this thread writes: the beacon replaces the record at every stage, mid-upload too
+                shutil.copyfile(self.path, self._snapshot)
+                self.store.put_file(self.key, self._snapshot)
                 if self._failing:
                     log.info("status record reaches the transfer bucket again")
                 self._failing = False

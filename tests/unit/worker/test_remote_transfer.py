@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from fleet.job.identity import TranscriptionSettings
@@ -93,7 +95,6 @@ def test_outputs_go_into_the_bucket_before_the_message_that_says_so(remote):
 
 
 def test_the_last_status_record_goes_up_even_when_asked_for_during_an_upload(tmp_path):
-    import threading
 
     from worker.queue_loop.beacon import WorkerState
     from worker.remote.status import UploadingBeacon
@@ -120,4 +121,34 @@ def test_the_last_status_record_goes_up_even_when_asked_for_during_an_upload(tmp
     release.set()
     closing.join(10)
     store.get_file("workers/w.json", tmp_path / "got.json")
+    assert '"files_done":4' in (tmp_path / "got.json").read_text()
+
+
+def test_a_status_record_rewritten_during_its_upload_never_goes_up_under_a_wrong_checksum(tmp_path):
+    from fleet.transport.objects import file_sha256
+    from worker.queue_loop.beacon import WorkerState
+    from worker.remote.status import UploadingBeacon
+
+    class HashThenReadStore(MemoryObjectStore):
+        """Hashes the file, then reads it for sending, as boto3's upload_file does: the beacon rewrites it in between."""
+
+        def put_file(self, key, path):  # noqa: ANN001, ANN201
+            sha256 = file_sha256(path)
+            if not rewritten.is_set():
+                rewritten.set()
+                beacon.state.files_done = 4
+                beacon.beat(force=True)
+            data = path.read_bytes()
+            with self._lock:
+                self._objects[key] = (data, sha256)
+            uploaded.set()
+
+    rewritten, uploaded = threading.Event(), threading.Event()
+    store = HashThenReadStore(LOCATION, 1 << 20)
+    (tmp_path / ".fleet" / "workers").mkdir(parents=True)
+    beacon = UploadingBeacon(tmp_path, WorkerState(worker="w", lost_after_s=35), store, "workers/w.json")
+    beacon.beat(force=True)
+    assert uploaded.wait(5)
+    beacon.close()
+    store.get_file("workers/w.json", tmp_path / "got.json")  # ObjectCorrupt if the bytes sent were not the bytes hashed
     assert '"files_done":4' in (tmp_path / "got.json").read_text()
