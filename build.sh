@@ -26,7 +26,8 @@ usage: ./build.sh COMMAND [ARGS]
   worker SRC DEST [FLAGS]    transcribe queued files (flags: --until-empty, --max-files N); with
                              FLEET_TRANSFER_BUCKET set and no SRC DEST: a worker on another machine
   local SRC DEST [--workers N]   no Docker: LocalStack, director and N workers until done, with
-                             progress and a summary; stops what it started; exit 1 if a file failed
+                             progress and a summary; stops what it started; exit 1 if a file failed;
+                             with FLEET_TRANSFER_BUCKET it serves remote workers too (--workers 0: only them)
   build | deploy | scale N | status | logs | down   Docker Compose (settings in .env, FLEET_GPU=1 for GPUs)
   sizing                     the worker count and memory limit deploy would choose here (GPUs by their memory)
   dlq list|redrive|purge [--yes] [--reason TEXT] [--path GLOB]   the deployment's dead-letter queue: what

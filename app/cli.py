@@ -69,7 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="director + N draining workers on this machine, with progress and a summary")
     local.add_argument("source", type=Path, help="source folder")
     local.add_argument("dest", type=Path, help="destination folder")
-    local.add_argument("--workers", type=int, default=0, metavar="N", help="worker processes (default: FLEET_WORKERS)")
+    local.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: FLEET_WORKERS); 0 with FLEET_TRANSFER_BUCKET: remote workers only",
+    )
     return parser
 
 
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         overrides = {"source_dir": getattr(args, "source", None), "dest_dir": getattr(args, "dest", None)}
-        if getattr(args, "workers", 0):
+        if getattr(args, "workers", None):
             overrides["workers"] = args.workers
         if isinstance(getattr(args, "watch", None), float):
             overrides["watch_interval_s"] = args.watch
@@ -108,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(overrides)
     except ValidationError as exc:
         print(f"fleet: {_one_line(exc)}", file=sys.stderr)
+        return exits.BAD_INPUT
+    if args.command == "local" and args.workers is not None and args.workers < (0 if settings.transfer_bucket else 1):
+        print("fleet: --workers must be 1 or more (0 only with FLEET_TRANSFER_BUCKET, where remote workers transcribe)",
+              file=sys.stderr)  # fmt: skip
         return exits.BAD_INPUT
     if getattr(args, "check", False):
         return _check(args, settings)
@@ -130,7 +139,7 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
     if args.command == "local":
         from app.local_run import run_local
 
-        return run_local(settings, settings.workers)
+        return run_local(settings, settings.workers if args.workers is None else args.workers)
     if args.command == "status":
         from app.status_cli import run_status
 
@@ -155,10 +164,11 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
 
         if settings.transfer_bucket is None:
             return watch(direct, settings.watch_interval_s)
-        from director.transfer.home import start_home_transfer
+        from director.transfer.home import connect_home_transfer, start_home_transfer
 
         stop = threading.Event()
-        home, threads = start_home_transfer(settings, stop)  # remote workers' audio out and results in, between the rounds
+        home = connect_home_transfer(settings)
+        threads = start_home_transfer(home, stop)  # remote workers' audio out and results in, between the rounds
         try:
             return watch(lambda: direct(home.offer), settings.watch_interval_s, stop)
         finally:

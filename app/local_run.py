@@ -6,9 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -16,12 +19,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from director.main import finish_round, run_director
+from fleet.job.messages import TranscriptionJob
 from fleet.job.outcome import Outcome
 from fleet.process import exits
 from fleet.settings import FleetSettings
 from fleet.state.paths import fleet_dir
 from fleet.state.records import read_failures
 from fleet.state.worker_record import WorkerRecord, read_worker_records
+from fleet.transport.objects import ObjectStoreError
 from fleet.transport.queue import JobQueue, QueueUnavailable
 from fleet.transport.sqs import SqsQueue
 
@@ -33,24 +38,57 @@ LOCAL_RECEIVE_WAIT_S = 2  # seconds; the long poll of the workers a local run st
 SETTLED = (Outcome.TRANSCRIBED, Outcome.RENDERED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE, Outcome.SUBTITLED)
 
 
+@dataclass(frozen=True)
+class RemoteBefore:
+    """A remote worker's totals when the run began: only what it does after counts for this run."""
+
+    started_at: float
+    outcomes: Counter[str]
+    audio_s_done: float
+
+
 @dataclass
 class RunRecords:
-    """What this run's workers and the failure records say: read from the fleet's state files, never from logs."""
+    """What this run's workers and the failure records say: read from the fleet's state files, never from logs.
+
+    Remote workers (their records copied home by the home side) serve several runs in one life: each counts
+    from what its record said when the run began.
+    """
 
     dest: Path
     pids: set[int]
     started_at: float
+    remote_before: dict[str, RemoteBefore] = field(default_factory=dict)
+
+    def note_remote_workers(self) -> None:
+        """Remember the remote workers' totals now, before anything of this run is queued."""
+        self.remote_before = {record.worker: RemoteBefore(record.started_at, Counter(record.outcomes), record.audio_s_done)
+                              for record in read_worker_records(self.dest) if record.remote}  # fmt: skip
 
     def workers(self) -> list[WorkerRecord]:
-        """The records of this run's worker processes (a record of an earlier run under the same id is not ours)."""
-        return [record for record in read_worker_records(self.dest) if record.pid in self.pids]
+        """This run's worker processes (a record of an earlier run under the same id is not ours) and remote workers."""
+        return [record for record in read_worker_records(self.dest) if record.remote or record.pid in self.pids]
 
     def outcomes(self) -> Counter[str]:
         """How this run's deliveries ended, over all its workers."""
         total: Counter[str] = Counter()
         for record in self.workers():
-            total.update(record.outcomes)
+            total.update(Counter(record.outcomes) - self._before(record).outcomes)
         return total
+
+    def audio_s_done(self) -> float:
+        """Seconds of audio this run's workers transcribed."""
+        return sum(record.audio_s_done - self._before(record).audio_s_done for record in self.workers())
+
+    def by_remote_workers(self) -> int:
+        """Files remote workers transcribed during this run."""
+        return sum((Counter(r.outcomes) - self._before(r).outcomes)[Outcome.TRANSCRIBED] for r in self.workers() if r.remote)
+
+    def _before(self, record: WorkerRecord) -> RemoteBefore:
+        before = self.remote_before.get(record.worker) if record.remote else None
+        if before is None or before.started_at != record.started_at:  # a local worker, or a remote one (re)started since
+            return RemoteBefore(record.started_at, Counter(), 0.0)
+        return before
 
     def failures(self) -> dict[str, str]:
         """Files that failed for good during this run, with the reason their failure record gives."""
@@ -78,9 +116,11 @@ def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -
     # Workers load their models (the slow part of starting) while the director scans and enqueues.
     processes = _start_workers(settings, workers, paths)
     records = RunRecords(settings.dest_dir, {process.pid for process in processes}, started_at)
+    outstanding: list[TranscriptionJob] = []
     try:
         # The scan runs while LocalStack starts; the director waits for the queue only when it needs it.
-        run = run_director(settings, out=out, before_queue=lambda: _wait_for_queue_endpoint(settings))
+        run = run_director(settings, out=out, before_queue=lambda: _wait_for_queue_endpoint(settings),
+                           on_outstanding=outstanding.extend)  # fmt: skip
     except BaseException:
         _signal_all(processes, signal.SIGKILL)
         raise
@@ -99,8 +139,9 @@ def run_local(settings: FleetSettings, workers: int, out: TextIO = sys.stdout) -
         return code if not planned else run_exit_code(0, run.setting_errors, counts.failed_before)
     queue = SqsQueue.connect(settings.queue_endpoint(), settings.queue_spec())
     queue.lookup()
-    interrupted = _follow(processes, records, queued, console, queue)
-    code = _report(records, processes, time.monotonic() - started, interrupted, paths, console)
+    with serving_remote_workers(settings, records, outstanding, console) as transfer_queue:
+        interrupted = _follow(processes, records, queued, console, queue, transfer_queue)
+    code = _report(records, processes, time.monotonic() - started, interrupted, logs_dir, console)
     if not interrupted:
         finish_round(settings)  # "12 new transcripts, 1 failed" to FLEET_NOTIFY_URLS
     return run_exit_code(code, run.setting_errors, counts.failed_before)
@@ -113,6 +154,34 @@ def run_exit_code(report_code: int, setting_errors: tuple[str, ...], failed_befo
     if setting_errors:
         return exits.BAD_INPUT
     return report_code or (exits.FAILED_FILES if failed_before else exits.OK)
+
+
+@contextmanager
+def serving_remote_workers(settings: FleetSettings, records: RunRecords, outstanding: list[TranscriptionJob],
+                           console: Console) -> Iterator[JobQueue | None]:  # fmt: skip
+    """With FLEET_TRANSFER_BUCKET, the home side for the run (as `fleet director --watch` runs it): yields the
+    transfer queue, whose draining ends the run once the job queue is drained too. Without it, nothing (None)."""
+    if settings.transfer_bucket is None:
+        yield None
+        return
+    from director.transfer.home import connect_home_transfer, start_home_transfer
+
+    home = connect_home_transfer(settings)
+    try:
+        home.copy_worker_records()  # remote workers' totals as they are now, so only this run's files count
+    except (ObjectStoreError, OSError):
+        pass  # the bucket is new or away: the records at home are the best there is
+    records.note_remote_workers()
+    home.offer(outstanding)
+    stop = threading.Event()
+    threads = start_home_transfer(home, stop)
+    console.print(f"serving remote workers through {settings.transfer_bucket} ({len(records.pids)} local worker(s))")
+    try:
+        yield home.queue
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
 
 
 def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> list[subprocess.Popen]:
@@ -162,8 +231,10 @@ def _signal_all(processes: list[subprocess.Popen], signum: int) -> None:
             process.send_signal(signum)
 
 
-def _follow(processes: list[subprocess.Popen], records: RunRecords, queued: int, console: Console, queue: JobQueue) -> bool:
-    """Progress until the workers have drained the queue and exited; Ctrl-C stops them early."""
+def _follow(processes: list[subprocess.Popen], records: RunRecords, queued: int, console: Console, queue: JobQueue,
+            transfer_queue: JobQueue | None = None) -> bool:  # fmt: skip
+    """Progress until the workers have drained the queue and exited, and remote workers' results are home;
+    Ctrl-C stops them early."""
     interrupted = stopping = False
     empty_polls = 0
     draining: set[int] = set()
@@ -171,7 +242,7 @@ def _follow(processes: list[subprocess.Popen], records: RunRecords, queued: int,
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("files", total=queued)
         next_look = time.monotonic()
-        while any(p.poll() is None for p in processes):
+        while any(p.poll() is None for p in processes) or (transfer_queue is not None and not interrupted and empty_polls < 2):
             try:
                 time.sleep(EXIT_POLL_S)
             except KeyboardInterrupt:
@@ -185,10 +256,12 @@ def _follow(processes: list[subprocess.Popen], records: RunRecords, queued: int,
             progress.update(task, completed=records.settled())
             if not stopping:
                 _ask_to_drain(processes, records, draining)
-            # Backstop, should a worker not drain by itself. Two empty polls in a row: nothing waiting,
-            # nothing in flight, nothing coming back.
-            empty_polls = empty_polls + 1 if not stopping and queue.drained() else 0
-            if empty_polls >= 2:
+            # Two empty polls in a row: nothing waiting, nothing in flight, nothing coming back. The backstop,
+            # should a worker not drain by itself; with remote workers, also the end of the run. The job queue
+            # is asked first: a remote worker sends its result before it deletes its job.
+            settled = queue.drained() and (transfer_queue is None or transfer_queue.drained())
+            empty_polls = empty_polls + 1 if not interrupted and settled else 0
+            if empty_polls >= 2 and not stopping:
                 _signal_all(processes, signal.SIGTERM)  # idle workers stop after their poll
                 stopping = True
     return interrupted
@@ -207,15 +280,17 @@ def _ask_to_drain(processes: list[subprocess.Popen], records: RunRecords, asked:
             asked.add(process.pid)
 
 
-def _report(records: RunRecords, processes: list[subprocess.Popen], wall_s: float, interrupted: bool, paths: list[Path],
+def _report(records: RunRecords, processes: list[subprocess.Popen], wall_s: float, interrupted: bool, logs_dir: Path,
             console: Console) -> int:  # fmt: skip
     outcomes, failed = records.outcomes(), records.failures()
-    audio_s = sum(record.audio_s_done for record in records.workers())
+    audio_s = records.audio_s_done()
     rtf = f"{audio_s / wall_s:.1f}x realtime" if wall_s and audio_s else "n/a"
     rendered = f"{outcomes[Outcome.RENDERED]} re-rendered from their json, " if outcomes[Outcome.RENDERED] else ""
     subtitled = f"{outcomes[Outcome.SUBTITLED]} subtitled already, " if outcomes[Outcome.SUBTITLED] else ""
+    by_remote = records.by_remote_workers()
+    remote = f" ({by_remote} by remote workers)" if by_remote else ""
     console.print(
-        f"local run: {outcomes[Outcome.TRANSCRIBED]} transcribed, {rendered}{subtitled}{len(failed)} failed, "
+        f"local run: {outcomes[Outcome.TRANSCRIBED]} transcribed{remote}, {rendered}{subtitled}{len(failed)} failed, "
         f"{outcomes[Outcome.ALREADY_DONE]} already done, {outcomes[Outcome.SOURCE_GONE]} gone; "
         f"{_duration(audio_s)} of audio in {_duration(wall_s)} ({rtf})"
     )
@@ -223,7 +298,7 @@ def _report(records: RunRecords, processes: list[subprocess.Popen], wall_s: floa
         console.print(f"  failed: {file}: {reason}")
     bad_exits = [p.returncode for p in processes if p.returncode not in (0, None)]
     if bad_exits or interrupted:
-        console.print(f"workers exited with {bad_exits or 'a stop request'}; logs: {paths[0].parent}")
+        console.print(f"workers exited with {bad_exits or 'a stop request'}; logs: {logs_dir}")
     if interrupted:
         return exits.INTERRUPTED
     return exits.FAILED_FILES if failed or bad_exits else 0

@@ -256,18 +256,22 @@ class HomeTransfer:
             self._record_digests[key] = stored.sha256
 
 
-def start_home_transfer(settings: FleetSettings, stop: threading.Event) -> tuple[HomeTransfer, list[threading.Thread]]:
-    """The home side in a thread of the watching director (`fleet director --watch` with FLEET_TRANSFER_BUCKET)."""
+def connect_home_transfer(settings: FleetSettings) -> HomeTransfer:
+    """The home side on the settings' transfer bucket and queue (nothing called yet: outages are waited out in `run`)."""
     from fleet.transport.s3 import S3ObjectStore
     from fleet.transport.sqs import SqsQueue
 
     assert settings.transfer_bucket is not None
     store = S3ObjectStore.connect(settings.transfer_endpoint(), settings.transfer_bucket, settings.transfer_max_mb << 20)
     queue = SqsQueue.connect(settings.queue_endpoint(), settings.transfer_queue_spec())
-    home = HomeTransfer(settings, store, queue, Notifier(settings.notify_urls, settings.webhook_url), settings.output_owner())
+    return HomeTransfer(settings, store, queue, Notifier(settings.notify_urls, settings.webhook_url), settings.output_owner())
+
+
+def start_home_transfer(home: HomeTransfer, stop: threading.Event) -> list[threading.Thread]:
+    """The home side's two threads (the loop, staging ahead) beside a director: `fleet director --watch`, `fleet local`."""
     threads = [threading.Thread(target=home.run, args=(stop,), name="home-transfer", daemon=True),
                threading.Thread(target=home.run_ahead, args=(stop,), name="stage-ahead", daemon=True)]  # fmt: skip
     for thread in threads:
         thread.start()
-    log.info("serving remote workers through the transfer bucket", bucket=str(settings.transfer_bucket))
-    return home, threads
+    log.info("serving remote workers through the transfer bucket", bucket=str(home.settings.transfer_bucket))
+    return threads

@@ -109,10 +109,10 @@ def test_file_names_are_printed_as_text_in_the_live_view(tmp_path):
 def test_file_names_are_printed_as_text_in_the_local_run_summary(tmp_path):
     # Given a local run in which a file with a markup-like name failed
     records = SimpleNamespace(outcomes=lambda: Counter({"transcribed": 1}), failures=lambda: {MARKUP_NAME: "not decodable"},
-                              workers=lambda: [])  # fmt: skip
+                              audio_s_done=lambda: 3.0, by_remote_workers=lambda: 0)  # fmt: skip
     out = io.StringIO()
     # When the summary is printed
-    code = _report(records, [], 10.0, False, [tmp_path / "worker-1.log"], local_console(out))
+    code = _report(records, [], 10.0, False, tmp_path, local_console(out))
     # Then the failure line names the file exactly
     assert f"  failed: {MARKUP_NAME}: not decodable" in out.getvalue().splitlines() and code == 1
 

@@ -132,3 +132,12 @@ def test_a_worker_is_remote_only_with_a_bucket_and_neither_root(monkeypatch):
     assert not works_remotely(build_parser().parse_args(["worker"]), FleetSettings())
     monkeypatch.setenv("FLEET_SOURCE_DIR", "/library")
     assert not works_remotely(build_parser().parse_args(["worker"]), bucket)
+
+
+def test_a_local_run_with_no_worker_of_its_own_needs_remote_workers(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("FLEET_TRANSFER_BUCKET", raising=False)
+    assert main(["local", str(tmp_path / "in"), str(tmp_path / "out"), "--workers", "0"]) == 2
+    assert capsys.readouterr().err == (
+        "fleet: --workers must be 1 or more (0 only with FLEET_TRANSFER_BUCKET, where remote workers transcribe)\n"
+    )
+    assert not (tmp_path / "out").exists()
