@@ -58,7 +58,8 @@ class S3ObjectStore:
             # LocalStack accepts any key; a real store without credentials answers AccessDenied, said in one line.
             credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
         config = Config(retries={"mode": "standard", "total_max_attempts": endpoint.max_attempts},
-                        connect_timeout=endpoint.timeout_s, read_timeout=endpoint.timeout_s + 25,
+                        # No long polls here (the queue's +25 s): a server silent for 3 timeouts mid-transfer is gone.
+                        connect_timeout=endpoint.timeout_s, read_timeout=endpoint.timeout_s * 3,
                         s3={"addressing_style": "path" if endpoint.url else "auto"})  # fmt: skip
         client = session.client("s3", endpoint_url=endpoint.url, config=config, **credentials)
         return cls(client, location, max_object_bytes)

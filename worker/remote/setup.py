@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 
@@ -19,6 +20,8 @@ from worker.remote.status import UploadingBeacon
 from worker.remote.transfer import RemoteTransfer
 
 log = structlog.get_logger()
+STATUS_ATTEMPTS = 2
+STATUS_TIMEOUT_S = 3.0
 
 
 def connect_remote(
@@ -32,6 +35,10 @@ def connect_remote(
     transfer_queue.ensure()
     keys = TransferKeys(location)
     transfer = RemoteTransfer(store, keys, transfer_queue, settings.dest_dir.parent / "transfer", settings.worker_id)
-    beacon = UploadingBeacon(settings.dest_dir, state, store, keys.worker(settings.worker_id), current_rss_mb)
+    # Its own quick client: a record is replaced every few seconds, so retrying one for long only delays the next,
+    # and the last one, sent as the worker stops, must fit in the few seconds the stop waits for it.
+    quick = replace(settings.transfer_endpoint(), max_attempts=STATUS_ATTEMPTS, timeout_s=STATUS_TIMEOUT_S)
+    status_store = S3ObjectStore.connect(quick, location, settings.transfer_max_mb << 20)
+    beacon = UploadingBeacon(settings.dest_dir, state, status_store, keys.worker(settings.worker_id), current_rss_mb)
     log.info("remote worker: audio and outputs through the transfer bucket", bucket=str(location))
     return beacon, functools.partial(run_remote_job, transfer=transfer), transfer
