@@ -6,7 +6,10 @@ transcripts yet and WHISPER_LANGUAGE=en, so every round checks every video (the 
 each in a fresh process: the mirror layout (no check), the media layout's first round (ffprobe per video
 without a sidecar, cached by fingerprint) and its later rounds (the cache).
 
-    .venv/bin/python -m bench.subtitled_scale [--files 10000] [--root /tmp/fleet-bench-subtitled]
+    .venv/bin/python -m bench.subtitled_scale [--files 10000] [--per-folder 100] [--against REV] [--root DIR]
+
+One folder of 20,000 videos and 10,000 subtitles (a yt-dlp archive), before and after a change:
+`--files 20000 --per-folder 20000 --rounds 3 --against REV`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support import speech
@@ -27,10 +32,10 @@ from tests.support.paths import REPO_ROOT
 JFK = REPO_ROOT / "tests" / "data" / "real-speech" / "jfk.flac"
 
 
-def build_library(root: Path, files: int) -> Path:
+def build_library(root: Path, files: int, per_folder: int = 100) -> Path:
     """source/ with `files` videos (hard links to three real ones) and a sidecar beside every other one."""
     source = root / "source"
-    marker = root / f".complete-{files}"
+    marker = root / f".complete-{files}-{per_folder}"
     if marker.exists():
         return source
     shutil.rmtree(root, ignore_errors=True)
@@ -38,8 +43,8 @@ def build_library(root: Path, files: int) -> Path:
     kinds = [speech.video(JFK, originals / "plain.mkv"), speech.video(JFK, originals / "embedded.mkv", ("eng", False)),
              speech.video(JFK, originals / "forced.mkv", ("eng", True))]  # fmt: skip
     for i in range(files):
-        path = source / f"show-{i // 100:04d}" / f"episode {i:05d}.mkv"
-        if i % 100 == 0:
+        path = source / f"show-{i // per_folder:04d}" / f"episode {i:05d}.mkv"
+        if i % per_folder == 0:
             path.parent.mkdir(parents=True)
         os.link(kinds[i % 3], path)
         if i % 2:
@@ -62,9 +67,36 @@ def measure_once(source: Path, dest: Path, layout: str) -> dict[str, float]:
     return {"s": time.perf_counter() - started, "subtitled": counts[Action.SUBTITLED], "enqueue": counts[Action.ENQUEUE]}
 
 
-def round_in_child(source: Path, dest: Path, layout: str) -> dict[str, float]:
+def round_in_child(source: Path, dest: Path, layout: str, code: Path = REPO_ROOT) -> dict[str, float]:
+    """One round in a fresh process, with the fleet's code from `code` (this checkout, or another revision's)."""
     command = [sys.executable, "-m", "bench.subtitled_scale", "--child", str(source), str(dest), layout]
-    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO_ROOT).stdout)
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True, cwd=code).stdout)
+
+
+@contextmanager
+def revision(rev: str | None) -> Iterator[Path | None]:
+    """A worktree of `rev` (removed afterwards), for before/after in one run; None without one."""
+    if rev is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        tree = Path(scratch) / "before"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), rev], check=True, cwd=REPO_ROOT)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=True, cwd=REPO_ROOT)
+
+
+def compare(source: Path, dest: Path, before: Path, rounds: int) -> None:
+    """The media layout's later rounds with `before`'s code and this checkout's, interleaved."""
+    old, new = [], []
+    for _ in range(rounds):
+        old.append(round_in_child(source, dest, "media", before)["s"])
+        new.append(round_in_child(source, dest, "media")["s"])
+    old_s, new_s = sorted(old)[len(old) // 2], sorted(new)[len(new) // 2]
+    print(f"media layout, later rounds (median of {rounds}): before {old_s:.2f} s, after {new_s:.2f} s, "
+          f"after/before {new_s / old_s:.3f}")  # fmt: skip
 
 
 def main() -> None:
@@ -72,15 +104,18 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--root", type=Path, default=Path("/tmp/fleet-bench-subtitled"))
     parser.add_argument("--rounds", type=int, default=3, help="later (cached) rounds of each layout")
+    parser.add_argument("--per-folder", type=int, default=100, help="videos per folder (20000 with --files 20000: one folder)")
+    parser.add_argument("--against", metavar="REV", help="also time the media rounds with REV's code, side by side")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure_once(Path(args.child[0]), Path(args.child[1]), args.child[2])))
         return
     started = time.perf_counter()
-    source = build_library(args.root / str(args.files), args.files)
-    print(f"library: {args.files} videos, half with a sidecar, ready in {time.perf_counter() - started:.1f} s")
-    with tempfile.TemporaryDirectory() as scratch:
+    source = build_library(args.root / f"{args.files}-{args.per_folder}", args.files, args.per_folder)
+    print(f"library: {args.files} videos, {args.per_folder} per folder, half with a sidecar, "
+          f"ready in {time.perf_counter() - started:.1f} s")  # fmt: skip
+    with tempfile.TemporaryDirectory() as scratch, revision(args.against) as before:
         dest = Path(scratch) / "dest"
         round_in_child(source, dest, "mirror")  # warms the page cache for both
         first = round_in_child(source, dest, "media")
@@ -90,6 +125,8 @@ def main() -> None:
         for _ in range(args.rounds):  # interleaved: the machine's noise falls on both
             mirror.append(round_in_child(source, dest, "mirror")["s"])
             media.append(round_in_child(source, dest, "media")["s"])
+        if before is not None:
+            compare(source, dest, before, args.rounds)
     mirror_s, media_s = sorted(mirror)[len(mirror) // 2], sorted(media)[len(media) // 2]
     print(f"later rounds (median of {args.rounds}): mirror {mirror_s:.2f} s, media with skip-subtitled {media_s:.2f} s, "
           f"ratio {media_s / mirror_s:.2f}")  # fmt: skip

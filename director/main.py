@@ -166,6 +166,7 @@ def build_plan(
             min_age_s=settings.min_age_s,
             subtitled=subtitles,
             subtitled_records=read_subtitled(dest) if media else {},
+            sidecar_holds=subtitles.sidecar_holds if subtitles is not None else None,
         )
     )
     if subtitles is not None and keep_cache:  # a dry run writes nothing

@@ -109,6 +109,8 @@ class PlanInputs:
     subtitled: Callable[[SourceFile, str], str | None] | None = None
     # Videos a worker found subtitled in the language it detected, by source path.
     subtitled_records: Mapping[str, SubtitledRecord] = field(default_factory=dict)
+    # Whether the sidecar such a record relied on is still there, unchanged, and still the video's own.
+    sidecar_holds: Callable[[SourceFile, SubtitledRecord], bool] | None = None
 
 
 def candidate_bases(sources: Sequence[SourceFile], names: OutputNames = PLAIN_NAMES) -> set[str]:
@@ -192,7 +194,18 @@ def _subtitled(inputs: PlanInputs, source: SourceFile, settings: TranscriptionSe
     if media is None or not media.skip_subtitled or not is_video_name(source.rel):
         return None
     earlier = inputs.subtitled_records.get(source.rel)
-    if earlier is not None and earlier.fingerprint.value() == source.fingerprint:
+    if earlier is not None and _finding_holds(inputs, source, settings, earlier):
         return earlier.reason
     language = settings.subtitle_language_known()
     return inputs.subtitled(source, language) if language and inputs.subtitled else None
+
+
+def _finding_holds(inputs: PlanInputs, source: SourceFile, settings: TranscriptionSettings, record: SubtitledRecord) -> bool:
+    """A worker's "subtitled" stands while the video and the settings are as they were (a changed language to write
+    means another subtitle is needed) and what it relied on is still there: a stream in the video (its fingerprint
+    covers it), or a sidecar unchanged. A record that names neither (older) is checked again."""
+    if record.fingerprint.value() != source.fingerprint or record.settings_key != settings.key():
+        return False
+    if record.stream:
+        return True
+    return bool(record.sidecar) and inputs.sidecar_holds is not None and inputs.sidecar_holds(source, record)

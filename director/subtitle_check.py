@@ -15,9 +15,11 @@ from pathlib import Path
 import structlog
 
 from director.scan import SourceFile
-from fleet.media.subtitles import probe_embedded_languages, subtitled_reason
+from fleet.job.messages import SourceFingerprint
+from fleet.media.subtitles import FolderSidecars, find_subtitle, probe_embedded_languages
 from fleet.state.atomic import write_atomic
 from fleet.state.paths import embedded_subtitles_cache_path
+from fleet.state.records import SubtitledRecord
 
 log = structlog.get_logger()
 
@@ -31,13 +33,25 @@ class SubtitleCheck:
         self.timeout_s = timeout_s
         self.cache = _load(self.cache_path)
         self.used: dict[str, list[object]] = {}  # entries for files seen this round: the cache keeps only these
-        self.listings: dict[str, list[str]] = {}
+        self.folders: dict[str, FolderSidecars] = {}
         self.probed = 0
 
     def __call__(self, source: SourceFile, language: str, probe: bool = True) -> str | None:
         folder, _, name = source.rel.rpartition("/")
         embedded = (lambda: self._embedded(source)) if probe else tuple
-        return subtitled_reason(name, self._listing(folder), language, embedded)
+        found = find_subtitle(name, self._sidecars(folder), language, embedded)
+        return found.reason() if found else None
+
+    def sidecar_holds(self, source: SourceFile, record: SubtitledRecord) -> bool:
+        """Whether the sidecar a worker's record relied on is still the video's own, as it was then."""
+        folder, _, name = source.rel.rpartition("/")
+        if record.sidecar is None or record.sidecar not in {own for own, _ in self._sidecars(folder).own(name)}:
+            return False
+        try:
+            stat = (self.source_root / folder / record.sidecar).stat()
+        except OSError:
+            return False
+        return record.sidecar_fingerprint == SourceFingerprint(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
 
     def prefetch(self, sources: list[SourceFile], language: str, threads: int = 8) -> None:
         """Probe, side by side, the videos not cached that have no sidecar in `language`: a first round over a
@@ -53,13 +67,15 @@ class SubtitleCheck:
         if self.probed or self.used.keys() != self.cache.keys():
             write_atomic(self.cache_path, json.dumps(self.used, separators=(",", ":")))
 
-    def _listing(self, folder: str) -> list[str]:
-        if folder not in self.listings:
+    def _sidecars(self, folder: str) -> FolderSidecars:
+        """The folder's subtitles by the video they belong to: listed and indexed once per round."""
+        if folder not in self.folders:
             try:
-                self.listings[folder] = os.listdir(self.source_root / folder)
+                names = os.listdir(self.source_root / folder)
             except OSError:
-                self.listings[folder] = []
-        return self.listings[folder]
+                names = []
+            self.folders[folder] = FolderSidecars.of(names)
+        return self.folders[folder]
 
     def _embedded(self, source: SourceFile) -> tuple[str, ...]:
         cached = self._cached(source)

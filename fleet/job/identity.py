@@ -116,10 +116,10 @@ class TranscriptionSettings(BaseModel):
         }
 
     def subtitle_language_known(self) -> str | None:
-        """The subtitle's language where it is known before transcribing: English for a translation, else the
-        language given, else the audio track's language asked for; None: detected per file."""
-        spoken = self.language or self.audio_language
-        return written_language(self.task, spoken) if spoken or self.task == "translate" else None
+        """The subtitle's language where it is known before looking at the file: English for a translation, else the
+        language given; None: per file. The audio track asked for (`audio_language`) is not enough: a video without
+        that track is heard, and written, in the language of the track played instead."""
+        return written_language(self.task, self.language) if self.language or self.task == "translate" else None
 
     @model_validator(mode="before")
     @classmethod

@@ -9,9 +9,11 @@ import json
 import os
 import subprocess
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.language import same_language
+from fleet.media.extensions import MEDIA_EXTENSIONS, extension
 from fleet.media.layout import SUBTITLE_FLAGS, sidecar_token_language
 
 SUBTITLE_EXTENSIONS = frozenset({"srt", "ass", "ssa", "vtt", "sub"})
@@ -38,14 +40,50 @@ def sidecar_language(stem: str, name: str) -> str | None:
     return sidecar_token_language(parts[-1]) or sidecar_token_language(parts[0])
 
 
-def matching_sidecar(video_name: str, names: Iterable[str], language: str) -> str | None:
-    """The first file in `names` that is a full `language` subtitle of the video `video_name`."""
-    stem = video_name.rpartition(".")[0] or video_name
-    for name in sorted(names):
-        found = sidecar_language(stem, name)
-        if found is not None and same_language(found, language):
-            return name
+@dataclass(frozen=True)
+class FolderSidecars:
+    """One folder's full subtitles, each given to the media file with the longest stem it starts with: the fleet's
+    `Show.S01E01.Part2.whisper.en.srt` is Part2's, not `Show.S01E01.mkv`'s. Built once per folder listing."""
+
+    by_stem: dict[str, list[tuple[str, str]]]  # a media file's stem -> its (sidecar name, language), by name
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> FolderSidecars:
+        """Index a folder listing (file names only)."""
+        names = list(names)
+        stems = {name.rpartition(".")[0] for name in names if extension(name) in MEDIA_EXTENSIONS}
+        by_stem: dict[str, list[tuple[str, str]]] = {}
+        for name in sorted(names):
+            if extension(name) not in SUBTITLE_EXTENSIONS:
+                continue
+            owner = _owner(name, stems)
+            language = sidecar_language(owner, name) if owner is not None else None
+            if owner is not None and language is not None:
+                by_stem.setdefault(owner, []).append((name, language))
+        return cls(by_stem)
+
+    def own(self, video_name: str) -> list[tuple[str, str]]:
+        """The video's own full subtitles: (name, language), by name."""
+        return self.by_stem.get(video_name.rpartition(".")[0] or video_name, [])
+
+    def matching(self, video_name: str, language: str) -> str | None:
+        """The first of the video's own subtitles in `language`, by name."""
+        return next((name for name, found in self.own(video_name) if same_language(found, language)), None)
+
+
+def _owner(name: str, stems: set[str]) -> str | None:
+    """The longest media stem `name` starts with (followed by a dot), if any: one set lookup per dot in the name."""
+    end = name.rfind(".")
+    while end > 0:
+        if name[:end] in stems:  # `Film.en.srt` beside `Film.en.mkv` is that video's (language-less) subtitle
+            return name[:end]
+        end = name.rfind(".", 0, end)
     return None
+
+
+def matching_sidecar(video_name: str, names: Iterable[str], language: str) -> str | None:
+    """The first file in `names` (a folder listing) that is a full `language` subtitle of the video `video_name`."""
+    return FolderSidecars.of([*names, video_name]).matching(video_name, language)
 
 
 def probe_embedded_languages(path: Path, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[str, ...] | None:
@@ -72,21 +110,37 @@ def embedded_match(languages: Iterable[str], language: str) -> str | None:
     return next((tag for tag in languages if tag != "und" and same_language(tag, language)), None)
 
 
-def subtitled_reason(video_name: str, folder_names: Iterable[str], language: str,
-                     embedded: Callable[[], Iterable[str]]) -> str | None:  # fmt: skip
-    """Why a video counts as subtitled in `language`: a sidecar among `folder_names`, else an embedded stream
-    (`embedded()` is asked only when no sidecar matches: it may start ffprobe); None if neither."""
-    sidecar = matching_sidecar(video_name, folder_names, language)
+@dataclass(frozen=True)
+class SubtitleFound:
+    """What makes a video subtitled in `language`: a sidecar of its own (a name in its folder), else an embedded
+    stream (its tag). A record keeps it, so the director can see when it is gone."""
+
+    language: str
+    sidecar: str | None = None
+    stream: str | None = None
+
+    def reason(self) -> str:
+        """One line for records, logs and the director's list."""
+        if self.sidecar:
+            return f"has a subtitle in {self.language}: {self.sidecar}"
+        return f"has an embedded subtitle stream in {self.language} ({self.stream})"
+
+
+def find_subtitle(video_name: str, sidecars: FolderSidecars, language: str,
+                  embedded: Callable[[], Iterable[str]]) -> SubtitleFound | None:  # fmt: skip
+    """A subtitle of the video in `language`: its own sidecar, else an embedded stream (`embedded()` is asked only
+    when no sidecar matches: it may start ffprobe); None if neither."""
+    sidecar = sidecars.matching(video_name, language)
     if sidecar:
-        return f"has a subtitle in {language}: {sidecar}"
+        return SubtitleFound(language, sidecar=sidecar)
     tag = embedded_match(embedded(), language)
-    return f"has an embedded subtitle stream in {language} ({tag})" if tag else None
+    return SubtitleFound(language, stream=tag) if tag else None
 
 
-def existing_subtitle(video: Path, language: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
-    """Why `video` counts as subtitled in `language`, or None: reads its folder, probes the file if need be."""
+def existing_subtitle(video: Path, language: str, timeout_s: float = PROBE_TIMEOUT_S) -> SubtitleFound | None:
+    """A subtitle of `video` in `language`, or None: reads its folder, probes the file if need be."""
     try:
         names = os.listdir(video.parent)
     except OSError:
         names = []
-    return subtitled_reason(video.name, names, language, lambda: probe_embedded_languages(video, timeout_s) or ())
+    return find_subtitle(video.name, FolderSidecars.of(names), language, lambda: probe_embedded_languages(video, timeout_s) or ())

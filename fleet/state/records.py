@@ -114,6 +114,11 @@ class SubtitledRecord(RecordHead):
     language: str
     at: float
     worker: str = ""
+    # What it relied on, so the director sees when that is gone: the sidecar (a name in the video's folder) as it
+    # was, or the embedded stream's tag (the video's fingerprint covers it). Neither: a record from before, re-checked.
+    sidecar: str | None = None
+    sidecar_fingerprint: SourceFingerprint | None = None
+    stream: str | None = None
 
 
 def read_subtitled(dest: Path) -> dict[str, SubtitledRecord]:

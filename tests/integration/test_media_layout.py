@@ -91,6 +91,20 @@ def test_a_library_gets_exactly_its_new_subtitles_once_and_says_so_once(library,
         assert "local run: nothing to transcribe" in again.stdout and again.returncode == 0
         assert snapshot(source) == after
     assert len(got.bodies("/apprise")) == 1 and len(got.bodies("/hook")) == 3
+    # When the sidecar that made Fox count as subtitled is deleted, and an episode arrives beside its second
+    # part, whose subtitle (the fleet's, or anyone's) starts with the episode's name
+    (source / "Films" / "Fox.eng.srt").unlink()
+    shutil.copy(source / "Films" / "Fox.mp4", source / "Films" / "Show.S01E01.mp4")
+    shutil.copy(source / "Films" / "Fox.mp4", source / "Films" / "Show.S01E01.Part2.mp4")
+    (source / "Films" / "Show.S01E01.Part2.whisper.en.srt").write_text(FOREIGN_SRT)
+    third = local_run(source, dest, tmp_path)
+    # Then Fox is transcribed after all, the episode gets its own subtitle, and only the second part counts as subtitled
+    assert "local run: 2 transcribed, 1 subtitled already, 0 failed" in third.stdout, third.stdout + third.stderr
+    added = {"Films/Show.S01E01.mp4", "Films/Show.S01E01.Part2.mp4", "Films/Show.S01E01.Part2.whisper.en.srt"}
+    assert set(snapshot(source)) - set(after) - added == {"Films/Fox.en.srt", "Films/Show.S01E01.en.srt"}
+    records = [json.loads(p.read_text()) for p in (dest / ".fleet" / "subtitled").glob("*.json")]
+    relied = next(record for record in records if record["source"] == "Films/Show.S01E01.Part2.mp4")
+    assert relied["sidecar"] == "Show.S01E01.Part2.whisper.en.srt" and relied["sidecar_fingerprint"]["size"] == len(FOREIGN_SRT)
 
 
 def test_the_director_skips_subtitled_videos_when_the_language_is_known_and_probes_each_once(library, tmp_path):

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from fleet.job.messages import Fingerprint, SourceFingerprint, TranscriptionJob
+from fleet.language import written_language
 from fleet.media.streams import AudioStream, StreamChoice, choose_stream, probe_audio_streams, streams_worth_probing
 from fleet.outputs.beside import beside_video
 from fleet.outputs.commit import NAME_REFUSED, ForeignOutput, LeaseLost, OutputPathError, shown_path
@@ -81,7 +82,8 @@ def run_job(
         started = time.perf_counter()
         choice = _choose_stream(job, source, ctx.settings.decode_timeout_s)
         check_subtitled = subtitled_check(job, ctx.settings, source)
-        known = job.settings.subtitle_language_known() or (choice.stream.language_code() if choice.stream else None)
+        heard = choice.stream.language_code() if choice.stream else None  # the chosen track's tag: what it will hear
+        known = job.settings.subtitle_language_known() or (written_language(job.settings.task, heard) if heard else None)
         if check_subtitled and known:
             check_subtitled(known)  # no decoding at all for a film that has the subtitle already
             check_subtitled = None
@@ -102,7 +104,7 @@ def run_job(
         return JobResult(Outcome.TRANSCRIBED, audio_s=audio.duration_s, fingerprint=fingerprint, language=transcript.language,
                          outputs=shown)  # fmt: skip
     except AlreadySubtitled as exc:
-        write_subtitled_record(ctx.settings.dest_dir, job, fingerprint, exc.reason, exc.language, ctx.worker_id, ctx.owner)
+        write_subtitled_record(ctx.settings.dest_dir, job, fingerprint, exc.found, source, ctx.worker_id, ctx.owner)
         return JobResult(Outcome.SUBTITLED, exc.reason, fingerprint=fingerprint, language=exc.language)
     except PermanentFailure as exc:
         return JobResult(Outcome.FAILED, exc.reason, exc.detail, fingerprint=fingerprint)

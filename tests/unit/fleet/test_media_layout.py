@@ -10,11 +10,12 @@ import pytest
 from director.plan import Action, PlanInputs, plan_sources
 from director.round_report import follow_round, summary_message
 from director.scan import SourceFile
+from director.subtitle_check import SubtitleCheck
 from fleet.job.identity import TranscriptionSettings
 from fleet.job.messages import SourceFingerprint
 from fleet.language import written_language
 from fleet.media.layout import MediaLayout, language_in_style
-from fleet.media.subtitles import matching_sidecar, sidecar_language
+from fleet.media.subtitles import FolderSidecars, matching_sidecar, sidecar_language
 from fleet.outputs.commit import BesideVideo
 from fleet.settings import FleetSettings
 from fleet.state.paths import round_path
@@ -44,7 +45,7 @@ def test_videos_get_subtitles_beside_them_audio_keeps_the_mirror_and_translation
     assert layout.beside("a/b.MKV") == ("srt", "vtt") and layout.beside("book.m4b") == () and layout.beside("s.mp3") == ()
     assert written_language("translate", "de") == "en" and written_language("transcribe", "de") == "de"
     assert TranscriptionSettings(task="translate", language="de").subtitle_language_known() == "en"
-    assert TranscriptionSettings(audio_language="fr").subtitle_language_known() == "fr"
+    assert TranscriptionSettings(audio_language="fr").subtitle_language_known() is None  # a video may lack the track
     assert TranscriptionSettings().subtitle_language_known() is None
     assert language_in_style("pt", "639-2b") == "por"
 
@@ -64,6 +65,38 @@ def test_a_matching_sidecar_is_found_by_language_in_any_code_style():
     names = ["Film.mkv", "Film.ger.srt", "Film.en.forced.srt", "Other.en.srt"]
     assert matching_sidecar("Film.mkv", names, "de") == "Film.ger.srt"
     assert matching_sidecar("Film.mkv", names, "en") is None
+
+
+def test_a_sidecar_belongs_to_the_video_with_the_longest_stem_it_starts_with():
+    names = ["Show.S01E01.Part2.mkv", "Show.S01E01.Part2.whisper.en.srt", "Show.S01E01.mkv", "Show.S01E01.de.srt",
+             "Film.mkv", "Film.en.mkv", "Film.en.srt", "Film.en.fr.srt"]  # fmt: skip
+    sidecars = FolderSidecars.of(names)
+    assert sidecars.matching("Show.S01E01.mkv", "en") is None  # Part2's own subtitle is not the first part's
+    assert sidecars.matching("Show.S01E01.Part2.mkv", "en") == "Show.S01E01.Part2.whisper.en.srt"
+    assert sidecars.matching("Show.S01E01.mkv", "de") == "Show.S01E01.de.srt"
+    assert sidecars.own("Film.mkv") == [] and sidecars.own("Film.en.mkv") == [("Film.en.fr.srt", "fr")]
+    assert matching_sidecar("Show.S01E01.mkv", ["Show.S01E01.Part2.whisper.en.srt"], "en") == (
+        "Show.S01E01.Part2.whisper.en.srt"  # no Part2 video in the folder: a sidecar of no other video counts
+    )
+
+
+def test_the_director_sees_a_sidecar_a_worker_relied_on_deleted_changed_or_taken_by_another_video(tmp_path):
+    sidecar = tmp_path / "Show.S01E01.en.srt"
+    sidecar.write_text("1\n")
+    (tmp_path / "Show.S01E01.mkv").write_bytes(b"v")
+    stat = sidecar.stat()
+    record = SubtitledRecord(source="Show.S01E01.mkv", fingerprint=SourceFingerprint(size=1, mtime_ns=2), settings_key="k",
+                             reason="r", language="en", at=0, sidecar=sidecar.name,
+                             sidecar_fingerprint=SourceFingerprint(size=stat.st_size, mtime_ns=stat.st_mtime_ns))  # fmt: skip
+    video = SourceFile("Show.S01E01.mkv", 1, 2)
+    assert SubtitleCheck(tmp_path, tmp_path / "dest", 5).sidecar_holds(video, record)
+    (tmp_path / "Show.S01E01.en.mkv").write_bytes(b"v")  # a video whose stem the sidecar also starts with, longer
+    assert not SubtitleCheck(tmp_path, tmp_path / "dest", 5).sidecar_holds(video, record)
+    (tmp_path / "Show.S01E01.en.mkv").unlink()
+    sidecar.write_text("1\n2\n")
+    assert not SubtitleCheck(tmp_path, tmp_path / "dest", 5).sidecar_holds(video, record)
+    sidecar.unlink()
+    assert not SubtitleCheck(tmp_path, tmp_path / "dest", 5).sidecar_holds(video, record)
 
 
 def record(source="Films/Film.mkv", settings=MEDIA):
@@ -106,32 +139,54 @@ def test_switching_to_the_media_layout_moves_the_subtitle_out_of_the_mirror_unle
 
 def test_the_plan_counts_subtitled_videos_from_the_check_and_from_a_workers_record():
     videos = [SourceFile("a.mkv", 1, 2), SourceFile("b.mkv", 1, 2), SourceFile("c.mp3", 1, 2), SourceFile("d.mkv", 1, 2)]
-    worker_said = SubtitledRecord(source="d.mkv", fingerprint=SourceFingerprint(size=1, mtime_ns=2), settings_key="x",
-                                  reason="has a subtitle in de: d.de.srt", language="de", at=0)  # fmt: skip
     asked = []
 
     def subtitled(source, language):
         asked.append((source.rel, language))
         return "has a subtitle in en: a.en.srt" if source.rel == "a.mkv" else None
 
-    def plan(settings):
+    def plan(settings, **records):
         return plan_sources(PlanInputs(sources=videos, outputs={}, failures={}, ledger={}, settings=settings,
                                        formats=("srt", "json"), now=1e9, retention_s=3600, subtitled=subtitled,
-                                       subtitled_records={"d.mkv": worker_said}))  # fmt: skip
+                                       subtitled_records=records, sidecar_holds=lambda source, record: True))  # fmt: skip
 
     given = plan(TranscriptionSettings(language="en", media=MediaLayout()))
     assert [(d.source.rel, d.action) for d in given.decisions] == [
         ("a.mkv", Action.SUBTITLED),
         ("b.mkv", Action.ENQUEUE),
         ("c.mp3", Action.ENQUEUE),
-        ("d.mkv", Action.SUBTITLED),
+        ("d.mkv", Action.ENQUEUE),
     ]
-    assert asked == [("a.mkv", "en"), ("b.mkv", "en")]  # audio is never checked
-    detected = plan(TranscriptionSettings(media=MediaLayout()))  # the language is the worker's to find
-    assert detected.counts()[Action.SUBTITLED] == 1 and len(asked) == 2
+    assert asked == [("a.mkv", "en"), ("b.mkv", "en"), ("d.mkv", "en")]  # audio is never checked
+    detecting = TranscriptionSettings(media=MediaLayout())  # the language is the worker's to find
+    worker_said = worker_found(detecting, sidecar="d.de.srt")
+    detected = plan(detecting, **{"d.mkv": worker_said})
+    assert detected.counts()[Action.SUBTITLED] == 1 and len(asked) == 3
     off = plan(TranscriptionSettings(language="en", media=MediaLayout(skip_subtitled=False)))
     assert off.counts()[Action.ENQUEUE] == 4
     assert MediaLayout(skip_subtitled=False) != MediaLayout() and off.settings.key() == given.settings.key()
+
+
+def worker_found(settings, sidecar=None, stream=None, size=1):
+    """A worker's subtitled record for d.mkv (1 byte, mtime 2) under `settings`."""
+    return SubtitledRecord(source="d.mkv", fingerprint=SourceFingerprint(size=size, mtime_ns=2), settings_key=settings.key(),
+                           reason="has a subtitle in de", language="de", at=0, sidecar=sidecar, stream=stream,
+                           sidecar_fingerprint=SourceFingerprint(size=5, mtime_ns=6) if sidecar else None)  # fmt: skip
+
+
+@pytest.mark.parametrize(("record", "holds", "action"), [
+    (worker_found(MEDIA, sidecar="d.de.srt"), True, Action.SUBTITLED),
+    (worker_found(MEDIA, sidecar="d.de.srt"), False, Action.ENQUEUE),  # the sidecar deleted, changed, or another's now
+    (worker_found(MEDIA, stream="ger"), False, Action.SUBTITLED),  # in the video: its fingerprint covers it
+    (worker_found(MEDIA, stream="ger", size=9), True, Action.ENQUEUE),  # the video changed
+    (worker_found(TranscriptionSettings(task="translate", media=MediaLayout()), stream="ger"), True, Action.ENQUEUE),
+    (worker_found(MEDIA), True, Action.ENQUEUE),  # a record from before records said what they relied on
+])  # fmt: skip
+def test_a_workers_subtitled_finding_stands_only_while_what_it_relied_on_does(record, holds, action):
+    inputs = PlanInputs(sources=[SourceFile("d.mkv", 1, 2)], outputs={}, failures={}, ledger={}, settings=MEDIA,
+                        formats=("srt", "json"), now=1e9, retention_s=3600, subtitled=lambda source, language: None,
+                        subtitled_records={"d.mkv": record}, sidecar_holds=lambda source, record: holds)  # fmt: skip
+    assert plan_sources(inputs).decisions[0].action is action
 
 
 def test_the_round_summary_goes_out_once_when_the_last_queued_file_is_finished(tmp_path):
