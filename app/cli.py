@@ -19,6 +19,7 @@ from fleet import __version__
 from fleet.job.messages import TranscriptionJob
 from fleet.process import exits
 from fleet.process.logs import configure_logging
+from fleet.process.secrets import register_secrets, url_secrets
 from fleet.roots.readiness import SourceError
 from fleet.settings import FleetSettings
 from fleet.transport.queue import QueueError
@@ -78,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_secrets(settings: FleetSettings) -> list[str]:
+    """Every configured value that must never appear in a log line, a record or an error text."""
+    urls = [url for url in (settings.webhook_url, *settings.notify_urls) if url]
+    return [settings.hf_token or "", os.environ.get("AWS_SECRET_ACCESS_KEY", ""), os.environ.get("AWS_SESSION_TOKEN", ""),
+            *(secret for url in urls for secret in url_secrets(url))]  # fmt: skip
+
+
 def load_settings(overrides: dict[str, object]) -> FleetSettings:
     """Environment first, command-line flags on top; built once per process."""
     return FleetSettings(**{k: v for k, v in overrides.items() if v is not None})
@@ -111,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             # One run, started by hand when the copying is done: nothing would take a "settling" file later.
             overrides["min_age_s"] = 0.0
         settings = load_settings(overrides)
+        register_secrets(settings_secrets(settings))
     except ValidationError as exc:
         print(f"fleet: {_one_line(exc)}", file=sys.stderr)
         return exits.BAD_INPUT

@@ -7,6 +7,8 @@ import sys
 
 import structlog
 
+from fleet.process.secrets import RedactingFilter, redact_event
+
 
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Route structlog to stderr; stdout is kept for results (plans, summaries)."""
@@ -18,6 +20,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact_event,  # last before rendering: exception texts too
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
@@ -26,3 +29,6 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     )
     # botocore logs its retries at DEBUG; keep them out of the way unless asked for.
     logging.basicConfig(level=logging.WARNING if level != "debug" else logging.DEBUG, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # at debug, botocore and urllib3 show URLs and headers
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import structlog
 
 from fleet.process.errors import first_line
+from fleet.process.secrets import redact, without_credentials
 
 log = structlog.get_logger()
 ATTEMPTS = 3
@@ -41,6 +42,8 @@ class Notifier:
                  backoff_s: float = FIRST_BACKOFF_S) -> None:  # fmt: skip
         self.apprise_urls = apprise_urls
         self.webhook_url = webhook_url
+        # `http://user:password@host/hook`: the credentials go in a header, never in the request line or an error
+        self._webhook_target, self._webhook_auth = without_credentials(webhook_url) if webhook_url else (None, None)
         self.backoff_s = backoff_s
         self._pending: queue.Queue[Notification | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -90,14 +93,16 @@ class Notifier:
                 except Exception as exc:  # noqa: BLE001 - any failure of a notification must stay a log line
                     if attempt == ATTEMPTS:
                         log.warning("notification not delivered", kind=notification.kind, attempts=attempt,
-                                    error=first_line(exc))  # fmt: skip
+                                    error=redact(first_line(exc)))  # fmt: skip
                     else:
                         time.sleep(self.backoff_s * 4 ** (attempt - 1))
 
     def _post_webhook(self, payload: dict[str, object]) -> None:
-        assert self.webhook_url is not None
-        request = urllib.request.Request(self.webhook_url, data=json.dumps(payload).encode(), method="POST",
-                                         headers={"Content-Type": "application/json", "User-Agent": "whisper-fleet"})  # fmt: skip
+        assert self._webhook_target is not None
+        headers = {"Content-Type": "application/json", "User-Agent": "whisper-fleet"}
+        if self._webhook_auth:
+            headers["Authorization"] = self._webhook_auth
+        request = urllib.request.Request(self._webhook_target, data=json.dumps(payload).encode(), method="POST", headers=headers)
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310 - the user's own URL
             response.read()
 

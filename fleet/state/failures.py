@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from fleet.job.messages import SourceFingerprint, TranscriptionJob
+from fleet.process.secrets import redact
 from fleet.state.atomic import write_atomic
 from fleet.state.paths import failure_record_path
 from fleet.state.records import FailureRecord
@@ -36,7 +37,8 @@ def write_failure_record(
 def save_failure_record(dest: Path, record: FailureRecord, owner: tuple[int, int] | None = None) -> Path:
     """Write a failure record where the director looks (a remote worker's arrives whole, through the bucket)."""
     path = failure_record_path(dest, record.source)
-    write_atomic(path, record.model_dump_json(indent=2), owner=owner)
+    shown = record.model_copy(update={"reason": redact(record.reason), "detail": redact(record.detail)})  # error texts name URLs
+    write_atomic(path, shown.model_dump_json(indent=2), owner=owner)
     return path
 
 

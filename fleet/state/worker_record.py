@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleet import __version__
+from fleet.process.secrets import redact
 from fleet.state.atomic import write_atomic
 from fleet.state.paths import workers_dir
 
@@ -72,7 +73,8 @@ def worker_record_path(dest: Path, worker_id: str) -> Path:
 
 def write_worker_record(path: Path, record: WorkerRecord) -> None:
     """Replace the record atomically, so a reader never sees half of it."""
-    write_atomic(path, record.model_dump_json())
+    waiting = redact(record.waiting) if record.waiting else record.waiting  # "queue endpoint ... unreachable": a URL
+    write_atomic(path, record.model_copy(update={"waiting": waiting}).model_dump_json())
 
 
 def read_worker_records(dest: Path) -> list[WorkerRecord]:

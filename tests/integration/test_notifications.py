@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import shutil
 
 import pytest
@@ -22,12 +23,16 @@ def test_a_finished_file_posts_the_webhook_and_a_dead_lettered_one_an_apprise_me
     (settings.source_dir / "empty.wav").write_bytes(b"")
     direct(settings)
     with receiver() as got:
-        worker = start_worker(settings, tmp_path, "w", FLEET_WEBHOOK_URL=got.url("/hook"),
-                              FLEET_NOTIFY_URLS=got.url("/apprise", "json"))  # fmt: skip
+        # The webhook behind Basic authentication, its credentials in the URL as users write them
+        hook = got.url("/hook").replace("http://", "http://fleet:hook-pass%2Fword@")
+        worker = start_worker(settings, tmp_path, "w", FLEET_WEBHOOK_URL=hook, FLEET_NOTIFY_URLS=got.url("/apprise", "json"))
         assert worker.wait() == 0  # the worker waits for its notifications (a few seconds at most) before it exits
         events = {event["file"]: event for event in got.bodies("/hook")}
         apprise = got.bodies("/apprise")
     assert len(got.bodies("/hook")) == 2 and set(events) == {"fox.mp3", "empty.wav"}
+    hook_auth = {auth for (path, _), auth in zip(got.posts, got.authorizations, strict=True) if path == "/hook"}
+    assert hook_auth == {"Basic " + base64.b64encode(b"fleet:hook-pass/word").decode()}
+    assert "hook-pass" not in worker.log_path.read_text()
     fox = events["fox.mp3"]
     assert fox["event"] == "transcribed" and fox["language"] == "en" and 1 < fox["audio_s"] < 10
     assert sorted(fox["outputs"]) == sorted(f"fox.{fmt}" for fmt in ("txt", "srt", "vtt", "tsv", "json"))
@@ -42,7 +47,12 @@ def test_a_notification_service_that_is_down_does_not_fail_the_work(localstack_e
     settings.source_dir.mkdir(parents=True)
     shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
     direct(settings)
-    worker = start_worker(settings, tmp_path, "w", FLEET_WEBHOOK_URL=f"http://127.0.0.1:{free_port()}/hook")
+    down = f"http://user:pass-{free_port()}-word@127.0.0.1:{free_port()}/hook?token=tok-{free_port()}-en&x=1"
+    worker = start_worker(settings, tmp_path, "w", FLEET_WEBHOOK_URL=down, FLEET_NOTIFY_URLS=f"tgram://bot-{free_port()}-token/42",
+                          FLEET_LOG_LEVEL="debug")  # fmt: skip
     assert worker.wait() == 0
     assert worker.outcomes() == {"fox.mp3": "transcribed"} and (settings.dest_dir / "fox.txt").exists()
     assert [e["attempts"] for e in worker.events() if e.get("event") == "notification not delivered"] == [3]
+    # And no password, token or key shows in its log, at debug level
+    log = worker.log_path.read_text()
+    assert "pass-" not in log and "tok-" not in log and "bot-" not in log

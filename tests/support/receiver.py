@@ -15,6 +15,7 @@ class Received:
     def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         self.port, self.host = port, host
         self.posts: list[tuple[str, dict]] = []
+        self.authorizations: list[str | None] = []  # each POST's Authorization header, in order
         self.arrived = threading.Condition()
 
     def url(self, path: str, scheme: str = "http") -> str:
@@ -41,6 +42,7 @@ def receiver(bind: str = "127.0.0.1", host: str | None = None) -> Iterator[Recei
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with received.arrived:
                 received.posts.append((self.path, json.loads(body or b"{}")))
+                received.authorizations.append(self.headers.get("Authorization"))
                 received.arrived.notify_all()
             self.send_response(200)
             self.end_headers()
