@@ -17,11 +17,14 @@ from typing import Any
 
 from fleet.media.output_names import output_files
 from fleet.roots.confine import is_within
-from fleet.state.atomic import remove_temps_of, write_atomic
+from fleet.state.atomic import read_regular, remove_temps_of, write_atomic
 from fleet.state.records import COMMIT_KEY, CommitRecord
 
 # Errors a destination gives for a name it will never accept (too long, characters it refuses): no retry can help.
 NAME_REFUSED = frozenset({errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ})
+# No output the fleet writes comes near this (a ten-hour JSON with word timings is tens of MB): a bigger file at an
+# output's name is someone else's, kept without reading it.
+MAX_OUTPUT_BYTES = 512 << 20
 
 
 class LeaseLost(Exception):
@@ -98,16 +101,16 @@ def _drop_moved_copies(dest: Path, base: str, previous: CommitRecord | None, bes
     for fmt in beside.paths:
         mirrored = dest / f"{base}.{fmt}"
         try:
-            if previous is not None and fmt not in previous.media and previous.outputs.get(fmt) == sha256(mirrored.read_bytes()):
+            if previous is not None and fmt not in previous.media and previous.outputs.get(fmt) == sha256(read_regular(mirrored)):
                 mirrored.unlink()
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # gone, or not a plain file: not ours to drop
             pass
 
 
 def previous_record(json_path: Path) -> CommitRecord | None:
     """The commit record of the JSON already at `json_path`; ForeignOutput if that JSON is not the fleet's."""
     try:
-        document = json.loads(json_path.read_bytes())
+        document = json.loads(read_regular(json_path))
     except (FileNotFoundError, NotADirectoryError):  # not there (its folder may not be made yet): nothing to keep
         return None
     except (OSError, ValueError) as exc:
@@ -120,11 +123,14 @@ def previous_record(json_path: Path) -> CommitRecord | None:
 
 
 def _ours(path: Path, fmt: str, previous: CommitRecord | None, beside: BesideVideo) -> bool:
-    """Whether the file at `path` may be replaced: absent, or exactly what the fleet wrote there last."""
+    """Whether the file at `path` may be replaced: absent, or exactly what the fleet wrote there last. Anything else
+    there (a FIFO, a folder, a symlink, a file it cannot read, one far bigger than any output) is kept, unread."""
     try:
-        on_disk = path.read_bytes()
+        on_disk = read_regular(path, MAX_OUTPUT_BYTES)
     except (FileNotFoundError, NotADirectoryError):
         return True
+    except OSError:
+        return False
     if previous is None or fmt in previous.kept:
         return False
     if fmt in beside.paths and previous.media.get(fmt) != str(path.relative_to(beside.root)):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -12,6 +14,34 @@ from fleet.media.output_names import TEMP_PREFIX
 # import, while the process is still single-threaded (os.umask can only be read by setting it).
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+
+
+class NotRegularFile(OSError):
+    """Something other than a plain file sits at a name the fleet reads (a FIFO, a folder, a symlink, a device)."""
+
+
+def open_regular(path: Path) -> int:
+    """A read-only descriptor of the plain file at `path`: never blocks on a FIFO, never follows a symlink in its last
+    part; FileNotFoundError if absent, NotRegularFile for anything else that is there. The caller closes it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegularFile(errno.ELOOP, "a symlink, not a plain file", str(path)) from exc
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFile(errno.EINVAL, "not a plain file", str(path))
+    return fd
+
+
+def read_regular(path: Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of the plain file at `path` (see open_regular); NotRegularFile also when it is over `max_bytes`."""
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as handle:
+        if max_bytes is not None and os.fstat(fd).st_size > max_bytes:
+            raise NotRegularFile(errno.EFBIG, f"over {max_bytes >> 20} MB", str(path))
+        return handle.read()
 
 
 def temp_prefix(final_name: str) -> str:

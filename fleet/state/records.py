@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleet.job.identity import TranscriptionSettings
 from fleet.job.messages import Fingerprint, RelativePath, SourceFingerprint
+from fleet.state.atomic import open_regular
 from fleet.state.paths import failed_dir, subtitled_dir
 
 COMMIT_KEY = "fleet"
@@ -129,7 +131,7 @@ def read_subtitled(dest: Path) -> dict[str, SubtitledRecord]:
 def read_commit_record(json_path: str | Path) -> RecordSummary | None:
     """Read the commit record at the head of a JSON transcript; None if absent or unreadable."""
     try:
-        with open(json_path, "rb") as handle:
+        with os.fdopen(open_regular(Path(json_path)), "rb") as handle:  # a FIFO there must not hang a round
             head = handle.read(_HEAD_BYTES)
             match = _RECORD_START.match(head)
             record = None

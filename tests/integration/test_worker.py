@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
@@ -388,3 +389,25 @@ def test_an_idle_worker_frees_its_models_and_the_next_file_loads_them_again(loca
     assert sorted(worker.outcomes().values()) == ["transcribed", "transcribed"]
     reloads = [json.loads(p.read_text())["fleet"]["stage_s"].get("load models") for p in settings.dest_dir.glob("*.json")]
     assert sorted(reloads, key=lambda s: s is None)[0] > 0 and reloads.count(None) == 1
+
+
+def test_a_fifo_at_an_outputs_name_is_kept_unread_and_the_file_is_done_in_one_delivery(
+    localstack_endpoint, make_settings, speech_corpus, models_dir, tmp_path
+):
+    # Given a FIFO where the fleet would write fox.srt (nobody ever writes to it: reading it would wait forever)
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    settings.source_dir.mkdir(parents=True)
+    settings.dest_dir.mkdir(parents=True)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
+    os.mkfifo(settings.dest_dir / "fox.srt")
+    direct(settings)
+    # When a worker drains the queue
+    worker = start_worker(settings, tmp_path, "w")
+    assert worker.wait() == 0
+    # Then the file is transcribed at its first delivery, the FIFO is kept and the record says so
+    finished = [e for e in worker.events() if e.get("event") == "file finished"]
+    assert [(e["outcome"], e["file"]) for e in finished] == [("transcribed", "fox.mp3")]
+    assert json.loads((settings.dest_dir / "fox.json").read_text())["fleet"]["kept"] == ["srt"]
+    assert stat.S_ISFIFO(os.lstat(settings.dest_dir / "fox.srt").st_mode)
+    # And the next round finds it done, without waiting on the FIFO either
+    assert direct(settings).startswith("director: found 1, done 1, enqueued 0")

@@ -71,3 +71,12 @@ def test_resolve_inside_refuses_escapes(tmp_path):
     assert resolve_inside(root, "../etc/passwd") is None
     assert resolve_inside(root, "out/root/d/ok.mp3") is not None  # loops back inside: allowed
     assert resolve_inside(root, "out/elsewhere.mp3") is None
+
+
+def test_a_fifo_where_a_transcript_should_be_is_no_record_and_never_waited_on(tmp_path):
+    import os
+
+    from fleet.state.records import read_commit_record
+
+    os.mkfifo(tmp_path / "a.json")
+    assert read_commit_record(tmp_path / "a.json") is None

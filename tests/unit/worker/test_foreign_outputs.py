@@ -64,3 +64,35 @@ def test_only_the_missing_format_is_written_when_the_rest_is_current(tmp_path):
     write_outputs(tmp_path, "a", ("srt", "json"), RESULT, RECORD, OPTIONS, lambda: True)
     assert (tmp_path / "a.srt").exists() and (tmp_path / "a.txt").stat().st_mtime_ns == txt_before
     assert set(record_of(tmp_path).outputs) == {"txt", "srt"}  # the untouched txt is still known as the fleet's
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "symlink", "unreadable"])
+def test_whatever_sits_at_an_outputs_name_is_kept_unread_and_the_job_goes_on(tmp_path, kind):
+    import os
+
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    srt = dest / "a.srt"
+    if kind == "fifo":
+        os.mkfifo(srt)  # read blindly, this hangs the job until its time limit, at every delivery
+    elif kind == "folder":
+        srt.mkdir()
+    elif kind == "symlink":
+        (tmp_path / "film.mkv").write_bytes(b"\0" * 4096)
+        srt.symlink_to(tmp_path / "film.mkv")
+    else:
+        srt.write_text("mine")
+        srt.chmod(0)
+    # Twice: the first commit (no record yet) and a rewrite that has the fleet's own record to compare against
+    for _ in range(2):
+        written = write_outputs(dest, "a", FORMATS, RESULT, RECORD, OPTIONS, lambda: True)
+        assert [p.name for p in written] == ["a.txt", "a.json"] and record_of(dest).kept == ["srt"]
+    assert srt.is_symlink() if kind == "symlink" else srt.exists()
+
+
+def test_a_fifo_where_the_json_goes_is_someone_elses_found_at_once(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "a.json")
+    with pytest.raises(ForeignOutput, match="cannot be read"):
+        write_outputs(tmp_path, "a", FORMATS, RESULT, RECORD, OPTIONS, lambda: True)
