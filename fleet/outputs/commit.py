@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleet.job.identity import TranscriptionSettings
 from fleet.media.output_names import output_files
 from fleet.roots.confine import is_within
 from fleet.state.atomic import read_regular, remove_temps_of, write_atomic
@@ -25,6 +26,10 @@ NAME_REFUSED = frozenset({errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ})
 # No output the fleet writes comes near this (a ten-hour JSON with word timings is tens of MB): a bigger file at an
 # output's name is someone else's, kept without reading it.
 MAX_OUTPUT_BYTES = 512 << 20
+
+
+# Renders any transcript in a format under the settings it was made with (the worker's whisperX writers).
+RenderAny = Callable[[dict[str, Any], str, TranscriptionSettings], str]
 
 
 class LeaseLost(Exception):
@@ -55,16 +60,21 @@ def commit_outputs(
     still_ours: Callable[[], bool],
     owner: tuple[int, int] | None = None,
     beside: BesideVideo | None = None,
+    render_any: RenderAny | None = None,
 ) -> list[Path]:
     """Render (`render(fmt)`) everything first, then write each file atomically; the JSON commit record goes last.
 
     A file the fleet did not write (another tool's subtitles, a hand-edited transcript) is never replaced:
     it is left byte for byte and named in the record's `kept`. `beside` puts some formats next to the video.
+    `render_any` renders any transcript (the one on disk): a record from before output hashes were kept vouches
+    only for files that still read as the fleet would write them from that JSON; without it, for none.
     """
     beside = beside or BesideVideo(Path("/"), {})
-    previous = previous_record(dest / f"{base}.json")
+    json_path = dest / f"{base}.json"
+    previous = previous_record(json_path)
+    as_written = _as_written_before(json_path, previous, render_any)
     targets = {fmt: beside.paths.get(fmt, dest / f"{base}.{fmt}") for fmt in formats}
-    kept = sorted(fmt for fmt in formats if fmt != "json" and not _ours(targets[fmt], fmt, previous, beside))
+    kept = sorted(fmt for fmt in formats if fmt != "json" and not _ours(targets[fmt], fmt, previous, beside, as_written))
     rendered = {fmt: render(fmt) for fmt in formats if fmt not in ("json", *kept)}
     untouched = {fmt: digest for fmt, digest in (previous.outputs if previous else {}).items() if fmt not in formats}
     written = {fmt: sha256(text.encode()) for fmt, text in rendered.items()}
@@ -122,7 +132,27 @@ def previous_record(json_path: Path) -> CommitRecord | None:
                             "(move or delete it to let the fleet transcribe this file)") from exc  # fmt: skip
 
 
-def _ours(path: Path, fmt: str, previous: CommitRecord | None, beside: BesideVideo) -> bool:
+def _as_written_before(json_path: Path, previous: CommitRecord | None, render_any: RenderAny | None) -> Callable[[str], str]:
+    """For a record without output hashes: what the fleet would write in a format from the JSON on disk ('' if unknown)."""
+    if previous is None or previous.outputs or render_any is None:
+        return lambda fmt: ""
+    try:
+        document = json.loads(read_regular(json_path))
+        result = {key: value for key, value in document.items() if key != COMMIT_KEY}
+    except (OSError, ValueError):
+        return lambda fmt: ""
+
+    def rendered(fmt: str) -> str:
+        try:
+            return render_any(result, fmt, previous.settings)
+        except Exception:  # noqa: BLE001 - an old JSON the writers cannot read: nothing vouched for
+            return ""
+
+    return rendered
+
+
+def _ours(path: Path, fmt: str, previous: CommitRecord | None, beside: BesideVideo,
+          as_written: Callable[[str], str] = lambda fmt: "") -> bool:  # fmt: skip
     """Whether the file at `path` may be replaced: absent, or exactly what the fleet wrote there last. Anything else
     there (a FIFO, a folder, a symlink, a file it cannot read, one far bigger than any output) is kept, unread."""
     try:
@@ -135,8 +165,9 @@ def _ours(path: Path, fmt: str, previous: CommitRecord | None, beside: BesideVid
         return False
     if fmt in beside.paths and previous.media.get(fmt) != str(path.relative_to(beside.root)):
         return False  # a subtitle beside a video is ours only where our record says we wrote it
-    if not previous.outputs:  # a record from before hashes were kept: its siblings were written with it
-        return True
+    if not previous.outputs:  # a record from before hashes were kept: ours only if it still reads as written then
+        expected = as_written(fmt)
+        return bool(expected) and expected.encode() == on_disk
     return previous.outputs.get(fmt) == sha256(on_disk)
 
 

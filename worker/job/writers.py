@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fleet.job.identity import TranscriptionSettings
 from fleet.outputs.commit import BesideVideo, commit_outputs
 from fleet.state.records import CommitRecord
 from worker.job import speaker_writers
@@ -40,4 +41,9 @@ def write_outputs(
 ) -> list[Path]:
     """Render with whisperX's writers and commit (fleet.outputs.commit): every format atomically, JSON last."""
     return commit_outputs(dest, base, formats, lambda fmt: render(result, fmt, subtitle_options), result, record, still_ours,
-                          owner, beside)  # fmt: skip
+                          owner, beside, render_any=render_with)  # fmt: skip
+
+
+def render_with(result: dict[str, Any], fmt: str, settings: TranscriptionSettings) -> str:
+    """Any transcript in `fmt`, as the fleet writes it under `settings` (an older JSON's own)."""
+    return render(result, fmt, settings.subtitle_options())

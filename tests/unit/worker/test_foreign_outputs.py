@@ -96,3 +96,18 @@ def test_a_fifo_where_the_json_goes_is_someone_elses_found_at_once(tmp_path):
     os.mkfifo(tmp_path / "a.json")
     with pytest.raises(ForeignOutput, match="cannot be read"):
         write_outputs(tmp_path, "a", FORMATS, RESULT, RECORD, OPTIONS, lambda: True)
+
+
+def test_a_record_from_before_output_hashes_vouches_only_for_files_that_still_read_as_written(tmp_path):
+    # Given outputs under a record written before the fleet kept their hashes, the srt edited by hand since
+    write_outputs(tmp_path, "a", FORMATS, RESULT, RECORD, OPTIONS, lambda: True)
+    document = json.loads((tmp_path / "a.json").read_text())
+    document["fleet"]["outputs"] = {}
+    (tmp_path / "a.json").write_text(json.dumps(document))
+    (tmp_path / "a.srt").write_text("1\n00:00:00,500 --> 00:00:01,750\nHello there, edited.\n")
+    # When the fleet writes the file again (new settings)
+    newer = {**RESULT, "segments": [{"text": " Hello again.", "start": 0.5, "end": 1.75}]}
+    write_outputs(tmp_path, "a", FORMATS, newer, RECORD, OPTIONS, lambda: True)
+    # Then the hand-edited srt is kept, the untouched txt (what the old JSON renders to) is the fleet's to replace
+    assert "edited" in (tmp_path / "a.srt").read_text() and record_of(tmp_path).kept == ["srt"]
+    assert (tmp_path / "a.txt").read_text() == "Hello again.\n"
