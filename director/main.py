@@ -143,7 +143,7 @@ def build_plan(
                                      (settings.whisper_min_speakers, settings.whisper_max_speakers))  # fmt: skip
     names = names_for(dest)
     media = settings.layout == "media" and settings.skip_subtitled
-    subtitles = SubtitleCheck(settings.source_dir, dest, settings.decode_timeout_s) if media else None
+    subtitles = SubtitleCheck(settings.source_dir, dest, settings.probe_timeout_s, now) if media else None
     outputs = probe_outputs(dest, candidate_bases(scan.files, names), settings.formats(), settings.source_dir)
     language = settings.transcription().subtitle_language_known()
     if subtitles is not None and language:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,15 +23,18 @@ from fleet.state.paths import embedded_subtitles_cache_path
 from fleet.state.records import SubtitledRecord
 
 log = structlog.get_logger()
+# A video that did not answer the probe in time is not probed again for this long (not every round, holding it up).
+PROBE_RETRY_S = 3600
 
 
 class SubtitleCheck:
     """Callable per source and language: why the video counts as subtitled, or None. `save()` keeps the cache."""
 
-    def __init__(self, source_root: Path, dest: Path, timeout_s: float) -> None:
+    def __init__(self, source_root: Path, dest: Path, timeout_s: float, now: float | None = None) -> None:
         self.source_root = source_root
         self.cache_path = embedded_subtitles_cache_path(dest)
         self.timeout_s = timeout_s
+        self.now = time.time() if now is None else now
         self.cache = _load(self.cache_path)
         self.used: dict[str, list[object]] = {}  # entries for files seen this round: the cache keeps only these
         self.folders: dict[str, FolderSidecars] = {}
@@ -85,16 +89,25 @@ class SubtitleCheck:
 
     def _cached(self, source: SourceFile) -> tuple[str, ...] | None:
         entry = self.used.get(source.rel) or self.cache.get(source.rel)
-        if entry is not None and entry[:2] == [source.size, source.mtime_ns]:
+        if entry is None or entry[:2] != [source.size, source.mtime_ns]:
+            return None
+        if entry[2] is None:  # the probe timed out: no streams known, and not asked again until the entry's time
+            if len(entry) < 4 or not isinstance(entry[3], int | float) or self.now >= entry[3]:
+                return None
             self.used[source.rel] = entry
-            return tuple(entry[2])
-        return None
+            return ()
+        self.used[source.rel] = entry
+        return tuple(entry[2])
 
     def _probe(self, source: SourceFile) -> tuple[str, ...] | None:
         return probe_embedded_languages(self.source_root / source.rel, self.timeout_s)
 
     def _remember(self, source: SourceFile, languages: tuple[str, ...] | None) -> tuple[str, ...]:
-        if languages is None:  # ffprobe could not run (or timed out): not cached, asked again next round
+        if languages is None:  # no answer in time (a stalled share): planned as unsubtitled, asked again in an hour
+            log.warning("no answer from a video within the probe timeout: planned as having no subtitle stream",
+                        file=source.rel, timeout_s=self.timeout_s, next_try_in_s=PROBE_RETRY_S)  # fmt: skip
+            self.probed += 1
+            self.used[source.rel] = [source.size, source.mtime_ns, None, self.now + PROBE_RETRY_S]
             return ()
         self.probed += 1
         self.used[source.rel] = [source.size, source.mtime_ns, list(languages)]

@@ -96,6 +96,7 @@ class FleetSettings(BaseSettings):
     # The alignment models kept loaded stay below this many MB together (one large model evicts the others).
     align_cache_mb: int = Field(1500, ge=0, validation_alias="FLEET_ALIGN_CACHE_MB")
     decode_timeout_s: float = Field(1800.0, gt=0, validation_alias="FLEET_DECODE_TIMEOUT_S")
+    probe_timeout_s: float = Field(30.0, gt=0, validation_alias="FLEET_PROBE_TIMEOUT_S")  # the director's ffprobe per file
     # A job is abandoned past base + factor x audio duration (a hung native call would hold its message
     # for ever): the message goes back, counted as an attempt, and the worker exits to be restarted.
     job_time_limit_base_s: float = Field(900.0, ge=0, validation_alias="FLEET_JOB_TIME_LIMIT_BASE_S")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import structlog
 
 from fleet.job.messages import Fingerprint, SourceFingerprint, TranscriptionJob
+from fleet.media.probe import run_bounded
 from fleet.media.streams import choose_stream, probe_audio_streams, streams_worth_probing
 from fleet.roots.confine import resolve_inside
 from fleet.roots.readiness import source_unavailable
@@ -107,9 +107,8 @@ def _encode(source: Path, stream_index: int | None, flac: Path, timeout_s: float
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), "-map", stream,
         "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-sample_fmt", "s16", "-c:a", "flac", str(flac),
     ]  # fmt: skip
-    try:
-        result = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired:
+    result = run_bounded(command, timeout_s)  # a stalled share must not hold a staging thread past the limit
+    if result is None:
         return f"decoding took longer than {timeout_s:.0f} s", ""
     stderr = result.stderr.decode("utf-8", "replace").strip()
     if result.returncode != 0 or not flac.exists() or flac.stat().st_size == 0:

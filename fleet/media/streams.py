@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.language import same_language
 from fleet.media.extensions import MULTI_TRACK_EXTENSIONS, extension
+from fleet.media.probe import run_bounded
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,9 @@ def probe_audio_streams(path: Path, timeout_s: float) -> list[AudioStream]:
     command = ["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries",
                "stream=index:stream_tags=language,title:stream_disposition=default", "-of", "json", str(path)]  # fmt: skip
     try:
-        result = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
-        streams = json.loads(result.stdout or b"{}").get("streams", [])
-    except (subprocess.TimeoutExpired, ValueError):
+        result = run_bounded(command, timeout_s)
+        streams = json.loads(result.stdout or b"{}").get("streams", []) if result else []
+    except (OSError, ValueError):
         return []
     return [
         AudioStream(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from fleet.language import same_language
 from fleet.media.extensions import MEDIA_EXTENSIONS, extension
 from fleet.media.layout import SUBTITLE_FLAGS, sidecar_token_language
+from fleet.media.probe import run_bounded
 
 SUBTITLE_EXTENSIONS = frozenset({"srt", "ass", "ssa", "vtt", "sub"})
 _NOT_FULL = frozenset({"forced", "foreign"})
@@ -92,9 +92,11 @@ def probe_embedded_languages(path: Path, timeout_s: float = PROBE_TIMEOUT_S) -> 
     command = ["ffprobe", "-v", "error", "-select_streams", "s", "-show_entries",
                "stream=index:stream_tags=language:stream_disposition=forced", "-of", "json", str(path)]  # fmt: skip
     try:
-        done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
-        streams = json.loads(done.stdout or b"{}").get("streams", [])
-    except (OSError, subprocess.TimeoutExpired, ValueError):
+        done = run_bounded(command, timeout_s)
+        streams = json.loads(done.stdout or b"{}").get("streams", []) if done else None
+    except (OSError, ValueError):
+        return None
+    if done is None or streams is None:
         return None
     if done.returncode != 0:
         return ()

@@ -16,6 +16,7 @@ from fleet.job.messages import TranscriptionJob
 from fleet.media.output_names import output_files
 from fleet.transport.queue import JobQueue
 from fleet.transport.sqs import SqsQueue
+from tests.support.fleet_procs import fleet_env
 
 pytestmark = pytest.mark.queue
 ODD_NAMES = ["plain.mp3", "with space.wav", "ünïcødé/日本語.flac", "quotes/it's \"q\".m4a", "-dash.mp3", "video.MKV"]
@@ -319,3 +320,31 @@ def test_a_folders_settings_file_steers_its_files_and_a_change_requeues_only_the
         "diarize, min_speakers, max_speakers, fallback_language, initial_prompt, hotwords"
     )
     assert drain(open_queue(settings)) == []
+
+
+def test_a_video_on_a_stalled_share_costs_one_probe_timeout_then_an_hour_of_peace(localstack_endpoint, make_settings, open_queue,
+                                                                                 tmp_path):  # fmt: skip
+    # Given a video whose share does not answer (an ffprobe that never returns) in a media library checked for subtitles
+    settings = make_settings(localstack_endpoint)
+    (settings.source_dir / "Films").mkdir(parents=True)
+    (settings.source_dir / "Films" / "Stalled.mkv").write_bytes(b"\0" * 1000)
+    stub, calls = tmp_path / "bin", tmp_path / "probes.log"
+    stub.mkdir()
+    (stub / "ffprobe").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec sleep 3600\n')
+    (stub / "ffprobe").chmod(0o755)
+    env = fleet_env(settings, PATH=f"{stub}:{os.environ['PATH']}", FLEET_LAYOUT="media", WHISPER_LANGUAGE="en",
+                    FLEET_MIN_AGE_S="0", FLEET_PROBE_TIMEOUT_S="1")  # fmt: skip
+
+    def round_() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "app.cli", "director"], env=env, capture_output=True, text=True, timeout=120)
+
+    # When the director runs a round, then another
+    first = round_()
+    # Then the first round gives up on the probe after its timeout, plans the video as unsubtitled and queues it
+    assert first.returncode == 0 and "enqueued 1" in first.stdout, first.stdout + first.stderr
+    assert "no answer from a video within the probe timeout" in first.stderr
+    assert open_queue(settings).counts().visible == 1
+    # And the next round does not wait on it again (its timeout is remembered for an hour)
+    second = round_()
+    assert second.returncode == 0 and "already queued 1" in second.stdout, second.stdout + second.stderr
+    assert len(calls.read_text().splitlines()) == 1

@@ -243,3 +243,17 @@ def test_a_worker_in_the_media_layout_waits_while_the_source_is_read_only(tmp_pa
     assert readiness.RootsWatch(source, dest, 0).problem() is None  # the mirror layout only reads it
     problem = readiness.RootsWatch(source, dest, 0, source_written=True).problem()
     assert problem.startswith(f"source not writable: {source} (FLEET_LAYOUT=media")
+
+
+def test_a_probe_that_timed_out_is_not_repeated_for_an_hour_then_is(tmp_path, monkeypatch):
+    import director.subtitle_check as subtitle_check
+
+    calls = []
+    monkeypatch.setattr(subtitle_check, "probe_embedded_languages", lambda path, timeout_s: calls.append(path))  # None: timed out
+    (tmp_path / "Stalled.mkv").write_bytes(b"v")
+    video, dest = SourceFile("Stalled.mkv", 1, 2), tmp_path / "dest"
+    for now, probes in ((1000.0, 1), (1000.0 + 3599, 1), (1000.0 + 3601, 2)):
+        check = SubtitleCheck(tmp_path, dest, 1, now)
+        assert check(video, "en") is None  # planned as having no subtitle stream: transcribed, not skipped
+        check.save()
+        assert len(calls) == probes
