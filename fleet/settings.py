@@ -84,6 +84,7 @@ class FleetSettings(BaseSettings):
     # Before each receive a worker checks both roots; while one is unusable it waits, checking this often.
     roots_check_s: float = Field(5.0, gt=0, validation_alias="FLEET_ROOTS_CHECK_S")
     min_free_mb: int = Field(200, ge=0, validation_alias="FLEET_MIN_FREE_MB")
+    min_scratch_mb: int = Field(512, ge=0, validation_alias="FLEET_MIN_SCRATCH_MB")  # TMPDIR: ~4 h of decoded audio
     max_files: int = Field(0, ge=0, validation_alias="FLEET_MAX_FILES")
     max_rss_mb: int = Field(0, ge=0, validation_alias="FLEET_MAX_RSS_MB")
     output_uid: int | None = Field(None, ge=0, validation_alias="FLEET_OUTPUT_UID")

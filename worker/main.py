@@ -77,7 +77,7 @@ def _run_worker(settings: FleetSettings, until_empty: bool, max_files: int, remo
     # numpy, torch and CTranslate2 read their thread settings when first imported: only now.
     from worker.job.run import JobContext
     from worker.queue_loop.beacon import Beacon, WorkerState, lost_after_s
-    from worker.queue_loop.loop import Worker
+    from worker.queue_loop.loop import Worker, job_places
     from worker.speech.pipeline import Pipeline
 
     phases.done("imports")
@@ -107,7 +107,8 @@ def _run_worker(settings: FleetSettings, until_empty: bool, max_files: int, remo
         beacon, run_one, transfer = connect_remote(settings, state)
         worker = Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon, heartbeat_queue, run_job=run_one)
         worker.settler.on_failure_recorded = transfer.forward_failure
-        worker.roots = RootsWatch(None, settings.dest_dir, settings.min_free_mb)  # its scratch space: no source to wait for
+        # its scratch space: no source to wait for
+        worker.roots = RootsWatch(None, settings.dest_dir, settings.min_free_mb, more=job_places(settings))
     else:
         beacon = Beacon(settings.dest_dir, state, current_rss_mb)
         worker = Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon, heartbeat_queue)

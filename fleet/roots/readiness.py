@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from fleet.state.paths import fleet_dir
@@ -73,6 +74,27 @@ def dest_problem(dest: Path, min_free_mb: int) -> str | None:
     return None
 
 
+def scratch_problem(scratch: Path, min_free_mb: int) -> str | None:
+    """Why the worker's scratch folder (TMPDIR: the decoded audio of the file at hand) cannot take a file now."""
+    try:
+        usage = os.statvfs(scratch)
+        with tempfile.NamedTemporaryFile(prefix=PROBE_PREFIX, dir=scratch):
+            pass
+    except OSError as exc:
+        return f"no room in {scratch}: not writable ({exc.strerror or exc}); set TMPDIR to a folder with space"
+    if usage.f_bavail * usage.f_frsize // 2**20 < min_free_mb:
+        return (f"no room in {scratch}: less than FLEET_MIN_SCRATCH_MB={min_free_mb} MB free for a file's decoded "
+                "audio (about 115 MB per hour)")  # fmt: skip
+    return None
+
+
+def models_problem(models: Path) -> str | None:
+    """Why the models folder cannot take the model a job may need next (an alignment model for a new language)."""
+    if models.is_dir() and not os.access(models, os.W_OK | os.X_OK):
+        return f"models folder not writable: {models} (mount it read-write, or fix its owner)"
+    return None
+
+
 def roots_overlap(source: Path, dest: Path) -> str | None:
     """Why these roots cannot be used together: the same folder (also through two mounts), or source inside dest.
 
@@ -95,10 +117,13 @@ def roots_overlap(source: Path, dest: Path) -> str | None:
 class RootsWatch:
     """Remembers whether the destination ever held fleet state: if it disappears, the disk went away, not the data."""
 
-    def __init__(self, source: Path | None, dest: Path, min_free_mb: int, source_written: bool = False) -> None:
-        """`source` None: a remote worker's, which sees no source (its files come through the transfer bucket)."""
+    def __init__(self, source: Path | None, dest: Path, min_free_mb: int, source_written: bool = False,
+                 more: tuple[Callable[[], str | None], ...] = ()) -> None:  # fmt: skip
+        """`source` None: a remote worker's, which sees no source (its files come through the transfer bucket);
+        `more`: further places a job needs (the scratch folder, the models folder), checked after the roots."""
         self.source, self.dest, self.min_free_mb = source, dest, min_free_mb
         self.source_written = source_written  # the media layout writes subtitles beside the videos
+        self.more = more
         self._dest_had_state = fleet_dir(dest).is_dir()
 
     def problem(self) -> str | None:
@@ -112,4 +137,6 @@ class RootsWatch:
                 self._dest_had_state = True
             elif self._dest_had_state:
                 problem = f"destination not available: {fleet_dir(self.dest)} vanished (a disk not mounted?)"
+        for check in self.more:
+            problem = problem or check()
         return problem

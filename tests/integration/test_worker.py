@@ -411,3 +411,37 @@ def test_a_fifo_at_an_outputs_name_is_kept_unread_and_the_file_is_done_in_one_de
     assert stat.S_ISFIFO(os.lstat(settings.dest_dir / "fox.srt").st_mode)
     # And the next round finds it done, without waiting on the FIFO either
     assert direct(settings).startswith("director: found 1, done 1, enqueued 0")
+
+
+def test_a_full_tmpdir_is_waited_out_without_spending_a_delivery(localstack_endpoint, make_settings, open_queue, speech_corpus,
+                                                                models_dir, tmp_path):  # fmt: skip
+    # Given a queued file, and a worker whose TMPDIR has less room than FLEET_MIN_SCRATCH_MB (filled by another program)
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False)
+    settings.source_dir.mkdir(parents=True)
+    shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
+    direct(settings)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    usage = os.statvfs(scratch)
+    floor_mb = usage.f_bavail * usage.f_frsize // 2**20 - 1000
+    filler = scratch / "filler"
+    with open(filler, "wb") as handle:
+        os.posix_fallocate(handle.fileno(), 0, 3000 << 20)  # 3 GB: 2 GB below the floor
+    worker = start_worker(settings, tmp_path, "w", TMPDIR=str(scratch), FLEET_MIN_SCRATCH_MB=str(floor_mb),
+                          FLEET_RETRY_BUDGET_S="1", FLEET_ROOTS_CHECK_S="0.2")  # fmt: skip
+    try:
+        # When it starts: it waits, says why in its status record, and takes nothing, for longer than the retry budget
+        no_room = f"no room in {scratch}"
+        waiting = worker.wait_for_record(settings.dest_dir, lambda r: (r.get("waiting") or "").startswith(no_room), "no room")
+        worker.wait_for_record(settings.dest_dir, lambda r: r["last_beat"] - waiting["waiting_since"] > 3, "a long wait")
+        counts = open_queue(settings).counts()
+        assert (counts.visible, counts.in_flight) == (1, 0)
+        # Then, with room again, it transcribes the file at its first delivery
+        filler.unlink()
+        assert worker.wait() == 0
+    finally:
+        filler.unlink(missing_ok=True)
+        worker.kill()
+    started = [e for e in worker.events() if e.get("event") == "file started"]
+    assert [(e["file"], e["receive_count"]) for e in started] == [("fox.mp3", 1)]
+    assert worker.outcomes() == {"fox.mp3": "transcribed"}

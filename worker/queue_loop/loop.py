@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextvars
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 from pydantic import ValidationError
@@ -13,7 +15,7 @@ from pydantic import ValidationError
 from fleet.job.messages import TranscriptionJob, job_group_id
 from fleet.process import exits
 from fleet.process.notify import Notifier
-from fleet.roots.readiness import RootsWatch
+from fleet.roots.readiness import RootsWatch, models_problem, scratch_problem
 from fleet.settings import FleetSettings
 from fleet.state.worker_record import WorkerActivity
 from fleet.transport.backoff import retry_delay_s
@@ -35,6 +37,12 @@ DRAIN_POLL_S = 0.5
 # A lost queue (LocalStack restarting) is asked again after 2, 4, 8 ... seconds, at most a minute apart.
 QUEUE_RETRY_BASE_S = 2
 QUEUE_RETRY_CAP_S = 60
+
+
+def job_places(settings: FleetSettings) -> tuple[Callable[[], str | None], ...]:
+    """Where a job needs room besides the roots: the scratch folder (TMPDIR) and the models folder."""
+    scratch = Path(tempfile.gettempdir())
+    return (lambda: scratch_problem(scratch, settings.min_scratch_mb), lambda: models_problem(settings.models_dir))
 
 
 class Worker:
@@ -63,7 +71,8 @@ class Worker:
             settings.dest_dir, WorkerState(worker=settings.worker_id, lost_after_s=lost_after_s(settings.receive_wait_s))
         )
         self.state = self.beacon.state
-        self.roots = RootsWatch(settings.source_dir, settings.dest_dir, settings.min_free_mb, settings.layout == "media")
+        self.roots = RootsWatch(settings.source_dir, settings.dest_dir, settings.min_free_mb, settings.layout == "media",
+                                job_places(settings))  # fmt: skip
         self.journal: DeliveryJournal | None = None  # the running file's, while one runs
         self.notifier = Notifier(settings.notify_urls, settings.webhook_url)  # closed by run_worker
         self.settler = Settler(queue, settings, self.notifier, ctx.owner if ctx else None)
