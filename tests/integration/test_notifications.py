@@ -48,11 +48,11 @@ def test_a_notification_service_that_is_down_does_not_fail_the_work(localstack_e
     shutil.copy(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / "fox.mp3")
     direct(settings)
     down = f"http://user:pass-{free_port()}-word@127.0.0.1:{free_port()}/hook?token=tok-{free_port()}-en&x=1"
-    worker = start_worker(settings, tmp_path, "w", FLEET_WEBHOOK_URL=down, FLEET_NOTIFY_URLS=f"tgram://bot-{free_port()}-token/42",
+    worker = start_worker(settings, tmp_path, "w", FLEET_WEBHOOK_URL=down, FLEET_NOTIFY_URLS=f"gotify://127.0.0.1:9/botTok{free_port()}xyz",
                           FLEET_LOG_LEVEL="debug")  # fmt: skip
     assert worker.wait() == 0
     assert worker.outcomes() == {"fox.mp3": "transcribed"} and (settings.dest_dir / "fox.txt").exists()
     assert [e["attempts"] for e in worker.events() if e.get("event") == "notification not delivered"] == [3]
     # And no password, token or key shows in its log, at debug level
     log = worker.log_path.read_text()
-    assert "pass-" not in log and "tok-" not in log and "bot-" not in log
+    assert "pass-" not in log and "tok-" not in log and "botTok" not in log
