@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import tempfile
 from pathlib import Path
 
-from fleet.media.output_names import TEMP_PREFIX
+from fleet.media.output_names import NAME_MAX, TEMP_PREFIX
+
+MKSTEMP_RANDOM = 8  # characters mkstemp adds after the prefix
 
 # mkstemp creates 0600 files; finished files get the usual umask-based mode instead. Read once at
 # import, while the process is still single-threaded (os.umask can only be read by setting it).
@@ -45,8 +48,14 @@ def read_regular(path: Path, max_bytes: int | None = None) -> bytes:
 
 
 def temp_prefix(final_name: str) -> str:
-    """Temp files are named after their final file, so leftovers of a crash can be found."""
-    return f"{TEMP_PREFIX}{final_name}."
+    """Temp files are named after their final file, so leftovers of a crash can be found. Never longer than a name
+    may be: a final name near the limit (a long CJK title) is cut and marked with 8 hex digits of itself."""
+    prefix = f"{TEMP_PREFIX}{final_name}."
+    if len(prefix.encode()) + MKSTEMP_RANDOM <= NAME_MAX:
+        return prefix
+    mark = "~" + hashlib.sha256(final_name.encode()).hexdigest()[:8] + "."
+    room = NAME_MAX - MKSTEMP_RANDOM - len(TEMP_PREFIX) - len(mark)
+    return TEMP_PREFIX + final_name.encode()[:room].decode("utf-8", "ignore") + mark
 
 
 def write_atomic(path: Path, data: bytes | str, owner: tuple[int, int] | None = None) -> None:
@@ -88,7 +97,7 @@ def remove_temps_of(folder: Path, final_names: list[str]) -> int:
     prefixes = [temp_prefix(name) for name in final_names]
     for entry in entries:
         # mkstemp appends exactly 8 random characters: `take.txt.` must not match `take.txt.txt.`
-        if any(entry.startswith(p) and len(entry) == len(p) + 8 for p in prefixes):
+        if any(entry.startswith(p) and len(entry) == len(p) + MKSTEMP_RANDOM for p in prefixes):
             (folder / entry).unlink(missing_ok=True)
             removed += 1
     return removed

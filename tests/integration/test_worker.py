@@ -445,3 +445,21 @@ def test_a_full_tmpdir_is_waited_out_without_spending_a_delivery(localstack_endp
     started = [e for e in worker.events() if e.get("event") == "file started"]
     assert [(e["file"], e["receive_count"]) for e in started] == [("fox.mp3", 1)]
     assert worker.outcomes() == {"fox.mp3": "transcribed"}
+
+
+def test_a_video_with_a_long_cjk_name_gets_its_subtitle_beside_it(localstack_endpoint, make_settings, speech_corpus, models_dir,
+                                                                 tmp_path):  # fmt: skip
+    # Given a video named with 79 CJK characters (237 bytes: legal, and so is its subtitle's name), in the media layout
+    settings = make_settings(localstack_endpoint, models_dir=models_dir, whisper_model="tiny.en", whisper_align=False,
+                             layout="media")  # fmt: skip
+    title = "日本語の題名" * 13 + "映"  # 79 characters
+    video = speech.video(speech_corpus / "english" / "stories" / "fox.mp3", settings.source_dir / f"{title}.mkv")
+    assert len(video.name.encode()) == 241
+    direct(settings)
+    # When a worker transcribes it
+    worker = start_worker(settings, tmp_path, "w", FLEET_LAYOUT="media")
+    assert worker.wait() == 0
+    # Then the subtitle is beside it at the first delivery (its temp name, 20 bytes longer, used to be refused at the end)
+    assert worker.outcomes() == {video.name: "transcribed"}
+    assert "fox" in (settings.source_dir / f"{title}.en.srt").read_text().lower()
+    assert temp_files(settings.source_dir) == []

@@ -16,7 +16,7 @@ import structlog
 from fleet.job.messages import Fingerprint, SourceFingerprint, TranscriptionJob
 from fleet.language import written_language
 from fleet.media.streams import AudioStream, StreamChoice, choose_stream, probe_audio_streams, streams_worth_probing
-from fleet.outputs.beside import beside_video
+from fleet.outputs.beside import beside_name_problem, beside_video
 from fleet.outputs.commit import NAME_REFUSED, ForeignOutput, LeaseLost, OutputPathError, shown_path
 from fleet.roots.confine import resolve_inside
 from fleet.roots.readiness import dest_problem, source_unavailable
@@ -75,6 +75,9 @@ def run_job(
             return JobResult(Outcome.RENDERED, fingerprint=fingerprint)
         if fingerprint.size == 0:
             raise PermanentFailure("empty file")
+        too_long = beside_name_problem(job)
+        if too_long:  # found now, not after the whole transcription
+            raise PermanentFailure(too_long)
         dest_unusable = dest_problem(ctx.settings.dest_dir, ctx.settings.min_free_mb)
         if dest_unusable:  # found now, not after an hour of transcription that cannot be written
             raise TransientFailure(dest_unusable)

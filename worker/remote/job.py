@@ -14,6 +14,7 @@ from pathlib import Path
 import structlog
 
 from fleet.job.messages import TranscriptionJob
+from fleet.outputs.beside import beside_name_problem
 from fleet.outputs.commit import LeaseLost
 from fleet.transfer.protocol import ResultBundle, StagedOutcome
 from worker.audio.samples import DecodeError, SpooledAudio, spool_audio
@@ -38,6 +39,9 @@ def run_remote_job(
 ) -> JobResult:  # fmt: skip
     """Process one job through the bucket; never raises for the job's own failures (as run_job)."""
     try:
+        too_long = beside_name_problem(job)
+        if too_long:  # before the audio crosses the network
+            raise PermanentFailure(too_long)
         on_stage("fetch")
         fetch_started = time.perf_counter()
         staged = transfer.await_staged(job, lease)

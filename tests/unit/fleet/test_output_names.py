@@ -42,3 +42,30 @@ def test_names_made_equal_by_fitting_are_told_apart_or_skipped_never_merged():
 
 def test_the_filesystem_type_comes_from_the_mount_table():
     assert filesystem_type(Path("/proc/self")) == "proc"
+
+
+def test_a_temp_name_never_outgrows_what_a_name_may_be_and_its_leftovers_are_still_found(tmp_path):
+    from fleet.state.atomic import remove_temps_of, temp_prefix, write_atomic
+
+    final = "日" * 79 + ".en.srt"  # a 237-byte title: legal, and its subtitle's name too (244 bytes)
+    assert len(temp_prefix(final).encode()) + 8 <= 255 and temp_prefix(final) != temp_prefix("月" + final[1:])
+    write_atomic(tmp_path / final, "1\n")  # ENAMETOOLONG before: the temp name was 264 bytes
+    assert (tmp_path / final).read_text() == "1\n"
+    leftover = tmp_path / (temp_prefix(final) + "abcdefgh")
+    leftover.write_text("half")
+    assert remove_temps_of(tmp_path, [final]) == 1 and not leftover.exists()
+
+
+def test_a_subtitle_name_that_cannot_fit_beside_its_video_is_found_before_any_work():
+    from fleet.job.identity import TranscriptionSettings
+    from fleet.job.messages import SourceFingerprint, TranscriptionJob
+    from fleet.media.layout import MediaLayout
+    from fleet.outputs.beside import beside_name_problem
+
+    def job(name: str) -> TranscriptionJob:
+        return TranscriptionJob(path=f"Films/{name}", output_base="x", fingerprint=SourceFingerprint(size=1, mtime_ns=2),
+                                settings=TranscriptionSettings(media=MediaLayout()), enqueued_at=1.0)  # fmt: skip
+
+    assert beside_name_problem(job("日" * 79 + ".mkv")) is None
+    problem = beside_name_problem(job("日" * 83 + ".mkv"))  # 249 bytes: `.haw.srt` makes 257
+    assert problem is not None and "257 bytes" in problem and "in Films" in problem
