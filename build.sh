@@ -196,6 +196,33 @@ compose() {
   "${tool[@]}" "${files[@]}" "$@"
 }
 
+private_mount_of() {
+  # The mount point holding folder $1 when it can propagate nothing (neither shared: nor master: in mountinfo);
+  # empty when fine. Docker refuses rslave binds there ("is not a shared or slave mount").
+  local real
+  real=$(realpath -m "$1")
+  awk -v path="$real" '
+    { point = $5; gsub(/\\040/, " ", point); optional = ""
+      for (i = 7; i <= NF && $i != "-"; i++) optional = optional " " $i
+      inside = point == "/" || path == point || index(path, point "/") == 1
+      if (inside && length(point) >= length(best)) { best = point; best_optional = optional } }
+    END { if (best != "" && best_optional !~ /shared:|master:/) print best }' "${FLEET_MOUNTINFO:-/proc/self/mountinfo}"
+}
+
+check_propagation() {
+  # Before Docker does: SOURCE_DIR and DEST_DIR are bound with rslave (shares mounted later appear inside).
+  local name dir point
+  for name in SOURCE_DIR DEST_DIR; do
+    dir=${!name:-$(env_file_value "$name")}
+    [ -n "$dir" ] || continue
+    point=$(private_mount_of "$dir")
+    if [ -n "$point" ]; then
+      echo "build.sh: $name ($dir) lies on $point, a private mount (a host without systemd?): run 'sudo mount --make-rshared $point' (once per boot), then deploy again" >&2
+      exit 1
+    fi
+  done
+}
+
 best_worker_count() {
   # One single-threaded worker per core beat one worker using every core (BENCHMARKS.md); each needs
   # ~1.5 GB, so memory caps the count.
@@ -299,6 +326,7 @@ case "$command" in
   build) compose build "$@" ;;
   deploy)
     # `up` restarts the director, which re-diffs: that is also how an interrupted run resumes by hand.
+    check_propagation
     choose_worker_count
     choose_worker_memory
     compose up -d --build "$@"

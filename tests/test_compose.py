@@ -222,3 +222,27 @@ def test_gpu_workers_are_sized_by_gpu_memory_and_model(tmp_path):
     # Without FLEET_GPU the cores decide, as before
     (tmp_path / ".env").write_text("")
     assert sizing(tmp_path, [24576])["FLEET_WORKERS"] <= int(subprocess.check_output(["nproc"]))
+
+
+@pytest.mark.parametrize(("root_line", "refused"), [
+    ("22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw", True),  # Alpine, a NAS, a bare VM: / private
+    ("22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw", False),  # systemd's default
+])  # fmt: skip
+def test_deploy_finds_a_private_mount_under_the_roots_before_docker_does(tmp_path, root_line, refused):
+    mountinfo, bin_dir = tmp_path / "mountinfo", tmp_path / "bin"
+    mountinfo.write_text(f"{root_line}\n30 22 8:2 / /mnt/nas rw shared:5 - ext4 /dev/sdb1 rw\n")
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path / 'docker.log'}\n")  # stands in for Docker
+    (bin_dir / "docker").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "FLEET_MOUNTINFO": str(mountinfo),
+           "FLEET_ENV_FILE": str(tmp_path / "none.env"), "SOURCE_DIR": "/srv/media", "DEST_DIR": "/mnt/nas/transcripts",
+           "FLEET_WORKERS": "1", "FLEET_WORKER_MEMORY_MB": "2048"}  # fmt: skip
+    result = subprocess.run([str(REPO_ROOT / "build.sh"), "deploy"], env=env, capture_output=True, text=True, timeout=60)
+    if refused:
+        assert result.returncode == 1 and not (tmp_path / "docker.log").exists()
+        assert result.stderr.strip() == (
+            "build.sh: SOURCE_DIR (/srv/media) lies on /, a private mount (a host without systemd?): "
+            "run 'sudo mount --make-rshared /' (once per boot), then deploy again"
+        )
+    else:
+        assert " up -d --build" in (tmp_path / "docker.log").read_text(), result.stderr
