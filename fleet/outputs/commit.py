@@ -70,6 +70,9 @@ def commit_outputs(
     only for files that still read as the fleet would write them from that JSON; without it, for none.
     """
     beside = beside or BesideVideo(Path("/"), {})
+    silent = sorted(beside.paths) if beside.paths and not has_speech(result) else []
+    if silent:  # an empty subtitle beside a video is a track media servers offer: none is written, the record says why
+        formats, beside = tuple(fmt for fmt in formats if fmt not in silent), BesideVideo(beside.root, {})
     json_path = dest / f"{base}.json"
     previous = previous_record(json_path)
     as_written = _as_written_before(json_path, previous, render_any)
@@ -79,7 +82,7 @@ def commit_outputs(
     untouched = {fmt: digest for fmt, digest in (previous.outputs if previous else {}).items() if fmt not in formats}
     written = {fmt: sha256(text.encode()) for fmt, text in rendered.items()}
     record = record.model_copy(update={
-        "outputs": {**untouched, **written}, "kept": sorted({*kept, *_still_kept(previous, formats)}),
+        "outputs": {**untouched, **written}, "kept": sorted({*kept, *_still_kept(previous, formats)}), "silent": silent,
         "media": {**{fmt: rel for fmt, rel in (previous.media if previous else {}).items() if fmt not in formats},
                   **{fmt: str(path.relative_to(beside.root)) for fmt, path in beside.paths.items() if fmt in formats}},
     })  # fmt: skip
@@ -96,6 +99,11 @@ def commit_outputs(
         write_atomic(path, rendered[fmt], owner=owner)
     _drop_moved_copies(dest, base, previous, beside)
     return paths
+
+
+def has_speech(result: dict[str, Any]) -> bool:
+    """Whether the transcript has any words to show."""
+    return any(str(segment.get("text", "")).strip() for segment in result.get("segments") or [])
 
 
 @dataclass(frozen=True)

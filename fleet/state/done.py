@@ -49,6 +49,8 @@ def probe_outputs(
                 if record is not None and record.media and source is not None:
                     beside = {fmt for fmt, rel in record.media if fmt in formats and os.path.exists(os.path.join(source, rel))}
                     present = frozenset(present | beside)
+                if record is not None and record.silent:  # nothing to show beside the video: nothing written, done
+                    present = frozenset(present | {fmt for fmt in record.silent if fmt in formats})
                 states[f"{folder}/{name}" if folder else name] = OutputState(present, record)
     return states
 

@@ -32,6 +32,7 @@ class RecordSummary(NamedTuple):
     transcript_key: str | None = None  # None in records written before re-rendering existed
     words_key: str | None = None  # None in records written before speakers could be re-labelled
     media: tuple[tuple[str, str], ...] = ()  # (format, path under the source root) of subtitles beside the video
+    silent: tuple[str, ...] = ()  # formats not written beside the video: it has no speech
 
 
 class RecordHead(BaseModel):
@@ -47,11 +48,14 @@ class RecordHead(BaseModel):
     words_key: str | None = None
     # Subtitles written beside the video (the media layout): format -> path relative to the source root.
     media: dict[str, RelativePath] = Field(default_factory=dict)
+    # Formats that belong beside the video but were not written there: no speech, and an empty subtitle would be
+    # offered by media servers as a track. Done all the same.
+    silent: list[str] = Field(default_factory=list)
 
     def summary(self) -> RecordSummary:
         """Plain values for the done-check; only these are validated when the director reads."""
-        return RecordSummary(self.source, self.fingerprint.value(), self.settings_key,
-                             self.transcript_key, self.words_key, tuple(sorted(self.media.items())))  # fmt: skip
+        return RecordSummary(self.source, self.fingerprint.value(), self.settings_key, self.transcript_key,
+                             self.words_key, tuple(sorted(self.media.items())), tuple(self.silent))  # fmt: skip
 
 
 class LanguageCandidate(BaseModel):

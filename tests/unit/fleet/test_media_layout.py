@@ -257,3 +257,20 @@ def test_a_probe_that_timed_out_is_not_repeated_for_an_hour_then_is(tmp_path, mo
         assert check(video, "en") is None  # planned as having no subtitle stream: transcribed, not skipped
         check.save()
         assert len(calls) == probes
+
+
+def test_a_video_without_speech_gets_no_empty_subtitle_beside_it_and_counts_as_done(tmp_path):
+    from fleet.state.done import done_check, probe_outputs
+
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    (source / "Films").mkdir(parents=True)
+    beside = BesideVideo(source, {"srt": source / "Films" / "Quiet.en.srt"})
+    silence = {"segments": [], "language": "en"}
+    written = write_outputs(dest, "Films/Quiet", ("txt", "srt", "json"), silence, record("Films/Quiet.mkv"), OPTIONS,
+                            lambda: True, None, beside)  # fmt: skip
+    assert [p.name for p in written] == ["Quiet.txt", "Quiet.json"] and not list((source / "Films").iterdir())
+    kept = json.loads((dest / "Films" / "Quiet.json").read_text())["fleet"]
+    assert kept["silent"] == ["srt"] and kept["media"] == {}
+    state = probe_outputs(dest, ["Films/Quiet"], ("txt", "srt", "json"), source)["Films/Quiet"]
+    assert done_check("Films/Quiet.mkv", SourceFingerprint(size=1, mtime_ns=2).value(), MEDIA.key(),
+                      frozenset({"txt", "srt", "json"}), state).done  # fmt: skip
