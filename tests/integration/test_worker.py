@@ -379,6 +379,8 @@ def test_an_idle_worker_frees_its_models_and_the_next_file_loads_them_again(loca
     try:
         # When nothing comes: the models go, once, and its status record says so
         worker.wait_for_event("models unloaded while idle", timeout_s=180)
+        # (the record is written just after that line: waited for, not read at once)
+        worker.wait_for_record(settings.dest_dir, lambda r: r["models_unloaded"], "its record saying the models went", 30)
         assert [r.models_unloaded for r in read_worker_records(settings.dest_dir)] == [True]
         # And the director queues the recordings: the first file loads them again, inside its own job and lease
         direct(settings)
