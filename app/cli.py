@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--reason", default="", help="only dead letters whose reason contains this (case-insensitive)")
     dlq.add_argument("--path", default="", help="only files matching this glob, or below this folder (relative to the source)")
 
+    subtitles = commands.add_parser("subtitles", help="the subtitles the fleet wrote beside videos: list, or remove "
+                                    "(leaving the media layout; a dry run without --yes)")  # fmt: skip
+    subtitles.add_argument("action", choices=["list", "remove"])
+    subtitles.add_argument("--yes", action="store_true", help="really remove them")
+    subtitles.add_argument("--source", type=Path, help="source folder (default: FLEET_SOURCE_DIR)")
+    subtitles.add_argument("--dest", type=Path, help="destination folder (default: FLEET_DEST_DIR)")
+
     local = commands.add_parser("local", help="director + N draining workers on this machine, with progress and a summary")
     local.add_argument("source", type=Path, help="source folder")
     local.add_argument("dest", type=Path, help="destination folder")
@@ -159,6 +166,10 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
         return run_dashboard(settings)
     if args.command in ("worker", "preload"):
         return _run_worker_side(args, settings)
+    if args.command == "subtitles":
+        from app.beside_subtitles import run_beside_subtitles
+
+        return run_beside_subtitles(settings, args.action, args.yes)
     if args.command == "dlq":
         from app.dlq import LetterFilter, run_dlq
 
