@@ -30,6 +30,7 @@ usage: ./build.sh COMMAND [ARGS]
                              with FLEET_TRANSFER_BUCKET it serves remote workers too (--workers 0: only them)
   build | deploy | scale N | status | logs | down   Docker Compose (settings in .env, FLEET_GPU=1 for GPUs)
   sizing                     the worker count and memory limit deploy would choose here (GPUs by their memory)
+  subtitles list|remove [--yes]   the subtitles the fleet wrote beside videos (leaving the media layout)
   dlq list|redrive|purge [--yes] [--reason TEXT] [--path GLOB]   the deployment's dead-letter queue: what
                              failed and why; plan it again with today's settings; drop it
   test-compose [PYTEST ARGS] the deployment on a real Docker engine: build, deploy, scale, kill, reboot
@@ -353,6 +354,8 @@ case "$command" in
     ;;
   logs) compose logs -f "$@" ;;
   dlq) compose run --rm --no-deps --entrypoint fleet director dlq "$@" ;;
+  # A worker's container, with the source read-write (the media layout's mount) whatever the layout is now.
+  subtitles) FLEET_LAYOUT=media compose run --rm --no-deps --entrypoint fleet worker subtitles "$@" ;;
   down) compose down "$@" ;;
   localstack) localstack/host.sh "${1:-status}" ;;
   test)

@@ -246,3 +246,18 @@ def test_deploy_finds_a_private_mount_under_the_roots_before_docker_does(tmp_pat
         )
     else:
         assert " up -d --build" in (tmp_path / "docker.log").read_text(), result.stderr
+
+
+def test_build_sh_subtitles_runs_in_a_worker_container_with_the_source_writable(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path / 'docker.log'}\n")  # stands in for Docker
+    (bin_dir / "docker").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "FLEET_ENV_FILE": str(tmp_path / "none.env"),
+           "FLEET_LAYOUT": "mirror"}  # fmt: skip
+    result = subprocess.run([str(REPO_ROOT / "build.sh"), "subtitles", "remove", "--yes"], env=env, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run = (tmp_path / "docker.log").read_text().splitlines()[-1]
+    assert "-f docker-compose.media.yml" in run
+    assert run.endswith("run --rm --no-deps --entrypoint fleet worker subtitles remove --yes")
