@@ -57,18 +57,23 @@ def source_problem(source: Path) -> str | None:
     return None if problem is None else f"source not available: {problem}"
 
 
+def writable_free_mb(folder: Path) -> int:
+    """MB free in `folder`, once a file was created there (a read-only or permission-less mount fails here, not
+    after the model ran); OSError if it cannot be."""
+    usage = os.statvfs(folder)
+    with tempfile.NamedTemporaryFile(prefix=PROBE_PREFIX, dir=folder):
+        pass
+    return usage.f_bavail * usage.f_frsize // 2**20
+
+
 def dest_problem(dest: Path, min_free_mb: int) -> str | None:
     """Why outputs cannot be written under `dest` now: missing, read-only, unwritable, or below the free-space floor."""
     if not dest.is_dir():
         return f"destination not available: {dest} is missing or not a folder (a disk not mounted?)"
     try:
-        usage = os.statvfs(dest)
-        # Written where the outputs go: a read-only or permission-less mount fails here, not after the model ran.
-        with tempfile.NamedTemporaryFile(prefix=PROBE_PREFIX, dir=dest):
-            pass
+        free_mb = writable_free_mb(dest)
     except OSError as exc:
         return f"destination not writable: {dest}: {exc.strerror or exc}"
-    free_mb = usage.f_bavail * usage.f_frsize // 2**20
     if free_mb < min_free_mb:
         return f"destination full: {free_mb} MB free in {dest}, below FLEET_MIN_FREE_MB={min_free_mb}"
     return None
@@ -77,12 +82,10 @@ def dest_problem(dest: Path, min_free_mb: int) -> str | None:
 def scratch_problem(scratch: Path, min_free_mb: int) -> str | None:
     """Why the worker's scratch folder (TMPDIR: the decoded audio of the file at hand) cannot take a file now."""
     try:
-        usage = os.statvfs(scratch)
-        with tempfile.NamedTemporaryFile(prefix=PROBE_PREFIX, dir=scratch):
-            pass
+        free_mb = writable_free_mb(scratch)
     except OSError as exc:
         return f"no room in {scratch}: not writable ({exc.strerror or exc}); set TMPDIR to a folder with space"
-    if usage.f_bavail * usage.f_frsize // 2**20 < min_free_mb:
+    if free_mb < min_free_mb:
         return (f"no room in {scratch}: less than FLEET_MIN_SCRATCH_MB={min_free_mb} MB free for a file's decoded "
                 "audio (about 115 MB per hour)")  # fmt: skip
     return None
