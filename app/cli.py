@@ -19,7 +19,7 @@ from fleet import __version__
 from fleet.job.messages import TranscriptionJob
 from fleet.process import exits
 from fleet.process.logs import configure_logging
-from fleet.process.secrets import register_secrets, url_secrets
+from fleet.process.secrets import redact, register_secrets, url_secrets
 from fleet.roots.readiness import SourceError
 from fleet.settings import FleetSettings
 from fleet.transport.queue import QueueError
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(overrides)
         register_secrets(settings_secrets(settings))
     except ValidationError as exc:
-        print(f"fleet: {_one_line(exc)}", file=sys.stderr)
+        print(f"fleet: {redact(_one_line(exc))}", file=sys.stderr)
         return exits.BAD_INPUT
     if args.command == "local" and args.workers is not None and args.workers < (0 if settings.transfer_bucket else 1):
         print("fleet: --workers must be 1 or more (0 only with FLEET_TRANSFER_BUCKET, where remote workers transcribe)",
@@ -140,10 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args, settings)
     except (SourceError, DestError, QueueSpecError) as exc:
-        print(f"fleet: {exc}", file=sys.stderr)
+        print(f"fleet: {redact(str(exc))}", file=sys.stderr)
         return exits.BAD_INPUT
     except QueueError as exc:
-        print(f"fleet: {exc}", file=sys.stderr)
+        print(f"fleet: {redact(str(exc))}", file=sys.stderr)
         return exits.QUEUE
     except KeyboardInterrupt:
         print("fleet: interrupted", file=sys.stderr)
@@ -216,7 +216,7 @@ def _run_worker_side(args: argparse.Namespace, settings: FleetSettings) -> int:
         exit_now(run_worker(settings, until_empty=args.until_empty, max_files=args.max_files,
                             remote=works_remotely(args, settings)))  # fmt: skip
     except (ModelError, FfmpegMissing) as exc:
-        print(f"fleet: {exc}", file=sys.stderr)
+        print(f"fleet: {redact(str(exc))}", file=sys.stderr)
         return exits.BAD_INPUT
 
 
