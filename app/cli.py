@@ -195,6 +195,7 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
             stop.set()
             for thread in threads:
                 thread.join()
+            home.close()
     return direct()
 
 

@@ -182,6 +182,7 @@ def serving_remote_workers(settings: FleetSettings, records: RunRecords, outstan
         stop.set()
         for thread in threads:
             thread.join()
+        home.close()
 
 
 def _start_workers(settings: FleetSettings, workers: int, paths: list[Path]) -> list[subprocess.Popen]:

@@ -4,6 +4,7 @@ remote worker finishes, not at the next watch round."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -57,7 +58,7 @@ class HomeTransfer:
     """Serves remote workers from the machine that sees SOURCE_DIR and DEST_DIR."""
 
     def __init__(self, settings: FleetSettings, store: ObjectStore, queue: JobQueue, notifier: Notifier,
-                 owner: tuple[int, int] | None = None) -> None:  # fmt: skip
+                 owner: tuple[int, int] | None = None, scratch: Path | None = None) -> None:  # fmt: skip
         assert settings.transfer_bucket is not None
         self.settings = settings
         self.store = store
@@ -66,7 +67,8 @@ class HomeTransfer:
         self.owner = owner
         self.keys = TransferKeys(settings.transfer_bucket)
         self.planned = PlannedSettingsReader(settings.dest_dir)
-        self.scratch = Path(tempfile.mkdtemp(prefix="fleet-home-transfer-"))
+        self.scratch = scratch or Path(tempfile.mkdtemp(prefix="fleet-home-transfer-"))
+        self._own_scratch = scratch is None
         self._record_digests: dict[str, str] = {}
         self._stagers = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="stage")
         self._next_sweep = 0.0
@@ -74,6 +76,11 @@ class HomeTransfer:
         self._staged: dict[str, TranscriptionJob] = {}  # dedup id -> job, staged by this process and not done yet
         self._staging: set[str] = set()  # dedup ids being staged now (by the loop's stagers or the stage-ahead thread)
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Remove the scratch folder this side made; once its threads have stopped."""
+        if self._own_scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def offer(self, outstanding: list[TranscriptionJob]) -> None:
         """The director's round: every job on the queue, oldest first (what workers take next is at the front)."""

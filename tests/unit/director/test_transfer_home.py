@@ -132,10 +132,10 @@ def test_a_result_over_a_json_the_fleet_did_not_write_becomes_a_failure_record(h
 
 
 def home_transfer(home) -> tuple[HomeTransfer, MemoryQueue]:  # noqa: ANN001
-    settings, store, *_ = home
+    settings, store, _, scratch = home
     queue = MemoryQueue(settings.transfer_queue_spec())
     queue.ensure()
-    return HomeTransfer(settings, store, queue, Notifier()), queue
+    return HomeTransfer(settings, store, queue, Notifier(), scratch=scratch), queue
 
 
 def test_each_kind_of_transfer_message_is_done_then_deleted(home):
