@@ -8,24 +8,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from app.run_records import RunRecords
 from director.main import finish_round, run_director
 from fleet.job.messages import TranscriptionJob
 from fleet.job.outcome import Outcome
 from fleet.process import exits
 from fleet.settings import FleetSettings
 from fleet.state.paths import fleet_dir
-from fleet.state.records import read_failures
-from fleet.state.worker_record import WorkerRecord, read_worker_records
 from fleet.transport.objects import ObjectStoreError
 from fleet.transport.queue import JobQueue, QueueUnavailable
 from fleet.transport.sqs import SqsQueue
@@ -34,73 +32,6 @@ POLL_S = 0.5  # seconds between looks at the progress and the queue
 EXIT_POLL_S = 0.05  # seconds between looks at whether the workers have exited: the run ends right after them
 QUEUE_START_TIMEOUT_S = 90
 LOCAL_RECEIVE_WAIT_S = 2  # seconds; the long poll of the workers a local run starts
-# Outcomes (the worker record's names) of a file that is finished with; failures are counted from their records.
-SETTLED = (Outcome.TRANSCRIBED, Outcome.RENDERED, Outcome.ALREADY_DONE, Outcome.SOURCE_GONE, Outcome.SUBTITLED)
-
-
-@dataclass(frozen=True)
-class RemoteBefore:
-    """A remote worker's totals when the run began: only what it does after counts for this run."""
-
-    started_at: float
-    outcomes: Counter[str]
-    audio_s_done: float
-
-
-@dataclass
-class RunRecords:
-    """What this run's workers and the failure records say: read from the fleet's state files, never from logs.
-
-    Remote workers (their records copied home by the home side) serve several runs in one life: each counts
-    from what its record said when the run began.
-    """
-
-    dest: Path
-    pids: set[int]
-    started_at: float
-    remote_before: dict[str, RemoteBefore] = field(default_factory=dict)
-
-    def note_remote_workers(self) -> None:
-        """Remember the remote workers' totals now, before anything of this run is queued."""
-        self.remote_before = {record.worker: RemoteBefore(record.started_at, Counter(record.outcomes), record.audio_s_done)
-                              for record in read_worker_records(self.dest) if record.remote}  # fmt: skip
-
-    def workers(self) -> list[WorkerRecord]:
-        """This run's worker processes (a record of an earlier run under the same id is not ours) and remote workers."""
-        return [record for record in read_worker_records(self.dest) if record.remote or record.pid in self.pids]
-
-    def outcomes(self) -> Counter[str]:
-        """How this run's deliveries ended, over all its workers."""
-        total: Counter[str] = Counter()
-        for record in self.workers():
-            total.update(Counter(record.outcomes) - self._before(record).outcomes)
-        return total
-
-    def audio_s_done(self) -> float:
-        """Seconds of audio this run's workers transcribed."""
-        return sum(record.audio_s_done - self._before(record).audio_s_done for record in self.workers())
-
-    def by_remote_workers(self) -> int:
-        """Files remote workers transcribed during this run."""
-        return sum((Counter(r.outcomes) - self._before(r).outcomes)[Outcome.TRANSCRIBED] for r in self.workers() if r.remote)
-
-    def _before(self, record: WorkerRecord) -> RemoteBefore:
-        before = self.remote_before.get(record.worker) if record.remote else None
-        if before is None or before.started_at != record.started_at:  # a local worker, or a remote one (re)started since
-            return RemoteBefore(record.started_at, Counter(), 0.0)
-        return before
-
-    def failures(self) -> dict[str, str]:
-        """Files that failed for good during this run, with the reason their failure record gives."""
-        return {source: record.reason for source, record in read_failures(self.dest).items()
-                if record.failed_at >= self.started_at}  # fmt: skip
-
-    def settled(self) -> int:
-        """Files finished one way or another so far: the progress bar's count."""
-        outcomes = self.outcomes()
-        return sum(outcomes[outcome] for outcome in SETTLED) + len(self.failures())
-
-
 def local_console(out: TextIO) -> Console:
     """The local run's output: file names are text, never rich markup (`[/x] take.mp3` is a legal name)."""
     return Console(file=out, highlight=False, soft_wrap=True, markup=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from app.local_run import RunRecords
+from app.run_records import RunRecords
 from fleet.state.worker_record import WorkerRecord, worker_record_path, write_worker_record
 
 
