@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     subtitles.add_argument("--source", type=Path, help="source folder (default: FLEET_SOURCE_DIR)")
     subtitles.add_argument("--dest", type=Path, help="destination folder (default: FLEET_DEST_DIR)")
 
+    asr = commands.add_parser("asr", help="the front door for Bazarr's Whisper provider (whisper-asr-webservice's API) "
+                              "on the fleet's queue (127.0.0.1:9000 by default)")  # fmt: skip
+    asr.add_argument("--dest", type=Path, help="destination folder; its .fleet/asr/ keeps the jobs (default: FLEET_DEST_DIR)")
+    asr.add_argument("--host", help="bind address (default: FLEET_ASR_HOST)")
+    asr.add_argument("--port", type=int, help="port (default: FLEET_ASR_PORT)")
+
     local = commands.add_parser("local", help="director + N draining workers on this machine, with progress and a summary")
     local.add_argument("source", type=Path, help="source folder")
     local.add_argument("dest", type=Path, help="destination folder")
@@ -116,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             overrides["workers"] = args.workers
         if isinstance(getattr(args, "watch", None), float):
             overrides["watch_interval_s"] = args.watch
-        if getattr(args, "host", None):
+        if getattr(args, "host", None) and args.command == "dashboard":
             overrides["dashboard_host"] = args.host
-        if getattr(args, "port", None) is not None:
+        if getattr(args, "port", None) is not None and args.command == "dashboard":
             overrides["dashboard_port"] = args.port
         if getattr(args, "languages", None):
             overrides["preload_languages"] = args.languages
@@ -127,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
             overrides["min_age_s"] = 0.0
         settings = load_settings(overrides)
         register_secrets(settings_secrets(settings))
+        if args.command == "asr":
+            from frontdoor.settings import FrontDoorSettings
+
+            door = {"host": args.host, "port": args.port}
+            args.door = FrontDoorSettings(**{k: v for k, v in door.items() if v is not None})
+            register_secrets([args.door.password or ""])
     except ValidationError as exc:
         print(f"fleet: {redact(_one_line(exc))}", file=sys.stderr)
         return exits.BAD_INPUT
@@ -166,6 +178,10 @@ def _run(args: argparse.Namespace, settings: FleetSettings) -> int:
         return run_dashboard(settings)
     if args.command in ("worker", "preload"):
         return _run_worker_side(args, settings)
+    if args.command == "asr":
+        from frontdoor.main import run_front_door
+
+        return run_front_door(settings, args.door)
     if args.command == "subtitles":
         from app.beside_subtitles import run_beside_subtitles
 

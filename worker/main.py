@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -12,12 +13,17 @@ from fleet.settings import FleetSettings
 from fleet.state.atomic import remove_stale_temps
 from fleet.state.planned_settings import PlannedSettingsReader
 from fleet.transport.queue import QueueUnavailable
+from fleet.transport.spec import FRONT_DOOR_QUEUE
 from fleet.transport.sqs import SqsQueue
 from worker.audio.ffmpeg import require_ffmpeg
 from worker.memory import current_rss_mb, memory_limit_mb
 from worker.queue_loop.shutdown import Shutdown
 from worker.startup import StartupPhases
 from worker.threads import cpu_quota, pin_native_threads, pin_torch_threads, threads_per_worker
+
+if TYPE_CHECKING:  # imported at run time only after the threads are pinned
+    from worker.queue_loop.lane import FrontDoorLane
+    from worker.queue_loop.loop import Worker
 
 log = structlog.get_logger()
 # A temp file is written and renamed within milliseconds; one this old belongs to a dead process.
@@ -58,6 +64,18 @@ def run_worker(settings: FleetSettings, until_empty: bool = False, max_files: in
         with scratch_roots(settings) as scratch_settings:
             return _run_worker(scratch_settings, until_empty, max_files, remote=True)
     return _run_worker(settings, until_empty, max_files)
+
+
+def _front_door_lane(settings: FleetSettings, worker: Worker) -> FrontDoorLane:
+    """The lane for front-door jobs, with its own queue (created here if the front door has not yet)."""
+    from worker.queue_loop.lane import FrontDoorLane
+
+    spec = settings.queue_spec().companion(FRONT_DOOR_QUEUE)
+    queue = SqsQueue.connect(settings.queue_endpoint(), spec)
+    queue.ensure()
+    heartbeats = SqsQueue.connect(settings.queue_endpoint(), spec, for_heartbeats=True)
+    heartbeats.lookup()
+    return FrontDoorLane.beside(worker, queue, heartbeats)
 
 
 def _run_worker(settings: FleetSettings, until_empty: bool, max_files: int, remote: bool = False) -> int:
@@ -112,6 +130,8 @@ def _run_worker(settings: FleetSettings, until_empty: bool, max_files: int, remo
     else:
         beacon = Beacon(settings.dest_dir, state, current_rss_mb)
         worker = Worker(settings, queue, ctx, shutdown, current_rss_mb, beacon, heartbeat_queue)
+        if not until_empty:  # a resident worker serves the front door too (`fleet asr`); a draining one only its run
+            worker.lane = _front_door_lane(settings, worker)
     try:
         return worker.run(until_empty=until_empty, max_files=max_files)
     finally:

@@ -80,3 +80,18 @@ def planned_settings_path(dest: Path) -> Path:
 def embedded_subtitles_cache_path(dest: Path) -> Path:
     """Each probed video's subtitle languages by fingerprint: a round probes only new or changed files."""
     return director_dir(dest) / "embedded-subtitles.json"
+
+
+def front_door_dir(dest: Path) -> Path:
+    """`fleet asr`'s state: uploads kept as FLAC, their jobs, their subtitles (a hidden folder: scans skip it)."""
+    return fleet_dir(dest) / "asr"
+
+
+def front_door_audio_dir(dest: Path) -> Path:
+    """The front door's accepted audio, one FLAC per job: the source root of the workers' front-door lane."""
+    return front_door_dir(dest) / "audio"
+
+
+def front_door_results_dir(dest: Path) -> Path:
+    """The front door's finished jobs (srt, vtt, txt, tsv and the JSON twin): the lane's destination root."""
+    return front_door_dir(dest) / "results"

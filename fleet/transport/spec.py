@@ -11,6 +11,10 @@ class QueueSpecError(ValueError):
     """create_queue.json is missing or does not describe two FIFO queues."""
 
 
+# The front door's queue (`fleet asr`): workers ask it before the folder's, so a Bazarr request overtakes the backlog.
+FRONT_DOOR_QUEUE = "asr"
+
+
 @dataclass(frozen=True)
 class QueueSpec:
     """Names and attributes of both queues, with overrides from the settings applied."""

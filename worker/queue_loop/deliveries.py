@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from fleet.settings import FleetSettings
 from fleet.state.atomic import write_atomic
 from fleet.state.paths import delivery_journal_path
 from worker.queue_loop.settle import Death
@@ -90,3 +91,12 @@ class DeliveryJournal:
 class _JournalFile(BaseModel):
     source: str
     deliveries: list[Delivery]
+
+
+def job_time_limit_s(settings: FleetSettings, audio_s: float | None) -> float | None:
+    """How long a job may run: base + factor x audio once decoded; before that, decoding's own limit too."""
+    if not settings.job_time_limit_factor:
+        return None
+    if audio_s is None:
+        return settings.decode_timeout_s + settings.job_time_limit_base_s
+    return settings.job_time_limit_base_s + settings.job_time_limit_factor * audio_s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import tempfile
 import threading
@@ -24,9 +25,10 @@ from worker.job.lease import Lease
 from worker.job.result import JobResult, Outcome
 from worker.job.run import JobContext, run_job
 from worker.queue_loop.beacon import Beacon, WorkerState, lost_after_s
-from worker.queue_loop.deliveries import TIME_LIMIT, DeliveryJournal
+from worker.queue_loop.deliveries import TIME_LIMIT, DeliveryJournal, job_time_limit_s
 from worker.queue_loop.heartbeat import Heartbeat
 from worker.queue_loop.idle import IdleUnload
+from worker.queue_loop.lane import FrontDoorLane
 from worker.queue_loop.settler import Settler
 from worker.queue_loop.shutdown import Shutdown, exit_now
 
@@ -34,9 +36,7 @@ log = structlog.get_logger()
 WAIT_SLICE_S = 0.25  # how often the loop looks at the job, the heartbeat and the stop flag
 INVALID_GROUP = "invalid-messages"
 DRAIN_POLL_S = 0.5
-# A lost queue (LocalStack restarting) is asked again after 2, 4, 8 ... seconds, at most a minute apart.
-QUEUE_RETRY_BASE_S = 2
-QUEUE_RETRY_CAP_S = 60
+QUEUE_RETRY_BASE_S, QUEUE_RETRY_CAP_S = 2, 60  # a lost queue is asked again after 2, 4, 8 ... s, at most 60 s apart
 
 
 def job_places(settings: FleetSettings) -> tuple[Callable[[], str | None], ...]:
@@ -77,11 +77,13 @@ class Worker:
         self.notifier = Notifier(settings.notify_urls, settings.webhook_url)  # closed by run_worker
         self.settler = Settler(queue, settings, self.notifier, ctx.owner if ctx else None)
         self.idle = IdleUnload(settings.unload_idle_s, lambda: self.ctx.pipeline.loaded, lambda: self.ctx.pipeline.unload())
+        self.lane: FrontDoorLane | None = None  # the front door's jobs, asked for first (worker.queue_loop.lane)
 
     def run(self, until_empty: bool = False, max_files: int = 0) -> int:
         """Take messages until stopped, recycled, or (with until_empty) the queue is drained."""
         max_files = max_files or self.settings.max_files
         queue_errors = 0
+        backlog = False  # the folder's queue gave a message last time: ask again without waiting
         while not self.shutdown.requested.is_set():
             draining = until_empty or self.shutdown.drain.is_set()
             # Draining: no long poll, so the last worker notices the empty queue at once, not 20 s later.
@@ -93,17 +95,23 @@ class Worker:
                 continue
             self.state.state = WorkerActivity.IDLE
             self.beacon.beat()
+            if self.lane is not None:  # the long poll moves to the lane: a front-door job is taken the moment it comes
+                if self.lane.take_one(0 if draining or backlog else wait_s):
+                    self.idle.worked()
+                    continue
+                wait_s = 0
             try:
                 # Not interrupted by a stop signal: a message already on its way back would be lost for a
                 # whole visibility timeout. A stop waits for this poll (at most FLEET_RECEIVE_WAIT_S).
                 message = self.queue.receive_one(wait_s, self.settings.visibility_timeout_s)
                 queue_errors = 0
+                backlog = message is not None
             except QueueError as exc:
                 queue_errors += 1
                 self._wait_for_queue(exc, queue_errors)
                 continue
             if message is not None and self.shutdown.requested.is_set():
-                self._hand_back_unstarted(message)
+                self.hand_back_unstarted(message)
                 break
             if message is None:
                 self._unload_if_idle()
@@ -168,7 +176,7 @@ class Worker:
                                  "worker": self.settings.worker_id})  # fmt: skip
         structlog.contextvars.clear_contextvars()
 
-    def _hand_back_unstarted(self, message: ReceivedMessage) -> None:
+    def hand_back_unstarted(self, message: ReceivedMessage) -> None:
         """A message that arrived with the stop signal goes back at once, as a first delivery for the next worker."""
         try:
             group_id = job_group_id(TranscriptionJob.model_validate_json(message.body).path)
@@ -213,10 +221,9 @@ class Worker:
         return (outcome[0] if outcome else JobResult(Outcome.RETRY, "job thread ended without a result")), lease
 
     def _queue_identity(self) -> str | None:
-        try:
+        with contextlib.suppress(QueueError):
             return self.queue.info.identity
-        except QueueError:
-            return None
+        return None
 
     def _release_and_exit(self, message: ReceivedMessage, job: TranscriptionJob, lease: Lease) -> None:
         """Grace period over: hand the message back at once, as a fresh copy that spends no retry, and leave."""
@@ -232,14 +239,7 @@ class Worker:
         exit_now(0)  # the job thread is busy in native code and cannot be stopped otherwise
 
     def _time_limit_s(self) -> float | None:
-        """How long this job may run: base + factor x audio once decoded; before that, decoding's own limit too."""
-        settings = self.settings
-        if not settings.job_time_limit_factor:
-            return None
-        audio_s = self.state.job_audio_s
-        if audio_s is None:
-            return settings.decode_timeout_s + settings.job_time_limit_base_s
-        return settings.job_time_limit_base_s + settings.job_time_limit_factor * audio_s
+        return job_time_limit_s(self.settings, self.state.job_audio_s)
 
     def _abandon_and_exit(self, message: ReceivedMessage, lease: Lease, limit_s: float) -> None:
         """A job past its time limit is hung in native code: release the message (an attempt spent: a hang may
