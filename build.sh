@@ -25,6 +25,8 @@ usage: ./build.sh COMMAND [ARGS]
                              unless AWS_ENDPOINT_URL points at a queue (flags: --dry-run, --retry-failed)
   worker SRC DEST [FLAGS]    transcribe queued files (flags: --until-empty, --max-files N); with
                              FLEET_TRANSFER_BUCKET set and no SRC DEST: a worker on another machine
+  asr DEST [--port N]        the front door for Bazarr's Whisper provider on 127.0.0.1:9000 (README: Bazarr);
+                             resident workers on DEST (./build.sh worker, or compose) take its jobs first
   local SRC DEST [--workers N]   no Docker: LocalStack, director and N workers until done, with
                              progress and a summary; stops what it started; exit 1 if a file failed;
                              with FLEET_TRANSFER_BUCKET it serves remote workers too (--workers 0: only them)
@@ -148,12 +150,16 @@ setup() {
 }
 
 run_fleet() {
-  # `fleet director|worker` on SRC DEST, against host LocalStack unless AWS_ENDPOINT_URL is set.
+  # `fleet director|worker` on SRC DEST (`fleet asr` on DEST), against host LocalStack unless AWS_ENDPOINT_URL is set.
   local command=$1
   shift
   local roots=()
   if [ "$command" = worker ] && [ -n "${FLEET_TRANSFER_BUCKET:-}" ] && { [ $# -eq 0 ] || [ "${1#-}" != "$1" ]; }; then
     : # a remote worker: no SRC DEST, its files come through the transfer bucket
+  elif [ "$command" = asr ]; then
+    [ $# -ge 1 ] || { echo "usage: ./build.sh asr DEST [--port N] (the front door keeps its jobs in DEST/.fleet/asr/)" >&2; exit 2; }
+    roots=(--dest "$1")
+    shift
   else
     [ $# -ge 2 ] || { echo "usage: ./build.sh $command SRC DEST [FLAGS] (a worker with FLEET_TRANSFER_BUCKET set: no SRC DEST)" >&2; exit 2; }
     roots=(--source "$1" --dest "$2")
@@ -169,7 +175,7 @@ run_fleet() {
 
 compose() {
   # Docker Compose v2 (`docker compose`) where it exists, else v1 (`docker-compose`, Debian 12's); settings from
-  # .env (FLEET_ENV_FILE), the GPU override when FLEET_GPU=1, the dashboard when FLEET_DASHBOARD=1, the
+  # .env (FLEET_ENV_FILE), the GPU override when FLEET_GPU=1, the dashboard when FLEET_DASHBOARD=1 (the front door when FLEET_ASR=1), the
   # read-write source when FLEET_LAYOUT=media, the extra group when MEDIA_GID is set, and LocalStack published
   # on 127.0.0.1 when FLEET_TRANSFER_BUCKET is set (workers on other machines).
   local tool=(docker compose)
@@ -193,6 +199,9 @@ compose() {
   fi
   if [ "${FLEET_DASHBOARD:-}" = 1 ] || grep -qs '^FLEET_DASHBOARD=1' "$env_file"; then
     files+=(--profile dashboard)
+  fi
+  if [ "${FLEET_ASR:-}" = 1 ] || grep -qs '^FLEET_ASR=1' "$env_file"; then
+    files+=(--profile asr)  # the front door for Bazarr (fleet asr)
   fi
   "${tool[@]}" "${files[@]}" "$@"
 }
@@ -320,7 +329,7 @@ command=${1:-help}
 shift || true
 case "$command" in
   setup) setup ;;
-  director | worker) run_fleet "$command" "$@" ;;
+  director | worker | asr) run_fleet "$command" "$@" ;;
   local) run_local "$@" ;;
   venv) install_venv "${1:?usage: ./build.sh venv DIR [EXTRAS]}" "${2:-}" ;;
   requirements) requirements_of "${1:-}" ;;

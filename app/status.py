@@ -10,10 +10,12 @@ from typing import Any
 from pydantic import BaseModel, Field, computed_field
 
 from fleet.settings import FleetSettings
+from fleet.state.paths import front_door_dir
 from fleet.state.plan_summary import PlanSummary
 from fleet.state.records import read_failures
 from fleet.state.worker_record import WorkerActivity, WorkerRecord, read_worker_records
 from fleet.transport.queue import JobQueue, QueueError
+from frontdoor.jobs import front_door_counts
 
 WORKER_RECORD_TTL_S = 86_400
 
@@ -68,6 +70,7 @@ class StatusReport(BaseModel):
     workers: list[WorkerStatus] = Field(default_factory=list)
     throughput: dict[str, float | None] = Field(default_factory=dict)
     failures: list[dict[str, Any]] = Field(default_factory=list)
+    front_door: dict[str, int] | None = None  # `fleet asr`'s jobs: open, done, failed (None: no front door here)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON values, the plan's counts under their readable names."""
@@ -119,6 +122,8 @@ def gather_status(settings: FleetSettings, queue: JobQueue | None, now: float | 
             report.queue_error = str(exc)
     dest = settings.dest_dir
     report.plan = PlanSummary.read(dest)
+    if front_door_dir(dest).is_dir():
+        report.front_door = front_door_counts(front_door_dir(dest))
     report.workers = worker_records(dest, now)
     report.throughput = throughput(report.workers, now)
     report.failures = sorted(

@@ -71,6 +71,9 @@ def status_lines(report: StatusReport) -> list[str]:
         )
     else:
         lines.append("last plan: none yet (run the director)")
+    if report.front_door is not None:
+        d = report.front_door
+        lines.append(f"front door (fleet asr): {d['open']} open, {d['done']} done, {d['failed']} failed")
     t = report.throughput
     lines.append(
         f"throughput: {t.get('files_per_hour', 0)} files/h, {t.get('audio_hours_per_hour', 0)} audio h/h, "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import structlog
 import uvicorn
 
@@ -42,5 +45,16 @@ def run_front_door(settings: FleetSettings, door_settings: FrontDoorSettings) ->
     print(f"front door: http://{door_settings.host}:{door_settings.port}/ (API page /docs, state {door.jobs.root})", flush=True)
     config = uvicorn.Config(build_app(door), host=door_settings.host, port=door_settings.port, log_config=None,
                             access_log=False, timeout_graceful_shutdown=5)  # fmt: skip
-    uvicorn.Server(config).run()
+    _Server(config).run()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a stop asked for (SIGTERM, Ctrl-C) ends the process with 0 like every fleet command:
+    uvicorn raises the signal again once it has stopped, which a container reports as exit 143."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()

@@ -13,13 +13,14 @@ import pytest
 import yaml
 
 from fleet.settings import environment_names
+from frontdoor.settings import front_door_environment_names
 from tests.support.paths import REPO_ROOT
 
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.gpu.yml", "docker-compose.ports.yml", "docker-compose.media.yml",
                  "docker-compose.group.yml"]  # fmt: skip
 # Variables compose itself uses, not the fleet's settings.
 COMPOSE_ONLY = {"SOURCE_DIR", "DEST_DIR", "PUID", "PGID", "WORKER_VARIANT", "FLEET_GPU", "FLEET_IMAGE_TAG", "FLEET_DASHBOARD",
-                "LOCALSTACK_PORT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HF_HUB_OFFLINE", "BASE_IMAGE",
+                "FLEET_ASR", "LOCALSTACK_PORT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HF_HUB_OFFLINE", "BASE_IMAGE",
                 "TORCH_INDEX_URL", "LOCALSTACK_IMAGE", "FLEET_WORKER_MEMORY_MB", "MEDIA_GID", "AWS_ENDPOINT_URL_S3"}  # fmt: skip
 
 
@@ -34,9 +35,11 @@ def interpolated(text: str) -> set[str]:
 
 def test_services_images_and_the_pinned_localstack(compose):
     services = compose["services"]
-    assert set(services) == {"localstack", "director", "preload", "worker", "dashboard"}
-    assert services["dashboard"]["profiles"] == ["dashboard"]
-    assert all(p.startswith("127.0.0.1:") for p in services["dashboard"]["ports"])
+    assert set(services) == {"localstack", "director", "preload", "worker", "dashboard", "asr"}
+    for optional in ("dashboard", "asr"):  # started on request, and published on this host only
+        assert services[optional]["profiles"] == [optional]
+        assert all(p.startswith("127.0.0.1:") for p in services[optional]["ports"])
+    assert services["asr"]["image"] == services["worker"]["image"]  # its detector needs faster-whisper
     (dashboard_dest,) = services["dashboard"]["volumes"]
     assert dashboard_dest["target"] == "/dest" and dashboard_dest["read_only"] is True
     assert services["localstack"]["image"] == "${LOCALSTACK_IMAGE:-localstack/localstack:4.13.1}"
@@ -87,7 +90,7 @@ def test_workers_scale_restart_and_stop_gracefully(compose):
 
 
 def test_every_variable_is_a_setting_or_documented_and_in_env_example(compose):
-    settings = environment_names() | {"AWS_REGION"}
+    settings = environment_names() | front_door_environment_names() | {"AWS_REGION"}
     used = set()
     for name in COMPOSE_FILES:
         used |= interpolated((REPO_ROOT / name).read_text())

@@ -15,6 +15,7 @@ import structlog
 
 from fleet.settings import FleetSettings
 from fleet.state.paths import front_door_audio_dir, front_door_results_dir
+from fleet.state.worker_record import WorkerActivity
 from fleet.transport.queue import JobQueue, QueueError
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class FrontDoorLane:
     def take_one(self, wait_s: int) -> bool:
         """Receive and run one lane job; False when there was none (or the lane's queue cannot be asked now)."""
         worker = self.worker
+        worker.state.state = WorkerActivity.IDLE  # the state and beacon are the folder worker's too
+        worker.beacon.beat()
         try:
             message = worker.queue.receive_one(wait_s, worker.settings.visibility_timeout_s)
         except QueueError as exc:

@@ -90,16 +90,17 @@ class Worker:
             wait_s = 0 if draining else self.settings.receive_wait_s
             if self._recycle_due(max_files):
                 break
+            # The lane first, and with the long poll (a front-door job is taken the moment it comes); it needs only
+            # the destination, so it is served while the source is away too.
+            if self.lane is not None and self.lane.take_one(0 if draining or backlog or self.state.waiting else wait_s):
+                self.idle.worked()
+                continue
             if self._roots_unusable():
                 self._unload_if_idle()  # a share away for hours need not hold the GPU meanwhile
                 continue
             self.state.state = WorkerActivity.IDLE
             self.beacon.beat()
-            if self.lane is not None:  # the long poll moves to the lane: a front-door job is taken the moment it comes
-                if self.lane.take_one(0 if draining or backlog else wait_s):
-                    self.idle.worked()
-                    continue
-                wait_s = 0
+            wait_s = 0 if self.lane is not None else wait_s
             try:
                 # Not interrupted by a stop signal: a message already on its way back would be lost for a
                 # whole visibility timeout. A stop waits for this poll (at most FLEET_RECEIVE_WAIT_S).

@@ -32,6 +32,9 @@ function renderProgress(status) {
   $("queue-error").textContent = status.queue_error || "";
   $("files-per-hour").textContent = status.throughput.files_per_hour ?? "–";
   $("eta").textContent = duration(status.throughput.eta_s);
+  const door = status.front_door;  // Bazarr's requests through `fleet asr`, when a front door keeps its state here
+  $("front-door").hidden = !door;
+  $("front-door-counts").textContent = door ? `${door.open} · ${door.done} · ${door.failed}` : "–";
   const percent = plan ? progress.percent : 0;
   $("overall-bar").style.width = `${percent}%`;
   $("overall-text").textContent = plan
