@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import requests
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
 
 from bench.corpus import build_corpus
 from bench.enqueue_scale import start_localstack
@@ -58,8 +60,6 @@ def recording(speech: np.ndarray, seconds: float, pad_s: float = 0.0) -> bytes:
 
 def baseline_app(model_dir: str, threads: int):  # noqa: ANN201
     """whisper-asr-webservice's faster-whisper engine, reduced to what Bazarr calls: one model, one lock."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import PlainTextResponse
     from faster_whisper import WhisperModel
     from faster_whisper.utils import format_timestamp
     from starlette.concurrency import run_in_threadpool

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +197,12 @@ def test_the_language_detector_looks_along_the_whole_track_not_at_its_start():
     places = stretches(hour)
     assert len(places) == 8 and places[0][0] == 0 and places[-1][1] == hour
     assert stretches(90 * 16000) == [(0, 60 * 16000), (60 * 16000, 90 * 16000)]
+
+
+def test_two_hundred_parallel_requests_are_each_answered_and_the_door_keeps_serving(door):
+    bodies = [pcm(0.5, seed=100 + i % 40) for i in range(200)]  # 40 recordings, each asked five times
+    with ThreadPoolExecutor(200) as pool:
+        answers = list(pool.map(lambda body: door.client.asr(body, "transcribe", "en").status_code, bodies))
+    assert answers == [202] * 200  # none refused, none failed: each queued or joined, then told to ask again
+    assert len(door.messages()) == 40
+    assert door.client.status().status_code == 200 and list(door.jobs.uploads.iterdir()) == []
