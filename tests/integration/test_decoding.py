@@ -171,3 +171,18 @@ def test_confident_repetition_stays_as_spoken(pipeline, tmp_path):
     assert not {"re-decoded", "cut"} & set(transcript.loops), transcript.loops
     assert text_of(transcript).lower().count("no") >= 5, text_of(transcript)
     assert all("decoding" not in segment for segment in transcript.result["segments"])
+
+
+def test_language_neutral_digits_leave_the_vote_standing_and_the_record_pairs_each_language_with_its_own_share(pipeline):
+    # Given "two zero two six" read in English: the vote is unsure (en 0.80), and the digits decode likelier
+    # per token in Norwegian than in English (the decoded text's average alone said "nn")
+    digits = pipeline.run(decode_audio(REAL_SPEECH / "digits-2026.flac", 600), job(pipeline), lambda *args: None)
+    # Then the joint score keeps the detector's English: digits read as well in either language
+    assert digits.language_source.kind is SourceKind.DECODED, digits.language_source
+    assert digits.language == "en" and digits.language_source.detail.startswith("en -"), digits.language_source
+    # and the record's probability is English's share of the vote, never another language's
+    assert digits.language_probability == dict(digits.language_candidates)["en"] < 0.8
+    # A short real French sentence keeps its language too
+    french = pipeline.run(decode_audio(REAL_SPEECH / "french.flac", 600), job(pipeline), lambda *args: None)
+    assert french.language == "fr" and french.language_probability == dict(french.language_candidates)["fr"]
+    assert "consulat" in text_of(french).lower()

@@ -1,32 +1,39 @@
-"""The spoken language: the windows' vote, the choice it allows, and, when it is unsure, the candidates decoded.
+"""The spoken language: the windows' vote, the choice it allows, and, when it is unsure, the joint evidence.
 
 The language is voted by the first speech windows, in order, until they hold enough confident speech; a sure
-vote is taken as it is; below it a fallback language (when set) or the decoded text of the likeliest few decides.
+vote is taken as it is; below it a fallback language (when set) or whisper's joint score of language and text
+decides: P(language | audio) x P(text | language, audio), the text being the likeliest any candidate decoded.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from fleet.job.identity import DecodingOptions
 from worker.audio.samples import Audio
-from worker.speech.decoding import TextDecoder, window_loop_reason
+from worker.speech.decoding import TextDecoder, WindowText, window_loop_reason
 from worker.speech.encoder import Window, encode_windows, take
+from worker.speech.repetition import MAX_TOKENS_PER_S
 from worker.speech.results import GIVEN, LANGUAGE_CANDIDATES, LanguageGuess, LanguageSource, SourceKind
 
 # The windows vote until they hold this much confident speech (seconds x top probability): one clear 30 s window
 # decides alone, as whisper's own detection on the first 30 s would, while music the VAD took for speech (a flat
 # guess) or a short greeting weighs little and the windows after it are heard too.
 LANGUAGE_VOTE_WEIGHT_S = 15.0
-# Candidates kept in the transcript's JSON when the language was detected.
 # A vote this sure is taken as it is. Below it (and above WHISPER_LANGUAGE_MIN_PROBABILITY, or below it with no
-# fallback language set) the first speech windows are decoded in each of the DECODED_CANDIDATES likeliest
-# languages, at least DECODED_CANDIDATE_S of speech, and the text decides (a short "Hello? Hello?" can vote
-# another language while its English decoding is the far likelier text).
+# fallback language set) the first speech windows, at least DECODED_CANDIDATE_S of speech, are decoded in each of
+# the DECODED_CANDIDATES likeliest languages and the joint score decides (a short "Hello? Hello?" can vote
+# Korean while its English text is far likelier; "nine one one" decodes as likelier Norwegian digits, which
+# are just as likely under English: the vote stands). 15 s of speech tell a fluent text from a strained one.
 LANGUAGE_SURE_PROBABILITY = 0.8
 DECODED_CANDIDATES = 3
-DECODED_CANDIDATE_S = 30.0
-
+DECODED_CANDIDATE_S = 15.0
+# A vote share of 0 (rounded away) would make a language impossible; this floor leaves it nearly so.
+LEAST_SHARE = 1e-6
 
 
 def vote_language(detections: list[list[tuple[str, float]]], durations: list[float]) -> LanguageGuess:
@@ -39,7 +46,9 @@ def vote_language(detections: list[list[tuple[str, float]]], durations: list[flo
             language = token[2:-2]  # "<|de|>" -> "de"
             totals[language] = totals.get(language, 0.0) + probability * weight / total_weight
     ranked = sorted(totals.items(), key=lambda item: -item[1])
-    return LanguageGuess(ranked[0][0], round(ranked[0][1], 4), [(lang, round(p, 4)) for lang, p in ranked[:LANGUAGE_CANDIDATES]])
+    shares = {lang: round(p, 4) for lang, p in ranked}
+    top = ranked[0][0]
+    return LanguageGuess(top, shares[top], list(shares.items())[:LANGUAGE_CANDIDATES], shares, weights)
 
 
 def detect_language(decoder: TextDecoder, encoded: Any, batch: list[Window]) -> LanguageGuess | None:
@@ -68,38 +77,91 @@ def choose_language(guess: LanguageGuess | None, options: DecodingOptions) -> tu
     return guess.language, LanguageSource(SourceKind.UNSURE, f"detected at {guess.probability}")
 
 
+@dataclass
+class Evidence:
+    """The first windows of speech that the candidates decode: their rows of the batch's encoder output."""
+
+    encoded: Any  # the rows' encoder output (a StorageView)
+    seconds: list[float]  # each row's speech
+    frames: list[int]  # each row's unpadded mel frames, as the aligner takes them
+    memory: Any = None  # the array that holds `encoded`'s memory when it is a copy of some rows (kept alive here)
+
+
 def decode_candidates(decoder: TextDecoder, encoded: Any, batch: list[Window], guess: LanguageGuess,
                       options: DecodingOptions) -> tuple[str, LanguageSource]:  # fmt: skip
-    """The candidate language whose text of the first speech windows the model finds likeliest, and the scores.
+    """The candidate language with whisper's best joint score of language and text, and each candidate's score.
 
-    Each of the likeliest few languages decodes the windows that hold the first DECODED_CANDIDATE_S of speech
-    (greedy, not conditioned, the encoder output at hand); a text that loops or runs longer than the audio can
-    hold is out. The spoken language reads as fluent text, another one as a strained translation or noise.
+    Each of the likeliest few languages decodes the first DECODED_CANDIDATE_S of speech (greedy, unconditioned,
+    on the encoder output at hand, at most as many tokens as a window can hold); a language whose own text loops,
+    runs on to that cap or is empty is out. Every clean text is then scored under every language left (teacher-forced: one decoder
+    pass), and a language scores its vote share times its likeliest text, per token: the text decides only when
+    it reads better in one language than in another, so digits, names and music leave the vote standing.
     """
+    evidence = _surest_speech(encoded, batch, guess.weights)
+    greedy = options.model_copy(update={"beam_size": 1, "initial_prompt": None, "hotwords": None})
+    # A window's text cannot hold more; one that reaches this is a runaway, not a truncated candidate that could win.
+    most_tokens = min(int(MAX_TOKENS_PER_S * max(evidence.seconds)) + 16, decoder.model.max_length - 8)
+    texts: dict[str, list[WindowText]] = {}
+    left_out: dict[str, str] = {}
+    for language, _ in guess.candidates[:DECODED_CANDIDATES]:
+        tokenizer = decoder.tokenizer(language, "transcribe")
+        decoded = [row[0] for row in decoder.generate(evidence.encoded, tokenizer, greedy, 0.0, [], most_tokens)]
+        if not any(text.tokens for text in decoded):
+            left_out[language] = "no text"
+        elif any(len(text.tokens) >= most_tokens for text in decoded):  # stopped by the cap, not by its own end
+            left_out[language] = "runs on"
+        elif any(window_loop_reason(text, s, options) for text, s in zip(decoded, evidence.seconds, strict=True)):
+            left_out[language] = "loops"
+        else:
+            texts[language] = decoded
+    if not texts:
+        return guess.language, LanguageSource(SourceKind.UNSURE, f"detected at {guess.probability}; no candidate decoded cleanly")
+    scores = {language: joint_score(decoder, evidence, language, guess.probability_of(language), texts) for language in texts}
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    shown = " vs ".join([f"{lang} {score:.2f}" for lang, score in ranked] + [f"{lang} {why}" for lang, why in left_out.items()])
+    return ranked[0][0], LanguageSource(SourceKind.DECODED, shown)
+
+
+def _surest_speech(encoded: Any, batch: list[Window], weights: list[float]) -> Evidence:
+    """The windows that voted surest (seconds x top probability), then the rest in order, up to DECODED_CANDIDATE_S.
+
+    Music the VAD took for speech votes flatly: the candidates decode the speech the vote heard, not the intro.
+    """
+    from whisperx.audio import HOP_LENGTH, N_SAMPLES
+
+    order = sorted(range(len(weights)), key=lambda row: -weights[row]) + list(range(len(weights), len(batch)))
     rows, speech_s = [], 0.0
-    for row, window in enumerate(batch):
+    for row in order:
         rows.append(row)
-        speech_s += window.end - window.start
+        speech_s += batch[row].end - batch[row].start
         if speech_s >= DECODED_CANDIDATE_S:
             break
-    subset, _memory = take(encoded, rows) if len(rows) < len(batch) else (encoded, None)
-    greedy = options.model_copy(update={"beam_size": 1, "initial_prompt": None, "hotwords": None})
-    windows_s = [batch[row].end - batch[row].start for row in rows]
-    scores: dict[str, float | str] = {}
-    for language, _ in guess.candidates[:DECODED_CANDIDATES]:
-        texts = [row[0] for row in decoder.generate(subset, decoder.tokenizer(language, "transcribe"), greedy, 0.0, [])]
-        tokens = sum(len(text.tokens) for text in texts)
-        if not tokens:
-            scores[language] = "no text"
-        elif any(window_loop_reason(text, seconds, options) for text, seconds in zip(texts, windows_s, strict=True)):
-            scores[language] = "loops"
-        else:
-            scores[language] = sum(text.avg_logprob * len(text.tokens) for text in texts) / tokens
-    ranked = sorted(scores.items(), key=lambda item: -item[1] if isinstance(item[1], float) else float("inf"))
-    if not isinstance(ranked[0][1], float):
-        return guess.language, LanguageSource(SourceKind.UNSURE, f"detected at {guess.probability}; no candidate decoded cleanly")
-    shown = " vs ".join(f"{lang} {score:.2f}" if isinstance(score, float) else f"{lang} {score}" for lang, score in ranked)
-    return ranked[0][0], LanguageSource(SourceKind.DECODED, shown)
+    rows.sort()
+    subset, memory = take(encoded, rows) if rows != list(range(len(batch))) else (encoded, None)
+    frames = [max(1, min(batch[row].audio.shape[0], N_SAMPLES) // HOP_LENGTH) for row in rows]
+    return Evidence(subset, [batch[row].end - batch[row].start for row in rows], frames, memory)
+
+
+def joint_score(decoder: TextDecoder, evidence: Evidence, language: str, share: float,
+                texts: dict[str, list[WindowText]]) -> float:  # fmt: skip
+    """log P(language | audio) + log P(text | language, audio), per token, for the likeliest of the texts.
+
+    whisper's own score of the sequence <|language|> text, normalised by length as its ranker does (so a short
+    text, a word where a sentence was spoken, gains nothing by being short).
+    """
+    tokenizer = decoder.tokenizer(language, "transcribe")
+    start = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    pairs = [(name, row) for name, decoded in texts.items() for row, text in enumerate(decoded) if text.tokens]
+    rows = [row for _, row in pairs]
+    features, _memory = take(evidence.encoded, rows)
+    aligned = decoder.model.model.align(features, start, [texts[name][row].tokens for name, row in pairs],
+                                        [evidence.frames[row] for row in rows])  # fmt: skip
+    log_share = math.log(max(share, LEAST_SHARE))
+    text_logprob = dict.fromkeys(texts, 0.0)
+    for (name, _), result in zip(pairs, aligned, strict=True):
+        text_logprob[name] += float(np.log(np.maximum(result.text_token_probs, 1e-12)).sum())
+    tokens = {name: sum(len(text.tokens) for text in decoded) for name, decoded in texts.items()}
+    return max((log_share + text_logprob[name]) / (tokens[name] + 1) for name in texts)
 
 
 def language_without_speech(decoder: TextDecoder, audio: Audio, language: str | None,

@@ -158,7 +158,8 @@ class Pipeline:
             speakers = self.diarization.label(result, audio, transcription, self.device)
             timings["diarize"] = round(time.perf_counter() - started, 3)
         guess = decoded.guess
-        return Transcript(result, language, guess.probability if guess else None, alignment, describe(speakers), timings,
+        probability = guess.probability_of(language) if guess else None  # the chosen language's own share of the vote
+        return Transcript(result, language, probability, alignment, describe(speakers), timings,
                           guess.candidates if guess else [], decoded.language_source, decoded.loops, speakers)  # fmt: skip
 
     def _transcribe(

@@ -77,11 +77,17 @@ GIVEN = LanguageSource(SourceKind.GIVEN)
 
 @dataclass
 class LanguageGuess:
-    """The voted language, its probability, and the runners-up."""
+    """The voted language, its probability, the runners-up, and every language's share of the vote."""
 
     language: str
     probability: float
     candidates: list[tuple[str, float]]
+    shares: dict[str, float] = field(default_factory=dict)
+    weights: list[float] = field(default_factory=list)  # each voting window's weight (seconds x top probability)
+
+    def probability_of(self, language: str) -> float:
+        """The vote's probability of `language` (not of the vote's winner): what the record pairs with a language."""
+        return self.shares.get(language, dict(self.candidates).get(language, 0.0))
 
 
 @dataclass

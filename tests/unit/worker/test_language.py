@@ -17,3 +17,10 @@ def test_language_vote_weighs_confident_speech_over_a_flat_guess():
     assert vote_language([speech], [10.0]).probability == 0.71
     # A short greeting in another language does not outvote the talk after it
     assert vote_language([[("<|fr|>", 0.9)], [("<|de|>", 0.8)]], [1.5, 28.0]).language == "de"
+
+
+def test_the_vote_keeps_every_language_share_so_a_chosen_runner_up_is_paired_with_its_own():
+    guess = vote_language([[("<|en|>", 0.8), ("<|nn|>", 0.02), ("<|zh|>", 0.01)]], [3.0])
+    assert guess.probability_of("nn") == 0.02 and guess.probability_of("en") == guess.probability == 0.8
+    assert guess.probability_of("fr") == 0.0  # never voted: no share, not the winner's
+    assert guess.weights == [pytest.approx(2.4)]  # what picks the windows the candidates decode
